@@ -1,0 +1,51 @@
+namespace RecDistill.Data;
+
+/// <summary>How to read, clean and split a dataset; see <see cref="DatasetLoader.Load"/>.</summary>
+public sealed record DataOptions
+{
+    /// <summary>File (or, for <see cref="DataFormat.Split"/>, directory); ignored for <see cref="DataFormat.Synthetic"/>.</summary>
+    public string? Path { get; init; }
+    public required DataFormat Format { get; init; }
+    /// <summary>Csv only: field delimiter (a literal, or "tab"/"space"/"whitespace"); null detects it.</summary>
+    public string? Delimiter { get; init; }
+    /// <summary>Csv only: true/false forces whether the first line is a header; null detects it.</summary>
+    public bool? Header { get; init; }
+    /// <summary>Keep rows with rating &gt;= this; rows without a rating are always kept. Null keeps all.</summary>
+    public float? PositiveThreshold { get; init; }
+    /// <summary>k-core bar for users; null means the format's default (<see cref="DatasetLoader.DefaultMinUserInteractions"/>).</summary>
+    public int? MinUserInteractions { get; init; }
+    public int MinItemInteractions { get; init; }
+    /// <summary>Ignored for <see cref="DataFormat.Split"/>, whose files are the split.</summary>
+    public SplitMethod Split { get; init; } = SplitMethod.Order;
+    public double TrainRatio { get; init; } = 0.8;
+    /// <summary>The validation cut is floor((TrainRatio + ValidRatio) n).</summary>
+    public double ValidRatio { get; init; } = 0.1;
+    /// <summary>Seed of the Random split.</summary>
+    public int Seed { get; init; }
+    /// <summary>Used when <see cref="Format"/> is <see cref="DataFormat.Synthetic"/>.</summary>
+    public SyntheticOptions Synthetic { get; init; } = new();
+
+    public int EffectiveMinUserInteractions => MinUserInteractions ?? DatasetLoader.DefaultMinUserInteractions(Format);
+
+    /// <summary>Throws <see cref="ArgumentException"/> for settings that cannot work, before any file is read.</summary>
+    public void Validate()
+    {
+        if (!Enum.IsDefined(Format))
+            throw new ArgumentOutOfRangeException(nameof(Format), Format, "unknown data format");
+        if (!Enum.IsDefined(Split))
+            throw new ArgumentOutOfRangeException(nameof(Split), Split, "unknown split method");
+        if (Format != DataFormat.Synthetic && string.IsNullOrWhiteSpace(Path))
+            throw new ArgumentException($"a path is required for format {Format.ToString().ToLowerInvariant()}", nameof(Path));
+        if (MinUserInteractions < 0)
+            throw new ArgumentOutOfRangeException(nameof(MinUserInteractions), MinUserInteractions, "must be >= 0");
+        if (MinItemInteractions < 0)
+            throw new ArgumentOutOfRangeException(nameof(MinItemInteractions), MinItemInteractions, "must be >= 0");
+        if (PositiveThreshold is { } t && !float.IsFinite(t))
+            throw new ArgumentOutOfRangeException(nameof(PositiveThreshold), t, "must be a finite number");
+        if (Delimiter is "")
+            throw new ArgumentException("delimiter must not be empty (leave it unset to detect it)", nameof(Delimiter));
+        DataSplitter.CheckRatios(TrainRatio, ValidRatio);
+        if (Format == DataFormat.Synthetic)
+            Synthetic.Validate();
+    }
+}
