@@ -1,2 +1,6 @@
-using static TorchSharp.torch;
-var a = randn(3, 4); Console.WriteLine(a.matmul(a.T).sum().item<float>()); Console.WriteLine(TorchSharp.torch.__version__);
+using RecDistill.Cli;
+using Spectre.Console;
+
+// Redirected output (logs, CI) gets wide enough tables instead of an 80-column wrap.
+if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
+return CliApp.Run(args);

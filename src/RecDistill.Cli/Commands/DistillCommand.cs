@@ -1,0 +1,120 @@
+using System.ComponentModel;
+using System.Text.Json.Nodes;
+using RecDistill.Distillation;
+using RecDistill.Models;
+using RecDistill.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace RecDistill.Cli.Commands;
+
+public sealed class DistillSettings : TrainSettings
+{
+    public DistillSettings() => Dim = 0; // 0: one tenth of the teacher
+
+    [CommandOption("--teacher <DIR>")]
+    [Description("Run directory of the teacher (written by train). Its data options are reused unless --data is given.")]
+    public string Teacher { get; set; } = "";
+
+    [CommandOption("--method <METHOD>")]
+    [Description("scratch | nkd | cpd | sld | mkd.")]
+    [DefaultValue("mkd")]
+    public string Method { get; set; } = "mkd";
+
+    [CommandOption("--lambda-nkd <X>")] [Description("NKD weight (default 0.5).")] public double? LambdaNkd { get; set; }
+    [CommandOption("--lambda-cpd <X>")] [Description("CPD weight (default 0.05).")] public double? LambdaCpd { get; set; }
+    [CommandOption("--lambda-sld <X>")] [Description("SLD weight (default 500).")] public double? LambdaSld { get; set; }
+    [CommandOption("--no-nkd")] [Description("MKD without its NKD part (ablation).")] public bool NoNkd { get; set; }
+    [CommandOption("--no-cpd")] [Description("MKD without its CPD part (ablation).")] public bool NoCpd { get; set; }
+    [CommandOption("--no-sld")] [Description("MKD without its SLD part (ablation).")] public bool NoSld { get; set; }
+
+    [CommandOption("--nkd-mixing <MODE>")] [Description("soft (r ~ U(0, 2 alpha)) | hard (keep own coordinate with prob alpha).")]
+    [DefaultValue("soft")] public string NkdMixing { get; set; } = "soft";
+    [CommandOption("--nkd-alpha <X>")] [Description("NKD mixing alpha (default 0.5).")] public double? NkdAlpha { get; set; }
+    [CommandOption("--cpd-reg <KIND>")] [Description("CPD regulariser: listwise | pairwise | hybrid | none.")]
+    [DefaultValue("listwise")] public string CpdReg { get; set; } = "listwise";
+    [CommandOption("--cpd-alpha <X>")] [Description("CPD regulariser weight alpha_C (default 0.1).")] public double? CpdAlpha { get; set; }
+    [CommandOption("--sld-tau <X>")] [Description("SLD softmax temperature (default 1 for bpr, 10 for lightgcn).")] public double? SldTau { get; set; }
+    [CommandOption("--sld-beta <X>")] [Description("SLD overlap weight beta (default 3 for bpr, 5 for lightgcn).")] public double? SldBeta { get; set; }
+
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Teacher)) return ValidationResult.Error("--teacher DIR is required (a run directory written by train)");
+        if (!DistillationMethods.IsKnown(Method)) return ValidationResult.Error($"--method '{Method}' is not one of {string.Join(", ", DistillationMethods.Names)}");
+        if (NkdMixing.ToLowerInvariant() is not ("soft" or "hard")) return ValidationResult.Error("--nkd-mixing must be soft or hard");
+        if (!Enum.TryParse<PreferenceRegularizer>(CpdReg, true, out _)) return ValidationResult.Error("--cpd-reg must be listwise, pairwise, hybrid or none");
+        if (Dim < 0) return ValidationResult.Error("--dim must be positive (or 0 for a tenth of the teacher)");
+        var saved = Dim;
+        Dim = Math.Max(1, Dim);
+        try { return base.Validate(); } finally { Dim = saved; }
+    }
+
+    public DistillationOptions ToDistillationOptions(Backbone backbone)
+    {
+        var d = DistillationOptions.Defaults(Method, backbone);
+        return d with
+        {
+            UseNkd = !NoNkd, UseCpd = !NoCpd, UseSld = !NoSld,
+            Nkd = d.Nkd with
+            {
+                Lambda = LambdaNkd ?? d.Nkd.Lambda, Alpha = NkdAlpha ?? d.Nkd.Alpha,
+                Mixing = NkdMixing.ToLowerInvariant() == "hard" ? NeighborMixing.Hard : NeighborMixing.Soft,
+            },
+            Cpd = d.Cpd with
+            {
+                Lambda = LambdaCpd ?? d.Cpd.Lambda, AlphaC = CpdAlpha ?? d.Cpd.AlphaC,
+                Regularizer = Enum.Parse<PreferenceRegularizer>(CpdReg, true),
+            },
+            Sld = d.Sld with { Lambda = LambdaSld ?? d.Sld.Lambda, Tau = SldTau ?? d.Sld.Tau, Beta = SldBeta ?? d.Sld.Beta },
+        };
+    }
+}
+
+/// <summary>`recdistill distill`: trains a small student against a frozen teacher with one method.</summary>
+public sealed class DistillCommand : Command<DistillSettings>
+{
+    public override int Execute(CommandContext context, DistillSettings settings, CancellationToken cancellationToken)
+    {
+        var device = RunWorkflow.SetupTorch(settings.Device, settings.Threads);
+        var teacherRecord = RunWorkflow.ReadRunRecord(settings.Teacher);
+        var backbone = teacherRecord.Model.Backbone;
+        int dim = settings.Dim > 0 ? settings.Dim : Math.Max(1, teacherRecord.Model.Dim / 10);
+        var method = settings.Method.ToLowerInvariant();
+        var outDir = settings.Out ?? Path.Combine("runs", $"{method}-d{dim}-seed{settings.Seed}");
+        RunWorkflow.PrepareOutDir(outDir, settings.Overwrite);
+        var dataOptions = settings.Data is null ? teacherRecord.Data with { Seed = teacherRecord.Data.Seed } : settings.ToOptions();
+        var data = RunWorkflow.LoadData(dataOptions);
+        var train = settings.ToTrainOptions();
+        var options = settings.ToDistillationOptions(backbone);
+
+        using var teacher = FrozenTeacher.Load(Path.Combine(settings.Teacher, ModelFile.FileName), data, device);
+        using var ctx = new DistillationContext(teacher, data, dim, device);
+        IDistillationMethod? kd = null;
+        AnsiConsole.Status().Start($"Preparing {method} (teacher top-K lists, neighbours)", _ => kd = DistillationMethods.Create(options, ctx));
+        using var _kd = kd;
+        using var student = RunWorkflow.CreateModel(backbone, dim, teacherRecord.Model.Layers, data, device);
+        var run = RunWorkflow.TrainAndEvaluate($"{method} d={dim}", student, data, train, Path.Combine(outDir, ModelFile.FileName), kd);
+
+        long teacherParams = (long)(teacher.NumUsers + teacher.NumItems) * teacher.Dim;
+        var extra = new JsonObject
+        {
+            ["distillation"] = new JsonObject
+            {
+                ["method"] = method,
+                ["teacher"] = Path.GetFullPath(settings.Teacher),
+                ["teacher_dim"] = teacher.Dim,
+                ["student_dim"] = dim,
+                ["compression"] = Math.Round((double)student.ParameterCount / teacherParams, 4),
+                ["options"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(options, JsonOptions.Default)),
+                ["last_epoch_diagnostics"] = kd is null ? null : new JsonObject(kd.EpochDiagnostics.Select(kv =>
+                    KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(double.IsFinite(kv.Value) ? Math.Round(kv.Value, 6) : (double?)null)))),
+            },
+        };
+        RunWorkflow.WriteRun(outDir, "distill", dataOptions, train, data, run, extra);
+        AnsiConsole.Write(RunWorkflow.MetricsTable("test metrics (best validation epoch)",
+            new[] { ($"{method} d={dim}", RunWorkflow.FormatCount(student.ParameterCount), run.Test) }));
+        AnsiConsole.MarkupLine($"best epoch {run.Train.BestEpoch} of {run.Train.EpochsRun}, {run.Train.TrainSeconds:F0} s; valid ndcg@20 {run.Valid["ndcg@20"]:F4}");
+        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]");
+        return 0;
+    }
+}

@@ -1,0 +1,56 @@
+using System.ComponentModel;
+using System.Text.Json;
+using RecDistill.Evaluation;
+using RecDistill.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace RecDistill.Cli.Commands;
+
+public sealed class EvaluateSettings : DataSettings
+{
+    [CommandOption("--model <DIR>")]
+    [Description("Run directory written by train (or distill).")]
+    public string ModelDir { get; set; } = "";
+
+    [CommandOption("--device <DEVICE>")]
+    [Description("cpu | cuda.")]
+    [DefaultValue("cpu")]
+    public string Device { get; set; } = "cpu";
+
+    [CommandOption("--out <FILE>")]
+    [Description("Also write the metrics as JSON to this file.")]
+    public string? Out { get; set; }
+
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(ModelDir)) return ValidationResult.Error("--model DIR is required");
+        return base.Validate();
+    }
+}
+
+/// <summary>`recdistill evaluate`: full-ranking metrics of a saved model on its data (or on --data).</summary>
+public sealed class EvaluateCommand : Command<EvaluateSettings>
+{
+    public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
+    {
+        var device = RunWorkflow.SetupTorch(settings.Device, null);
+        var record = RunWorkflow.ReadRunRecord(settings.ModelDir);
+        // The run's own data options rebuild the exact split it was trained on, unless --data says otherwise.
+        var dataOptions = settings.Data is null ? record.Data : settings.ToOptions();
+        var data = RunWorkflow.LoadData(dataOptions);
+        using var model = ModelFile.Load(Path.Combine(settings.ModelDir, ModelFile.FileName), data, device);
+        var evaluator = new FullRankingEvaluator(data);
+        var valid = evaluator.Evaluate(model, EvalSplit.Valid);
+        var test = evaluator.Evaluate(model, EvalSplit.Test);
+        AnsiConsole.Write(RunWorkflow.MetricsTable($"{Markup.Escape(data.Name)}: validation and test",
+            new[] { ("valid", RunWorkflow.FormatCount(model.ParameterCount), valid), ("test", RunWorkflow.FormatCount(model.ParameterCount), test) }));
+        if (settings.Out is not null)
+        {
+            var json = RunWorkflow.MetricsJson(data, model, null, valid, test, dataOptions.Seed);
+            AtomicFile.WriteText(settings.Out, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(settings.Out)}[/]");
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,218 @@
+using System.ComponentModel;
+using RecDistill.Data;
+using RecDistill.Models;
+using RecDistill.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace RecDistill.Cli.Commands;
+
+/// <summary>Where the interactions come from and how they are cleaned and split.</summary>
+public class DataSettings : CommandSettings
+{
+    [CommandOption("--data <PATH>")]
+    [Description("Dataset file (or directory for --format split). Omitted: the built-in synthetic dataset.")]
+    public string? Data { get; set; }
+
+    [CommandOption("--format <FORMAT>")]
+    [Description("citeulike | movielens | csv | lightgcn | split | synthetic. Default: synthetic without --data, else guessed from the path.")]
+    public string? Format { get; set; }
+
+    [CommandOption("--delimiter <CHAR>")]
+    [Description("Column delimiter for csv (tab, comma, semicolon, space). Default: detected.")]
+    public string? Delimiter { get; set; }
+
+    [CommandOption("--header <BOOL>")]
+    [Description("Whether a csv file has a header line. Default: detected.")]
+    public bool? Header { get; set; }
+
+    [CommandOption("--threshold <X>")]
+    [Description("Keep rated interactions with rating >= X as positives. Default: keep all.")]
+    public float? Threshold { get; set; }
+
+    [CommandOption("--min-user <N>")]
+    [Description("k-core: users need at least N interactions (repeated with --min-item until stable). Default: 5 (0 for split).")]
+    public int? MinUser { get; set; }
+
+    [CommandOption("--min-item <N>")]
+    [Description("k-core: items need at least N interactions. Default: 0.")]
+    [DefaultValue(0)]
+    public int MinItem { get; set; }
+
+    [CommandOption("--split <METHOD>")]
+    [Description("order (each user's list in file order, SPEC) | random (seeded, per user) | time (by timestamp). Default: order.")]
+    [DefaultValue("order")]
+    public string Split { get; set; } = "order";
+
+    [CommandOption("--synthetic-users <N>")]
+    [Description("Users of the synthetic dataset.")]
+    [DefaultValue(1500)]
+    public int SyntheticUsers { get; set; } = 1500;
+
+    [CommandOption("--synthetic-items <N>")]
+    [Description("Items of the synthetic dataset.")]
+    [DefaultValue(2500)]
+    public int SyntheticItems { get; set; } = 2500;
+
+    [CommandOption("--seed <N>")]
+    [Description("Seed for data generation, random splits, initialisation and sampling. Same seed, same numbers.")]
+    [DefaultValue(2023)]
+    public int Seed { get; set; } = 2023;
+
+    public override ValidationResult Validate()
+    {
+        if (Format is not null && ParseFormat(Format) is null)
+            return ValidationResult.Error($"--format '{Format}' is not one of citeulike, movielens, csv, lightgcn, split, synthetic");
+        if (ParseSplit(Split) is null)
+            return ValidationResult.Error($"--split '{Split}' is not one of order, random, time");
+        if (Data is null && Format is not null && ParseFormat(Format) != DataFormat.Synthetic)
+            return ValidationResult.Error($"--format {Format} needs --data PATH");
+        if (SyntheticUsers < 2 || SyntheticItems < 2) return ValidationResult.Error("--synthetic-users and --synthetic-items must be at least 2");
+        return ValidationResult.Success();
+    }
+
+    public static DataFormat? ParseFormat(string s) => s.ToLowerInvariant() switch
+    {
+        "citeulike" => DataFormat.Citeulike,
+        "movielens" => DataFormat.Movielens,
+        "csv" or "tsv" => DataFormat.Csv,
+        "lightgcn" => DataFormat.Lightgcn,
+        "split" => DataFormat.Split,
+        "synthetic" => DataFormat.Synthetic,
+        _ => null,
+    };
+
+    public static SplitMethod? ParseSplit(string s) => s.ToLowerInvariant() switch
+    {
+        "order" => SplitMethod.Order,
+        "random" => SplitMethod.Random,
+        "time" => SplitMethod.Time,
+        _ => null,
+    };
+
+    public DataOptions ToOptions()
+    {
+        var format = Format is not null ? ParseFormat(Format)!.Value : Data is null ? DataFormat.Synthetic : GuessFormat(Data);
+        return new DataOptions
+        {
+            Path = Data,
+            Format = format,
+            Delimiter = Delimiter,
+            Header = Header,
+            PositiveThreshold = Threshold,
+            MinUserInteractions = MinUser,
+            MinItemInteractions = MinItem,
+            Split = ParseSplit(Split)!.Value,
+            Seed = Seed,
+            Synthetic = new SyntheticOptions { Users = SyntheticUsers, Items = SyntheticItems, Seed = Seed },
+        };
+    }
+
+    private static DataFormat GuessFormat(string path)
+    {
+        if (Directory.Exists(path)) return DataFormat.Split;
+        var name = Path.GetFileName(path).ToLowerInvariant();
+        if (name == "users.dat") return DataFormat.Citeulike;
+        if (name is "u.data" or "ratings.dat") return DataFormat.Movielens;
+        return DataFormat.Csv;
+    }
+}
+
+/// <summary>Backbone and optimisation settings shared by train, distill and demo.</summary>
+public class TrainSettings : DataSettings
+{
+    [CommandOption("--model <BACKBONE>")]
+    [Description("bpr | lightgcn.")]
+    [DefaultValue("bpr")]
+    public string Model { get; set; } = "bpr";
+
+    [CommandOption("--dim <N>")]
+    [Description("Embedding dimension.")]
+    [DefaultValue(200)]
+    public int Dim { get; set; } = 200;
+
+    [CommandOption("--layers <N>")]
+    [Description("LightGCN propagation layers.")]
+    [DefaultValue(3)]
+    public int Layers { get; set; } = 3;
+
+    [CommandOption("--epochs <N>")]
+    [Description("Maximum epochs.")]
+    [DefaultValue(400)]
+    public int Epochs { get; set; } = 400;
+
+    [CommandOption("--eval-every <N>")]
+    [Description("Validate every N epochs.")]
+    [DefaultValue(5)]
+    public int EvalEvery { get; set; } = 5;
+
+    [CommandOption("--patience <N>")]
+    [Description("Early stopping: validations without a better validation NDCG@20 before stopping.")]
+    [DefaultValue(10)]
+    public int Patience { get; set; } = 10;
+
+    [CommandOption("--lr <X>")]
+    [Description("Adam learning rate.")]
+    [DefaultValue(1e-3)]
+    public double Lr { get; set; } = 1e-3;
+
+    [CommandOption("--wd <X>")]
+    [Description("Weight decay (L2 on the rows a batch touches for BPR; on all parameters for LightGCN). Default: 1e-3 for bpr, 1e-4 for lightgcn.")]
+    public double? Wd { get; set; }
+
+    [CommandOption("--batch-size <N>")]
+    [Description("Mini-batch size (train pairs per step).")]
+    [DefaultValue(2048)]
+    public int BatchSize { get; set; } = 2048;
+
+    [CommandOption("--negatives <N>")]
+    [Description("Negative items sampled per train pair and epoch.")]
+    [DefaultValue(1)]
+    public int Negatives { get; set; } = 1;
+
+    [CommandOption("--device <DEVICE>")]
+    [Description("cpu | cuda (needs a CUDA build of libtorch referenced instead of the CPU one; see README).")]
+    [DefaultValue("cpu")]
+    public string Device { get; set; } = "cpu";
+
+    [CommandOption("--threads <N>")]
+    [Description("CPU threads for tensor work. Default: all cores.")]
+    public int? Threads { get; set; }
+
+    [CommandOption("--out <DIR>")]
+    [Description("Run directory: metrics.json, model.bin, run.json, history.csv.")]
+    public string? Out { get; set; }
+
+    [CommandOption("--overwrite")]
+    [Description("Allow writing into a run directory that already holds results.")]
+    public bool Overwrite { get; set; }
+
+    public Backbone Backbone => Model.ToLowerInvariant() == "lightgcn" ? Backbone.LightGcn : Backbone.Bpr;
+
+    public override ValidationResult Validate()
+    {
+        var v = base.Validate();
+        if (!v.Successful) return v;
+        if (Model.ToLowerInvariant() is not ("bpr" or "lightgcn")) return ValidationResult.Error($"--model '{Model}' is not bpr or lightgcn");
+        if (Dim < 1) return ValidationResult.Error("--dim must be at least 1");
+        if (Layers < 0) return ValidationResult.Error("--layers must be 0 or more");
+        if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
+        if (Device.ToLowerInvariant() is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase))
+            return ValidationResult.Error($"--device '{Device}' is not cpu or cuda");
+        try { ToTrainOptions().Validate(); }
+        catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
+        return ValidationResult.Success();
+    }
+
+    public TrainOptions ToTrainOptions() => new()
+    {
+        MaxEpochs = Epochs,
+        EvalEvery = EvalEvery,
+        Patience = Patience,
+        LearningRate = Lr,
+        WeightDecay = Wd ?? (Backbone == Backbone.LightGcn ? 1e-4 : 1e-3),
+        BatchSize = BatchSize,
+        NegativesPerPair = Negatives,
+        Seed = Seed,
+    };
+}

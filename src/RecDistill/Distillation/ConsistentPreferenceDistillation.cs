@@ -1,0 +1,134 @@
+using RecDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Distillation;
+
+public enum PreferenceRegularizer { None, Pairwise, Listwise, Hybrid }
+
+/// <summary>CPD settings (SPEC 4.1 and 6).</summary>
+public sealed record CpdOptions
+{
+    public int Experts { get; init; } = 30;
+    public double Dropout { get; init; } = 0.0;
+    public PreferenceRegularizer Regularizer { get; init; } = PreferenceRegularizer.Listwise;
+    public double AlphaC { get; init; } = 0.1;
+    public int Q { get; init; } = 5;
+    public double Tau { get; init; } = 0.1;
+    public int TopN { get; init; } = 100;
+    public double T { get; init; } = 10;
+    public double Lambda { get; init; } = 0.05;
+    /// <summary>Gumbel-softmax temperature of the expert selection: start * decay^(epoch-1), never below the floor.</summary>
+    public double SelectionTemperature { get; init; } = 1.0;
+    public double SelectionTemperatureDecay { get; init; } = 0.98;
+    public double SelectionTemperatureFloor { get; init; } = 0.05;
+}
+
+/// <summary>
+/// CPD, intermediate layer: feature distillation through a DE-style projector (experts chosen per entity
+/// by a Gumbel-softmax on the teacher vector), plus regularisers that keep the preference order of the
+/// projected student vectors consistent with that of the raw student vectors. The regularisers see
+/// student vectors detached, so they move the projector only.
+/// </summary>
+public sealed class ConsistentPreferenceDistillation : IDistillationMethod
+{
+    private readonly DistillationContext _ctx;
+    private readonly CpdOptions _o;
+    private Tensor? _listItems;  // [U, Q], re-sampled each epoch
+    private Tensor? _users, _items;
+    private long _pairs, _inconsistent;
+
+    public ConsistentPreferenceDistillation(DistillationContext ctx, CpdOptions options, string name = "cpd")
+    {
+        if (options.Experts < 1 || options.Q < 1 || options.TopN < 1) throw new ArgumentException("CPD needs experts, Q and top-N of at least 1");
+        _ctx = ctx; _o = options; Name = name;
+        int dS = ctx.StudentDim, dT = ctx.Teacher.Dim;
+        Projector = new ExpertProjector(name, dS, dT, options.Experts, Math.Max(1, (dS + dT) / 2), options.Dropout,
+            ExpertCombination.TeacherGumbelSelection);
+        Projector.to(ctx.Device);
+        Projector.train();
+    }
+
+    public ExpertProjector Projector { get; }
+    public string Name { get; }
+    public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Projector.parameters();
+
+    /// <summary>Share of sampled (u, i, j) pairs whose order under the projector differs from the raw student order, last epoch.</summary>
+    public double InconsistencyRate => _pairs == 0 ? double.NaN : (double)_inconsistent / _pairs;
+
+    public IReadOnlyDictionary<string, double> EpochDiagnostics =>
+        new Dictionary<string, double> { [$"{Name}_inconsistency"] = InconsistencyRate };
+
+    public void OnEpochStart(int epoch, IRecommender student, Random rng)
+    {
+        _pairs = 0; _inconsistent = 0;
+        Projector.Temperature = Math.Max(_o.SelectionTemperatureFloor, _o.SelectionTemperature * Math.Pow(_o.SelectionTemperatureDecay, epoch - 1));
+        if (_o.Regularizer is PreferenceRegularizer.Listwise or PreferenceRegularizer.Hybrid)
+        {
+            _listItems?.Dispose();
+            using var scope = torch.NewDisposeScope();
+            var top = _ctx.TeacherTopK(_o.TopN);
+            var logw = RankSampling.ExponentialRankLogWeights((int)top.shape[1], _o.T, _ctx.Device).expand(top.shape[0], -1);
+            var pos = RankSampling.WithoutReplacement(logw, _o.Q);
+            _listItems = top.gather(1, pos).MoveToOuterDisposeScope();
+        }
+    }
+
+    public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
+    {
+        _users = TensorOps.Unique(batch.Users);
+        _items = TensorOps.Unique(torch.cat(new[] { batch.Positives, batch.Negatives.flatten() }));
+        return (null, _listItems is null ? null : _listItems.index_select(0, _users));
+    }
+
+    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
+    {
+        var t = _ctx.Teacher;
+        var tu = t.Users.index_select(0, _users!);
+        var ti = t.Items.index_select(0, _items!);
+        var featU = (tu - Projector.forward(student.Users(_users!), tu)).pow(2).sum();
+        var featI = (ti - Projector.forward(student.Items(_items!), ti)).pow(2).sum();
+        var loss = featU + 0.5 * featI;
+
+        // Pairs (u, positive, first negative) of the batch: the regulariser's pairs and the diagnostic.
+        var su = student.Users(batch.Users).detach();
+        var si = student.Items(batch.Positives).detach();
+        var sj = student.Items(batch.Negatives.select(1, 0)).detach();
+        var tuB = t.Users.index_select(0, batch.Users);
+        var pu = Projector.forward(su, tuB);
+        var pi = Projector.forward(si, t.Items.index_select(0, batch.Positives));
+        var pj = Projector.forward(sj, t.Items.index_select(0, batch.Negatives.select(1, 0)));
+        var rawDiff = TensorOps.RowDot(su, si) - TensorOps.RowDot(su, sj);
+        var projDiff = TensorOps.RowDot(pu, pi) - TensorOps.RowDot(pu, pj);
+        using (torch.no_grad())
+        {
+            _pairs += rawDiff.shape[0];
+            _inconsistent += (rawDiff.sign() * projDiff.sign()).lt(0).sum().item<long>();
+        }
+
+        Tensor? reg = null;
+        if (_o.Regularizer is PreferenceRegularizer.Pairwise or PreferenceRegularizer.Hybrid)
+            reg = -nn.functional.logsigmoid(projDiff * rawDiff).sum();
+        if (_o.Regularizer is PreferenceRegularizer.Listwise or PreferenceRegularizer.Hybrid)
+        {
+            var items = _listItems!.index_select(0, _users!);                          // [n, Q]
+            var sUsers = student.Users(_users!).detach();
+            var sItems = student.Items(items).detach();                                 // [n, Q, dS]
+            var raw = torch.bmm(sItems, sUsers.unsqueeze(-1)).squeeze(-1);             // [n, Q]
+            var pU = Projector.forward(sUsers, tu);
+            var tItems = t.Items.index_select(0, items.flatten());
+            var pItems = Projector.forward(sItems.view(-1, sItems.shape[2]), tItems).view(items.shape[0], items.shape[1], -1);
+            var proj = torch.bmm(pItems, pU.unsqueeze(-1)).squeeze(-1);
+            var list = SoftLabelDistillation.SoftCrossEntropy(raw, proj, null, _o.Tau).sum();
+            reg = reg is null ? list : reg + list;
+        }
+        if (reg is not null) loss = loss + _o.AlphaC * reg;
+        return loss * _o.Lambda;
+    }
+
+    public void Dispose()
+    {
+        _listItems?.Dispose();
+        Projector.Dispose();
+    }
+}

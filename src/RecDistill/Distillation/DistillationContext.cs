@@ -1,0 +1,41 @@
+using RecDistill.Data;
+using RecDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Distillation;
+
+/// <summary>
+/// What every method shares: the frozen teacher, the data, the student's shape, and the teacher's
+/// top-K lists (computed once, in user batches, and cut to each method's K).
+/// </summary>
+public sealed class DistillationContext : IDisposable
+{
+    private Tensor? _teacherTopK;
+
+    public DistillationContext(FrozenTeacher teacher, SplitDataset data, int studentDim, Device device)
+    {
+        if (teacher.NumUsers != data.NumUsers || teacher.NumItems != data.NumItems)
+            throw new ArgumentException($"the teacher has {teacher.NumUsers} users and {teacher.NumItems} items but the data has {data.NumUsers} and {data.NumItems}");
+        Teacher = teacher; Data = data; StudentDim = studentDim; Device = device;
+    }
+
+    public FrozenTeacher Teacher { get; }
+    public SplitDataset Data { get; }
+    public int StudentDim { get; }
+    public Device Device { get; }
+
+    /// <summary>The teacher's top-k unobserved items per user [users, k], best first (a view into one cache).</summary>
+    public Tensor TeacherTopK(int k)
+    {
+        k = Math.Min(k, Data.NumItems);
+        if (_teacherTopK is null || _teacherTopK.shape[1] < k)
+        {
+            _teacherTopK?.Dispose();
+            _teacherTopK = TopKRanking.Compute(Teacher.Users, Teacher.Items, Data.Train, Math.Max(k, 100));
+        }
+        return _teacherTopK.narrow(1, 0, k);
+    }
+
+    public void Dispose() => _teacherTopK?.Dispose();
+}

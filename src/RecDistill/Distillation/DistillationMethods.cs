@@ -1,0 +1,41 @@
+using RecDistill.Models;
+
+namespace RecDistill.Distillation;
+
+/// <summary>Method name plus every method's settings; MKD's three parts can be switched off for the ablation.</summary>
+public sealed record DistillationOptions
+{
+    public string Method { get; init; } = "mkd";
+    public NkdOptions Nkd { get; init; } = new();
+    public CpdOptions Cpd { get; init; } = new();
+    public SldOptions Sld { get; init; } = new();
+    public bool UseNkd { get; init; } = true;
+    public bool UseCpd { get; init; } = true;
+    public bool UseSld { get; init; } = true;
+
+    public static DistillationOptions Defaults(string method, Backbone backbone) =>
+        new() { Method = method, Sld = SldOptions.For(backbone) };
+}
+
+/// <summary>Creates a method by name. "scratch" is the student without a teacher (no method).</summary>
+public static class DistillationMethods
+{
+    public static readonly string[] Names = { "scratch", "nkd", "cpd", "sld", "mkd" };
+
+    public static bool IsKnown(string name) => Names.Contains(name.ToLowerInvariant());
+
+    public static IDistillationMethod? Create(DistillationOptions o, DistillationContext ctx) => o.Method.ToLowerInvariant() switch
+    {
+        "scratch" => null,
+        "nkd" => new NeighborDistillation(ctx, o.Nkd),
+        "cpd" => new ConsistentPreferenceDistillation(ctx, o.Cpd),
+        "sld" => new SoftLabelDistillation(ctx, o.Sld),
+        "mkd" => new CompositeDistillation("mkd", new IDistillationMethod?[]
+        {
+            o.UseNkd ? new NeighborDistillation(ctx, o.Nkd) : null,
+            o.UseCpd ? new ConsistentPreferenceDistillation(ctx, o.Cpd) : null,
+            o.UseSld ? new SoftLabelDistillation(ctx, o.Sld) : null,
+        }.OfType<IDistillationMethod>().ToList()),
+        _ => throw new ArgumentException($"unknown method '{o.Method}': use one of {string.Join(", ", Names)}"),
+    };
+}

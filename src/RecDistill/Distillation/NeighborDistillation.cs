@@ -1,0 +1,143 @@
+using RecDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Distillation;
+
+public enum NeighborMixing { Soft, Hard }
+
+/// <summary>NKD settings (SPEC 4.1 and 6).</summary>
+public sealed record NkdOptions
+{
+    public int Neighbors { get; init; } = 5;
+    public double Alpha { get; init; } = 0.5;
+    public NeighborMixing Mixing { get; init; } = NeighborMixing.Soft;
+    public int Experts { get; init; } = 5;
+    public double Dropout { get; init; } = 0.1;
+    /// <summary>Teacher vectors are reduced to this many dimensions by PCA before the kNN search.</summary>
+    public int PcaDim { get; init; } = 150;
+    public double Lambda { get; init; } = 0.5;
+}
+
+/// <summary>
+/// NKD, input layer: each distinct user and item of a batch is mixed with one of its teacher-space
+/// nearest neighbours, in the student and in the teacher; a mean-of-experts projector maps the mixed
+/// student vector to the teacher's space, and the loss is 1 - cosine to the mixed teacher vector.
+/// </summary>
+public sealed class NeighborDistillation : IDistillationMethod
+{
+    private readonly DistillationContext _ctx;
+    private readonly NkdOptions _o;
+    private readonly Tensor _userNeighbors, _itemNeighbors; // [U, K], [I, K]
+    private Tensor? _users, _pos, _neg, _nUsers, _nPos, _nNeg;
+
+    public NeighborDistillation(DistillationContext ctx, NkdOptions options)
+    {
+        if (options.Neighbors < 1) throw new ArgumentException("NKD needs at least one neighbour");
+        if (options.Alpha is < 0 or > 1) throw new ArgumentException("NKD alpha must lie in [0, 1]");
+        _ctx = ctx; _o = options;
+        _userNeighbors = NearestNeighbors.Compute(ctx.Teacher.Users, options.Neighbors, options.PcaDim);
+        _itemNeighbors = NearestNeighbors.Compute(ctx.Teacher.Items, options.Neighbors, options.PcaDim);
+        int dT = ctx.Teacher.Dim;
+        Projector = new ExpertProjector("nkd", ctx.StudentDim, dT, options.Experts, Math.Max(1, dT / 2), options.Dropout,
+            ExpertCombination.MeanNormalized);
+        Projector.to(ctx.Device);
+        Projector.train();
+    }
+
+    public ExpertProjector Projector { get; }
+    public string Name => "nkd";
+    public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Projector.parameters();
+    public IReadOnlyDictionary<string, double> EpochDiagnostics { get; } = new Dictionary<string, double>();
+    public Tensor UserNeighbors => _userNeighbors;
+    public Tensor ItemNeighbors => _itemNeighbors;
+
+    public void OnEpochStart(int epoch, IRecommender student, Random rng) { }
+
+    public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
+    {
+        _users = TensorOps.Unique(batch.Users);
+        _pos = TensorOps.Unique(batch.Positives);
+        _neg = TensorOps.Unique(batch.Negatives);
+        _nUsers = PickNeighbor(_userNeighbors, _users);
+        _nPos = PickNeighbor(_itemNeighbors, _pos);
+        _nNeg = PickNeighbor(_itemNeighbors, _neg);
+        return (_nUsers, torch.cat(new[] { _nPos, _nNeg }));
+    }
+
+    private Tensor PickNeighbor(Tensor table, Tensor ids)
+    {
+        var pick = torch.randint(0, table.shape[1], new[] { ids.shape[0], 1L }, dtype: ScalarType.Int64, device: ids.device);
+        return table.index_select(0, ids).gather(1, pick).squeeze(1);
+    }
+
+    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
+    {
+        var t = _ctx.Teacher;
+        var lu = Term(student.Users(_users!), student.Users(_nUsers!), t.Users.index_select(0, _users!), t.Users.index_select(0, _nUsers!));
+        var lp = Term(student.Items(_pos!), student.Items(_nPos!), t.Items.index_select(0, _pos!), t.Items.index_select(0, _nPos!));
+        var ln = Term(student.Items(_neg!), student.Items(_nNeg!), t.Items.index_select(0, _neg!), t.Items.index_select(0, _nNeg!));
+        return (lu + 0.5 * (lp + ln)) * _o.Lambda;
+    }
+
+    private Tensor Term(Tensor s, Tensor sn, Tensor te, Tensor tn)
+    {
+        var sMix = Mix(s, sn);
+        var tMix = Mix(te, tn);
+        var p = Projector.forward(sMix, null);
+        return (1 - nn.functional.cosine_similarity(tMix, p, dim: 1)).sum();
+    }
+
+    private Tensor Mix(Tensor own, Tensor neighbour)
+    {
+        if (_o.Mixing == NeighborMixing.Hard)
+        {
+            var keep = torch.rand_like(own).lt(_o.Alpha);
+            return torch.where(keep, own, neighbour);
+        }
+        var r = torch.rand_like(own) * (2 * _o.Alpha);
+        return r * own + (1 - r) * neighbour;
+    }
+
+    public void Dispose()
+    {
+        _userNeighbors.Dispose();
+        _itemNeighbors.Dispose();
+        Projector.Dispose();
+    }
+}
+
+/// <summary>Euclidean k nearest neighbours (self excluded) after a PCA reduction, in row batches.</summary>
+public static class NearestNeighbors
+{
+    public static Tensor Compute(Tensor vectors, int k, int pcaDim, long maxDistancesPerBatch = 16L << 20)
+    {
+        using var _ = torch.no_grad();
+        int n = (int)vectors.shape[0];
+        k = Math.Min(k, n - 1);
+        if (k < 1) throw new ArgumentException("need at least two entities for a neighbour search");
+        using var scope = torch.NewDisposeScope();
+        var x = vectors - vectors.mean(new long[] { 0 }, keepdim: true);
+        if (pcaDim > 0 && pcaDim < x.shape[1])
+        {
+            // Principal directions from the small d x d covariance (d = teacher dim).
+            var cov = x.t().matmul(x);
+            var (_, eigvec) = torch.linalg.eigh(cov);
+            x = x.matmul(eigvec.narrow(1, eigvec.shape[1] - pcaDim, pcaDim));
+        }
+        var sq = (x * x).sum(1);
+        var result = torch.empty(n, k, dtype: ScalarType.Int64, device: vectors.device);
+        int batch = (int)Math.Clamp(maxDistancesPerBatch / n, 1, n);
+        for (int start = 0; start < n; start += batch)
+        {
+            int b = Math.Min(batch, n - start);
+            var rows = x.narrow(0, start, b);
+            var d = sq.narrow(0, start, b).unsqueeze(1) + sq.unsqueeze(0) - 2 * rows.matmul(x.t());
+            var self = torch.arange(start, start + b, dtype: ScalarType.Int64, device: vectors.device).unsqueeze(1);
+            d.scatter_(1, self, float.PositiveInfinity);
+            var (_, idx) = d.topk(k, dim: 1, largest: false);
+            result.narrow(0, start, b).copy_(idx);
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+}

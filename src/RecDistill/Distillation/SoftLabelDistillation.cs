@@ -1,0 +1,124 @@
+using RecDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Distillation;
+
+/// <summary>SLD settings (SPEC 4.1 and 6).</summary>
+public sealed record SldOptions
+{
+    public int K { get; init; } = 50;
+    public int L { get; init; } = 50;
+    public int MxK { get; init; } = 200;
+    public double T { get; init; } = 10;
+    /// <summary>Softmax temperature: 1 for BPR, 10 for LightGCN.</summary>
+    public double Tau { get; init; } = 1;
+    /// <summary>Overlap weight: 3 for BPR, 5 for LightGCN.</summary>
+    public double Beta { get; init; } = 3;
+    public double Lambda { get; init; } = 500;
+
+    public static SldOptions For(Backbone b) => b == Backbone.LightGcn ? new SldOptions { Tau = 10, Beta = 5 } : new SldOptions();
+}
+
+/// <summary>
+/// SLD, output layer: soft labels on the student's own top-K (S_u) and on an "interesting" set
+/// J_u sampled from the student's top-mxK near the teacher's top-K items, mixed per user by the
+/// overlap between J_u and the teacher's top-K.
+/// </summary>
+public sealed class SoftLabelDistillation : IDistillationMethod
+{
+    private readonly DistillationContext _ctx;
+    private readonly SldOptions _o;
+    private Tensor? _s, _set, _setMask, _w, _teacherS, _teacherSet;
+    private Tensor? _batchUsers;
+    private double _overlapMean;
+
+    public SoftLabelDistillation(DistillationContext ctx, SldOptions options)
+    {
+        if (options.K < 1 || options.L < 1 || options.MxK < Math.Max(options.K, options.L))
+            throw new ArgumentException("SLD needs K >= 1, L >= 1 and mxK >= max(K, L)");
+        _ctx = ctx; _o = options;
+    }
+
+    public string Name => "sld";
+    public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Array.Empty<TorchSharp.Modules.Parameter>();
+    public IReadOnlyDictionary<string, double> EpochDiagnostics => new Dictionary<string, double> { ["sld_overlap"] = _overlapMean };
+
+    public void OnEpochStart(int epoch, IRecommender student, Random rng)
+    {
+        DisposeEpochState();
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var data = _ctx.Data;
+        int k = Math.Min(_o.K, data.NumItems), mx = Math.Min(_o.MxK, data.NumItems), l = Math.Min(_o.L, mx);
+        var teacherTop = _ctx.TeacherTopK(k);                                     // [U, K]
+        var (su, si) = student.FinalEmbeddings();
+        var studentTop = TopKRanking.Compute(su, si, data.Train, mx);             // [U, mxK]
+        var s = studentTop.narrow(1, 0, k);
+        // c_p: teacher-top items at student positions >= p (capped at K); favoured positions sit at or above them.
+        var inTeacher = studentTop.unsqueeze(2).eq(teacherTop.unsqueeze(1)).any(2).to(ScalarType.Float32); // [U, mxK]
+        var fromEnd = inTeacher.flip(1).cumsum(1).flip(1).clamp_max(k);
+        var positions = RankSampling.WithoutReplacement((fromEnd + 1) / _o.T, l);
+        var j = studentTop.gather(1, positions);                                  // [U, L]
+        var teacherInJ = teacherTop.unsqueeze(2).eq(j.unsqueeze(1)).any(2);       // [U, K]
+        var teacherInS = teacherTop.unsqueeze(2).eq(s.unsqueeze(1)).any(2);
+        var overlap = teacherInJ.to(ScalarType.Float32).sum(1) / k;
+        var set = torch.cat(new[] { j, teacherTop }, 1);                          // [U, L + K]
+        var mask = torch.cat(new[] { torch.ones_like(j, dtype: ScalarType.Bool), teacherInJ.logical_or(teacherInS).logical_not() }, 1);
+        var users = torch.arange(data.NumUsers, dtype: ScalarType.Int64, device: _ctx.Device);
+        _s = s.clone().MoveToOuterDisposeScope();
+        _set = set.MoveToOuterDisposeScope();
+        _setMask = mask.MoveToOuterDisposeScope();
+        _w = (overlap * -_o.Beta).exp().MoveToOuterDisposeScope();
+        _teacherS = _ctx.Teacher.Scores(users, s).MoveToOuterDisposeScope();
+        _teacherSet = _ctx.Teacher.Scores(users, set).MoveToOuterDisposeScope();
+        _overlapMean = overlap.mean().item<float>();
+        su.Dispose(); si.Dispose();
+    }
+
+    public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
+    {
+        _batchUsers = TensorOps.Unique(batch.Users);
+        var items = torch.cat(new[] { _s!.index_select(0, _batchUsers).flatten(), _set!.index_select(0, _batchUsers).flatten() });
+        return (null, items);
+    }
+
+    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
+    {
+        var users = _batchUsers ?? TensorOps.Unique(batch.Users);
+        var u = student.Users(users).unsqueeze(-1);                               // [n, d, 1]
+        var sItems = _s!.index_select(0, users);
+        var setItems = _set!.index_select(0, users);
+        var mask = _setMask!.index_select(0, users);
+        var studentS = torch.bmm(student.Items(sItems), u).squeeze(-1);           // [n, K]
+        var studentSet = torch.bmm(student.Items(setItems), u).squeeze(-1);       // [n, L + K]
+        var lossS = SoftCrossEntropy(_teacherS!.index_select(0, users), studentS, null, _o.Tau);
+        var lossT = SoftCrossEntropy(_teacherSet!.index_select(0, users), studentSet, mask, _o.Tau);
+        var w = _w!.index_select(0, users);
+        return ((1 - w) * lossS + w * lossT).sum() * _o.Lambda;
+    }
+
+    /// <summary>Per row: cross entropy from softmax(teacher / tau) to softmax(student / tau) over the unmasked entries.</summary>
+    public static Tensor SoftCrossEntropy(Tensor teacherLogits, Tensor studentLogits, Tensor? mask, double tau)
+    {
+        var t = teacherLogits / tau;
+        var s = studentLogits / tau;
+        if (mask is not null)
+        {
+            var off = mask.logical_not();
+            t = t.masked_fill(off, float.NegativeInfinity);
+            s = s.masked_fill(off, float.NegativeInfinity);
+        }
+        var p = t.softmax(-1);
+        var logq = s.log_softmax(-1);
+        if (mask is not null) logq = logq.masked_fill(mask.logical_not(), 0);
+        return -(p * logq).sum(-1);
+    }
+
+    private void DisposeEpochState()
+    {
+        foreach (var t in new[] { _s, _set, _setMask, _w, _teacherS, _teacherSet }) t?.Dispose();
+    }
+
+    public void Dispose() => DisposeEpochState();
+}

@@ -1,0 +1,88 @@
+using RecDistill.Data;
+using RecDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Evaluation;
+
+public enum EvalSplit { Valid, Test }
+
+/// <summary>Averaged metrics over the users that have at least one target item.</summary>
+public sealed record EvaluationResult(IReadOnlyDictionary<string, double> Metrics, int Users)
+{
+    public double this[string key] => Metrics[key];
+}
+
+/// <summary>
+/// Full ranking over all items, in user batches: scores for a batch of users, seen items masked to
+/// -inf, top-K on the device. Memory is bounded by the batch (never users x items for all users).
+/// </summary>
+public sealed class FullRankingEvaluator
+{
+    private readonly SplitDataset _data;
+    private readonly int[] _cutoffs;
+    /// <summary>Scores held at once are at most this many floats (64 MiB by default).</summary>
+    public long MaxScoresPerBatch { get; init; } = 16L << 20;
+
+    public FullRankingEvaluator(SplitDataset data, IReadOnlyList<int>? cutoffs = null)
+    {
+        _data = data;
+        _cutoffs = (cutoffs ?? RankingMetrics.DefaultCutoffs).OrderBy(k => k).ToArray();
+        if (_cutoffs.Length == 0 || _cutoffs[0] <= 0) throw new ArgumentException("cutoffs must be positive");
+    }
+
+    public EvaluationResult Evaluate(IRecommender model, EvalSplit split)
+    {
+        var (users, items) = model.FinalEmbeddings();
+        using (users) using (items)
+            return Evaluate(users, items, split);
+    }
+
+    /// <summary>Evaluates final vectors directly (e.g. a loaded or exported model).</summary>
+    public EvaluationResult Evaluate(Tensor userVectors, Tensor itemVectors, EvalSplit split)
+    {
+        var targets = split == EvalSplit.Valid ? _data.Valid : _data.Test;
+        var evalUsers = Enumerable.Range(0, _data.NumUsers).Where(u => targets[u].Length > 0).ToArray();
+        var sums = new Dictionary<string, double>();
+        if (evalUsers.Length == 0) return new EvaluationResult(sums, 0);
+
+        int numItems = _data.NumItems;
+        int topK = Math.Min(_cutoffs[^1], numItems);
+        int batch = (int)Math.Clamp(MaxScoresPerBatch / numItems, 1, 4096);
+        var itemsT = itemVectors.t();
+        var ranked = new long[topK];
+        for (int start = 0; start < evalUsers.Length; start += batch)
+        {
+            using var scope = torch.NewDisposeScope();
+            int n = Math.Min(batch, evalUsers.Length - start);
+            var ids = new long[n];
+            var masked = new List<long>();
+            for (int b = 0; b < n; b++)
+            {
+                int u = evalUsers[start + b];
+                ids[b] = u;
+                foreach (var i in _data.Train[u]) masked.Add((long)b * numItems + i);
+                if (split == EvalSplit.Test)
+                    foreach (var i in _data.Valid[u]) masked.Add((long)b * numItems + i);
+            }
+            var idT = torch.tensor(ids, device: userVectors.device);
+            var scores = userVectors.index_select(0, idT).matmul(itemsT);
+            if (masked.Count > 0)
+                scores.view(-1).index_fill_(0, torch.tensor(masked.ToArray(), device: scores.device), float.NegativeInfinity);
+            var (_, top) = scores.topk(topK, dim: 1, largest: true, sorted: true);
+            var topCpu = top.cpu().data<long>().ToArray();
+            for (int b = 0; b < n; b++)
+            {
+                int u = evalUsers[start + b];
+                Array.Copy(topCpu, (long)b * topK, ranked, 0, topK);
+                // Masked items can only appear when a user has seen nearly every item.
+                int keep = topK;
+                int seen = _data.Train[u].Length + (split == EvalSplit.Test ? _data.Valid[u].Length : 0);
+                if (numItems - seen < topK) keep = Math.Max(0, numItems - seen);
+                RankingMetrics.Accumulate(ranked.AsSpan(0, keep), new HashSet<int>(targets[u]), _cutoffs, sums);
+            }
+        }
+        var means = RankingMetrics.Keys(_cutoffs).ToDictionary(k => k, k => sums[k] / evalUsers.Length);
+        return new EvaluationResult(means, evalUsers.Length);
+    }
+}

@@ -1,0 +1,75 @@
+using System.Text.Json.Nodes;
+using RecDistill.Cli;
+
+namespace RecDistill.Tests.Cli;
+
+public class CliTests
+{
+    private static readonly string[] TinyData = { "--synthetic-users", "120", "--synthetic-items", "150" };
+
+    [Fact]
+    public void Train_writes_metrics_json_and_evaluate_reproduces_it()
+    {
+        var dir = Path.Combine(TestData.TempDir(), "run");
+        int rc = CliApp.Run(new[] { "train", "--dim", "8", "--epochs", "6", "--eval-every", "2", "--lr", "0.01", "--batch-size", "256", "--out", dir }
+            .Concat(TinyData).ToArray());
+        Assert.Equal(0, rc);
+        var m = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "metrics.json")))!;
+        foreach (var key in new[] { "users", "items", "train", "valid", "test" }) Assert.NotNull(m["dataset"]![key]);
+        Assert.Equal("bpr", (string)m["model"]!["backbone"]!);
+        Assert.Equal(8, (int)m["model"]!["dim"]!);
+        Assert.Equal(((int)m["dataset"]!["users"]! + (int)m["dataset"]!["items"]!) * 8, (long)m["model"]!["parameters"]!);
+        foreach (var key in new[] { "recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50" })
+        {
+            Assert.InRange((double)m["valid"]![key]!, 0, 1);
+            Assert.InRange((double)m["test"]![key]!, 0, 1);
+        }
+        Assert.True((int)m["best_epoch"]! >= 2);
+        Assert.Equal(6, (int)m["epochs_run"]!);
+        Assert.True(File.Exists(Path.Combine(dir, "model.bin")));
+
+        var evalOut = Path.Combine(dir, "eval.json");
+        Assert.Equal(0, CliApp.Run(new[] { "evaluate", "--model", dir, "--out", evalOut }));
+        var e = JsonNode.Parse(File.ReadAllText(evalOut))!;
+        Assert.Equal((double)m["test"]!["ndcg@20"]!, (double)e["test"]!["ndcg@20"]!, 6);
+
+        // The same directory again is refused without --overwrite, and nothing is changed.
+        var before = File.ReadAllText(Path.Combine(dir, "metrics.json"));
+        Assert.Equal(2, CliApp.Run(new[] { "train", "--dim", "8", "--epochs", "1", "--out", dir }.Concat(TinyData).ToArray()));
+        Assert.Equal(before, File.ReadAllText(Path.Combine(dir, "metrics.json")));
+    }
+
+    [Theory]
+    [InlineData("train", "--data", "/no/such/file.csv")]
+    [InlineData("train", "--model", "transformer")]
+    [InlineData("train", "--dim", "0")]
+    [InlineData("train", "--lr", "-1")]
+    [InlineData("stats", "--format", "parquet", "--data", "x")]
+    [InlineData("evaluate", "--model", "/no/such/run")]
+    [InlineData("train", "--device", "tpu")]
+    public void User_mistakes_exit_non_zero_without_a_crash(params string[] args)
+    {
+        Assert.NotEqual(0, CliApp.Run(args));
+    }
+
+    [Fact]
+    public void Malformed_file_is_reported_with_its_line()
+    {
+        var dir = TestData.TempDir();
+        var path = Path.Combine(dir, "bad.csv");
+        File.WriteAllText(path, "1,2\n3,4\n5,x\n");
+        var writer = new StringWriter();
+        var old = Spectre.Console.AnsiConsole.Console;
+        Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+            { Out = new Spectre.Console.AnsiConsoleOutput(writer) });
+        try
+        {
+            Assert.Equal(2, CliApp.Run(new[] { "stats", "--data", path, "--format", "csv" }));
+        }
+        finally
+        {
+            Spectre.Console.AnsiConsole.Console = old;
+        }
+        Assert.Contains("bad.csv:3", writer.ToString());
+    }
+}

@@ -1,0 +1,83 @@
+using RecDistill.Data;
+using RecDistill.Models;
+using RecDistill.Training;
+using static TorchSharp.torch;
+
+namespace RecDistill.Tests.Models;
+
+public class ModelTests
+{
+    [Fact]
+    public void Normalized_adjacency_has_symmetric_degree_weights()
+    {
+        // Users: 0 -> {0, 1}, 1 -> {1}. Item 1 has degree 2.
+        var a = LightGcn.NormalizedAdjacency(2, 2, new[] { new[] { 0, 1 }, new[] { 1 } }).to_dense();
+        Assert.Equal((float)(1 / Math.Sqrt(2 * 1)), a[0, 2].item<float>(), 6);
+        Assert.Equal((float)(1 / Math.Sqrt(2 * 2)), a[0, 3].item<float>(), 6);
+        Assert.Equal((float)(1 / Math.Sqrt(1 * 2)), a[1, 3].item<float>(), 6);
+        Assert.True(a.eq(a.t()).all().item<bool>());
+        Assert.Equal(0f, a[0, 1].item<float>());
+    }
+
+    [Fact]
+    public void LightGcn_with_zero_layers_is_the_raw_table_and_layers_average()
+    {
+        var train = new[] { new[] { 0 }, new[] { 1 } };
+        using var g0 = new LightGcn(2, 2, 3, 0, train);
+        var (u0, i0) = g0.FinalEmbeddings();
+        Assert.True(u0.eq(g0.UserWeight.detach()).all().item<bool>());
+        using var g1 = new LightGcn(2, 2, 3, 1, train);
+        var (u1, _) = g1.FinalEmbeddings();
+        // One layer: user 0's only neighbour is item 0 with weight 1, so final = (e_u0 + e_i0) / 2.
+        var want = (g1.UserWeight.detach()[0] + g1.ItemWeight.detach()[0]) / 2;
+        Assert.True(allclose(u1[0], want, atol: 1e-6));
+    }
+
+    [Fact]
+    public void Parameter_count_is_both_tables()
+    {
+        using var m = new BprMf(10, 30, 4);
+        Assert.Equal(160, m.ParameterCount);
+    }
+
+    [Fact]
+    public void Model_file_round_trips_and_rejects_damage()
+    {
+        var data = TestData.Clustered();
+        var dir = TestData.TempDir();
+        var path = Path.Combine(dir, "m.bin");
+        using var m = new LightGcn(data.NumUsers, data.NumItems, 5, 2, data.Train);
+        ModelFile.Save(path, m);
+        using var back = ModelFile.Load(path, data, CPU);
+        Assert.IsType<LightGcn>(back);
+        Assert.Equal(2, ((LightGcn)back).Layers);
+        Assert.True(back.ItemWeight.eq(m.ItemWeight).all().item<bool>());
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
+
+        var bytes = File.ReadAllBytes(path);
+        bytes[bytes.Length / 2] ^= 0x40;
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<DataFormatException>(() => ModelFile.Read(path));
+        Assert.Contains("checksum", e.Message);
+
+        File.WriteAllBytes(path, bytes[..100]);
+        Assert.Throws<DataFormatException>(() => ModelFile.Read(path));
+
+        ModelFile.Save(path, m);
+        bytes = File.ReadAllBytes(path);
+        bytes[8] = 99; // format version
+        File.WriteAllBytes(path, bytes);
+        Assert.Contains("version 99", Assert.Throws<DataFormatException>(() => ModelFile.Read(path)).Message);
+    }
+
+    [Fact]
+    public void Loading_onto_other_data_is_refused()
+    {
+        var data = TestData.Clustered();
+        var path = Path.Combine(TestData.TempDir(), "m.bin");
+        using var m = new BprMf(data.NumUsers, data.NumItems, 3);
+        ModelFile.Save(path, m);
+        var other = TestData.Clustered(users: 20);
+        Assert.Contains("users", Assert.Throws<DataFormatException>(() => ModelFile.Load(path, other, CPU)).Message);
+    }
+}

@@ -1,0 +1,37 @@
+using RecDistill.Data;
+
+namespace RecDistill.Tests;
+
+/// <summary>Small hand-made datasets for fast tests.</summary>
+public static class TestData
+{
+    /// <summary>A random dataset with a planted structure: users of group g like items of group g.</summary>
+    public static SplitDataset Clustered(int users = 60, int items = 40, int groups = 4, int perUser = 10, int seed = 1)
+    {
+        var rng = new Random(seed);
+        int[][] tr = new int[users][], va = new int[users][], te = new int[users][];
+        for (int u = 0; u < users; u++)
+        {
+            int g = u % groups;
+            var pool = Enumerable.Range(0, items).Where(i => i % groups == g).OrderBy(_ => rng.Next()).ToList();
+            var noise = Enumerable.Range(0, items).Where(i => i % groups != g).OrderBy(_ => rng.Next()).Take(2);
+            var list = pool.Take(perUser - 2).Concat(noise).OrderBy(_ => rng.Next()).ToArray();
+            int a = (int)(0.8 * list.Length), b = (int)(0.9 * list.Length);
+            tr[u] = list[..a]; va[u] = list[a..b]; te[u] = list[b..];
+        }
+        return new SplitDataset
+        {
+            Name = "clustered",
+            UserRawIds = Enumerable.Range(0, users).Select(x => (long)x * 10).ToArray(),
+            ItemRawIds = Enumerable.Range(0, items).Select(x => (long)x * 10).ToArray(),
+            Train = tr, Valid = va, Test = te,
+        };
+    }
+
+    public static string TempDir()
+    {
+        var d = Path.Combine(Path.GetTempPath(), "recdistill-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(d);
+        return d;
+    }
+}
