@@ -10,8 +10,6 @@ namespace RecDistill.Cli.Commands;
 
 public sealed class DistillSettings : TrainSettings
 {
-    public DistillSettings() => Dim = 0; // 0: one tenth of the teacher
-
     [CommandOption("--teacher <DIR>")]
     [Description("Run directory of the teacher (written by train). Its data options are reused unless --data is given.")]
     public string Teacher { get; set; } = "";
@@ -43,10 +41,7 @@ public sealed class DistillSettings : TrainSettings
         if (!DistillationMethods.IsKnown(Method)) return ValidationResult.Error($"--method '{Method}' is not one of {string.Join(", ", DistillationMethods.Names)}");
         if (NkdMixing.ToLowerInvariant() is not ("soft" or "hard")) return ValidationResult.Error("--nkd-mixing must be soft or hard");
         if (!Enum.TryParse<PreferenceRegularizer>(CpdReg, true, out _)) return ValidationResult.Error("--cpd-reg must be listwise, pairwise, hybrid or none");
-        if (Dim < 0) return ValidationResult.Error("--dim must be positive (or 0 for a tenth of the teacher)");
-        var saved = Dim;
-        Dim = Math.Max(1, Dim);
-        try { return base.Validate(); } finally { Dim = saved; }
+        return base.Validate();
     }
 
     public DistillationOptions ToDistillationOptions(Backbone backbone)
@@ -78,7 +73,7 @@ public sealed class DistillCommand : Command<DistillSettings>
         var device = RunWorkflow.SetupTorch(settings.Device, settings.Threads);
         var teacherRecord = RunWorkflow.ReadRunRecord(settings.Teacher);
         var backbone = teacherRecord.Model.Backbone;
-        int dim = settings.Dim > 0 ? settings.Dim : Math.Max(1, teacherRecord.Model.Dim / 10);
+        int dim = settings.Dim ?? Math.Max(1, teacherRecord.Model.Dim / 10);
         var method = settings.Method.ToLowerInvariant();
         var outDir = settings.Out ?? Path.Combine("runs", $"{method}-d{dim}-seed{settings.Seed}");
         RunWorkflow.PrepareOutDir(outDir, settings.Overwrite);

@@ -127,9 +127,8 @@ public class TrainSettings : DataSettings
     public string Model { get; set; } = "bpr";
 
     [CommandOption("--dim <N>")]
-    [Description("Embedding dimension.")]
-    [DefaultValue(200)]
-    public int Dim { get; set; } = 200;
+    [Description("Embedding dimension. Default: 200 for train; a tenth of the teacher's for distill.")]
+    public int? Dim { get; set; }
 
     [CommandOption("--layers <N>")]
     [Description("LightGCN propagation layers.")]
@@ -194,7 +193,7 @@ public class TrainSettings : DataSettings
         var v = base.Validate();
         if (!v.Successful) return v;
         if (Model.ToLowerInvariant() is not ("bpr" or "lightgcn")) return ValidationResult.Error($"--model '{Model}' is not bpr or lightgcn");
-        if (Dim < 1) return ValidationResult.Error("--dim must be at least 1");
+        if (Dim is < 1) return ValidationResult.Error("--dim must be at least 1");
         if (Layers < 0) return ValidationResult.Error("--layers must be 0 or more");
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
         if (Device.ToLowerInvariant() is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase))

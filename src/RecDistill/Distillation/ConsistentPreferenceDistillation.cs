@@ -83,47 +83,67 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
 
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
-        var t = _ctx.Teacher;
-        var tu = t.Users.index_select(0, _users!);
-        var ti = t.Items.index_select(0, _items!);
-        var featU = (tu - Projector.forward(student.Users(_users!), tu)).pow(2).sum();
-        var featI = (ti - Projector.forward(student.Items(_items!), ti)).pow(2).sum();
-        var loss = featU + 0.5 * featI;
+        var (feature, reg) = LossParts(batch, student);
+        var loss = reg is null ? feature : feature + _o.AlphaC * reg;
+        return loss * _o.Lambda;
+    }
 
-        // Pairs (u, positive, first negative) of the batch: the regulariser's pairs and the diagnostic.
-        var su = student.Users(batch.Users).detach();
-        var si = student.Items(batch.Positives).detach();
-        var sj = student.Items(batch.Negatives.select(1, 0)).detach();
-        var tuB = t.Users.index_select(0, batch.Users);
-        var pu = Projector.forward(su, tuB);
-        var pi = Projector.forward(si, t.Items.index_select(0, batch.Positives));
-        var pj = Projector.forward(sj, t.Items.index_select(0, batch.Negatives.select(1, 0)));
-        var rawDiff = TensorOps.RowDot(su, si) - TensorOps.RowDot(su, sj);
-        var projDiff = TensorOps.RowDot(pu, pi) - TensorOps.RowDot(pu, pj);
+    /// <summary>The unweighted feature loss and regulariser (null when none) for one batch.</summary>
+    public (Tensor Feature, Tensor? Regularizer) LossParts(TrainingBatch batch, EmbeddingLookup student)
+    {
+        var t = _ctx.Teacher;
+        var users = _users!;
+        var items = _items!;
+        var tu = t.Users.index_select(0, users);
+        var ti = t.Items.index_select(0, items);
+        var su = student.Users(users);
+        var si = student.Items(items);
+        var projU = Projector.forward(su, tu);
+        var projI = Projector.forward(si, ti);
+        var loss = (tu - projU).pow(2).sum() + 0.5 * (ti - projI).pow(2).sum();
+
+        // The regularisers see the student detached: their gradient reaches the projector only.
+        bool pairwise = _o.Regularizer is PreferenceRegularizer.Pairwise or PreferenceRegularizer.Hybrid;
+        bool listwise = _o.Regularizer is PreferenceRegularizer.Listwise or PreferenceRegularizer.Hybrid;
+        var suD = su.detach();
+        var siD = si.detach();
+        Tensor? pU = pairwise || listwise ? Projector.forward(suD, tu) : null;
+        Tensor? pI = pairwise ? Projector.forward(siD, ti) : null;
+
+        // Pairs (u, positive, first negative) of the batch, as rows of the unique user/item sets.
+        var ru = torch.searchsorted(users, batch.Users);
+        var rp = torch.searchsorted(items, batch.Positives);
+        var rn = torch.searchsorted(items, batch.Negatives.select(1, 0));
+        Tensor PairDiff(Tensor uVec, Tensor iVec)
+        {
+            var u = uVec.index_select(0, ru);
+            return TensorOps.RowDot(u, iVec.index_select(0, rp)) - TensorOps.RowDot(u, iVec.index_select(0, rn));
+        }
+        var rawDiff = PairDiff(suD, siD);
+        var projDiff = pairwise ? PairDiff(pU!, pI!) : null;
         using (torch.no_grad())
         {
+            var diag = projDiff ?? PairDiff(projU.detach(), projI.detach());
             _pairs += rawDiff.shape[0];
-            _inconsistent += (rawDiff.sign() * projDiff.sign()).lt(0).sum().item<long>();
+            _inconsistent += (rawDiff.sign() * diag.sign()).lt(0).sum().item<long>();
         }
 
         Tensor? reg = null;
-        if (_o.Regularizer is PreferenceRegularizer.Pairwise or PreferenceRegularizer.Hybrid)
-            reg = -nn.functional.logsigmoid(projDiff * rawDiff).sum();
-        if (_o.Regularizer is PreferenceRegularizer.Listwise or PreferenceRegularizer.Hybrid)
+        if (pairwise) reg = -nn.functional.logsigmoid(projDiff! * rawDiff).sum();
+        if (listwise)
         {
-            var items = _listItems!.index_select(0, _users!);                          // [n, Q]
-            var sUsers = student.Users(_users!).detach();
-            var sItems = student.Items(items).detach();                                 // [n, Q, dS]
-            var raw = torch.bmm(sItems, sUsers.unsqueeze(-1)).squeeze(-1);             // [n, Q]
-            var pU = Projector.forward(sUsers, tu);
-            var tItems = t.Items.index_select(0, items.flatten());
-            var pItems = Projector.forward(sItems.view(-1, sItems.shape[2]), tItems).view(items.shape[0], items.shape[1], -1);
-            var proj = torch.bmm(pItems, pU.unsqueeze(-1)).squeeze(-1);
+            var listItems = _listItems!.index_select(0, users);                        // [n, Q]
+            var uniq = TensorOps.Unique(listItems);
+            var sq = student.Items(uniq).detach();
+            var pq = Projector.forward(sq, t.Items.index_select(0, uniq));
+            var rows = torch.searchsorted(uniq, listItems.flatten());
+            var shape = new[] { listItems.shape[0], listItems.shape[1], -1L };
+            var raw = torch.bmm(sq.index_select(0, rows).view(shape), suD.unsqueeze(-1)).squeeze(-1);   // [n, Q]
+            var proj = torch.bmm(pq.index_select(0, rows).view(shape), pU!.unsqueeze(-1)).squeeze(-1);
             var list = SoftLabelDistillation.SoftCrossEntropy(raw, proj, null, _o.Tau).sum();
             reg = reg is null ? list : reg + list;
         }
-        if (reg is not null) loss = loss + _o.AlphaC * reg;
-        return loss * _o.Lambda;
+        return (loss, reg);
     }
 
     public void Dispose()

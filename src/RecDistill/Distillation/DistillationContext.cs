@@ -32,7 +32,8 @@ public sealed class DistillationContext : IDisposable
         if (_teacherTopK is null || _teacherTopK.shape[1] < k)
         {
             _teacherTopK?.Dispose();
-            _teacherTopK = TopKRanking.Compute(Teacher.Users, Teacher.Items, Data.Train, Math.Max(k, 100));
+            // Kept across epochs: detached from whatever dispose scope the first caller runs in.
+            _teacherTopK = TopKRanking.Compute(Teacher.Users, Teacher.Items, Data.Train, Math.Max(k, 100)).DetachFromDisposeScope();
         }
         return _teacherTopK.narrow(1, 0, k);
     }

@@ -45,13 +45,37 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>student [n, d_S] (and, for the selection form, teacher [n, d_T]) -> [n, d_T].</summary>
     public override Tensor forward(Tensor student, Tensor? teacher)
     {
-        var outs = torch.stack(_experts.Select(e => e.forward(student)).ToArray(), dim: 1); // [n, E, d_T]
         if (_combination == ExpertCombination.MeanNormalized)
+        {
+            var outs = torch.stack(_experts.Select(e => e.forward(student)).ToArray(), dim: 1); // [n, E, d_T]
             return nn.functional.normalize(outs.mean(new long[] { 1 }), p: 2, dim: -1);
+        }
         if (teacher is null) throw new ArgumentException("the selection form needs the teacher vectors");
         var logits = _selector!.forward(teacher);
-        var weights = training ? GumbelSoftmax(logits, Temperature) : nn.functional.one_hot(logits.argmax(-1), _experts.Count).to(logits.dtype);
-        return (weights.unsqueeze(-1) * outs).sum(1);
+        var probs = training ? GumbelSoftmax(logits, Temperature) : logits.softmax(-1);
+        var selected = probs.argmax(-1);
+        // Each entity goes through its one selected expert only (computing all E experts for every row
+        // costs E times more). The output is scaled by p_sel / stopgrad(p_sel): value unchanged, and the
+        // selection net still gets a gradient through the chosen expert's probability.
+        var gate = probs.gather(1, selected.unsqueeze(1));
+        return RunSelected(student, selected) * (gate / gate.detach());
+    }
+
+    private Tensor RunSelected(Tensor student, Tensor selected)
+    {
+        var (_, perm) = selected.sort();
+        var counts = torch.bincount(selected, minlength: _experts.Count).cpu().data<long>().ToArray();
+        var parts = new List<Tensor>();
+        long offset = 0;
+        for (int e = 0; e < counts.Length; e++)
+        {
+            if (counts[e] == 0) continue;
+            var rows = perm.narrow(0, offset, counts[e]);
+            parts.Add(_experts[e].forward(student.index_select(0, rows)));
+            offset += counts[e];
+        }
+        // parts are in perm order; argsort(perm) puts each row back in place.
+        return torch.cat(parts, 0).index_select(0, perm.argsort());
     }
 
     public static Tensor GumbelSoftmax(Tensor logits, double tau)

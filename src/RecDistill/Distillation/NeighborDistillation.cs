@@ -134,7 +134,7 @@ public static class NearestNeighbors
             var rows = x.narrow(0, start, b);
             var d = sq.narrow(0, start, b).unsqueeze(1) + sq.unsqueeze(0) - 2 * rows.matmul(x.t());
             var self = torch.arange(start, start + b, dtype: ScalarType.Int64, device: vectors.device).unsqueeze(1);
-            d.scatter_(1, self, float.PositiveInfinity);
+            d.scatter_(1, self, torch.full(b, 1, float.PositiveInfinity, device: vectors.device));
             var (_, idx) = d.topk(k, dim: 1, largest: false);
             result.narrow(0, start, b).copy_(idx);
         }

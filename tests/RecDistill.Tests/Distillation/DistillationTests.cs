@@ -1,0 +1,189 @@
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Models;
+using RecDistill.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Tests.Distillation;
+
+public class DistillationTests
+{
+    private static (SplitDataset Data, FrozenTeacher Teacher) Setup(int teacherDim = 16)
+    {
+        manual_seed(7);
+        var data = TestData.Clustered(users: 40, items: 60);
+        using var teacherModel = new BprMf(data.NumUsers, data.NumItems, teacherDim, initStd: 0.5);
+        return (data, FrozenTeacher.From(teacherModel));
+    }
+
+    private static TrainingBatch Batch(SplitDataset data, int seed = 1)
+    {
+        var s = new TrainingSampler(data).Sample(new Random(seed));
+        int n = 32;
+        return new TrainingBatch(tensor(s.Users[..n]), tensor(s.Positives[..n]), tensor(s.Negatives[..n]).view(n, 1), 1, 0);
+    }
+
+    [Fact]
+    public void Soft_cross_entropy_hand_checked()
+    {
+        // Teacher softmax over logits [0, ln 3] is [1/4, 3/4]; the student's uniform: CE = ln 2.
+        var ce = SoftLabelDistillation.SoftCrossEntropy(tensor(new float[] { 0, (float)Math.Log(3) }, 1, 2), zeros(1, 2), null, 1);
+        Assert.Equal(Math.Log(2), ce.item<float>(), 5);
+        // A masked entry takes no part: over one entry, CE = 0 whatever the logits.
+        var masked = SoftLabelDistillation.SoftCrossEntropy(tensor(new float[] { 1, 5 }, 1, 2), tensor(new float[] { 3, -2 }, 1, 2),
+            tensor(new[] { true, false }, 1, 2), 1);
+        Assert.Equal(0, masked.item<float>(), 6);
+        // Temperature divides both sides' logits.
+        var t2 = SoftLabelDistillation.SoftCrossEntropy(tensor(new float[] { 0, 2 * (float)Math.Log(3) }, 1, 2), zeros(1, 2), null, 2);
+        Assert.Equal(Math.Log(2), t2.item<float>(), 5);
+    }
+
+    [Fact]
+    public void Rank_sampling_follows_its_weights_without_replacement()
+    {
+        manual_seed(1);
+        var logw = tensor(new float[] { 0, (float)Math.Log(2), (float)Math.Log(3) }, 1, 3).expand(30000, 3).contiguous();
+        var first = RankSampling.WithoutReplacement(logw, 1).flatten().data<long>().ToArray();
+        var counts = new double[3];
+        foreach (var p in first) counts[p]++;
+        double[] expected = { 5000, 10000, 15000 };
+        double chi2 = Enumerable.Range(0, 3).Sum(i => (counts[i] - expected[i]) * (counts[i] - expected[i]) / expected[i]);
+        Assert.True(chi2 < 13.8, $"chi2 {chi2:F1} counts {string.Join(",", counts)}"); // 99.9% quantile, 2 dof
+        var all = RankSampling.WithoutReplacement(logw.narrow(0, 0, 100), 3).data<long>().ToArray();
+        for (int r = 0; r < 100; r++) Assert.Equal(3, all.Skip(3 * r).Take(3).Distinct().Count());
+    }
+
+    [Fact]
+    public void Nearest_neighbours_exclude_self_and_are_nearest()
+    {
+        var points = tensor(new float[] { 0, 0, 1, 0, 3, 0, 10, 0, 10, 1 }, 5, 2);
+        var nn = NearestNeighbors.Compute(points, 2, pcaDim: 0).data<long>().ToArray();
+        Assert.Equal(new long[] { 1, 2 }, nn[0..2]);
+        Assert.Equal(new long[] { 0, 2 }, nn[2..4]);
+        Assert.Equal(new long[] { 4, 2 }, nn[6..8]);
+        for (int i = 0; i < 5; i++) Assert.DoesNotContain((long)i, nn[(2 * i)..(2 * i + 2)]);
+    }
+
+    [Fact]
+    public void Sld_interesting_set_comes_from_student_top_list_and_masks_duplicates()
+    {
+        var (data, teacher) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        using var student = new BprMf(data.NumUsers, data.NumItems, 4, initStd: 0.5);
+        using var sld = new SoftLabelDistillation(ctx, new SldOptions { K = 5, L = 6, MxK = 12 });
+        sld.OnEpochStart(1, student, new Random(1));
+        var (_, items) = sld.ExtraIds(Batch(data));
+        Assert.NotNull(items);
+        // The loss is finite, positive and reaches the student rows.
+        var batch = Batch(data);
+        sld.ExtraIds(batch);
+        var lookup = student.Lookup(batch.Users, torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), sld.ExtraIds(batch).Items! }));
+        var loss = sld.Loss(batch, lookup);
+        Assert.True(loss.item<float>() > 0 && float.IsFinite(loss.item<float>()));
+        loss.backward();
+        Assert.True(lookup.UserRows.grad!.abs().sum().item<float>() > 0);
+        Assert.InRange(sld.EpochDiagnostics["sld_overlap"], 0, 1);
+    }
+
+    [Fact]
+    public void Cpd_regularisers_move_only_the_projector()
+    {
+        var (data, teacher) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        using var student = new BprMf(data.NumUsers, data.NumItems, 4, initStd: 0.5);
+        foreach (var kind in new[] { PreferenceRegularizer.Pairwise, PreferenceRegularizer.Listwise, PreferenceRegularizer.Hybrid })
+        {
+            using var cpd = new ConsistentPreferenceDistillation(ctx, new CpdOptions { Experts = 3, Regularizer = kind });
+            cpd.OnEpochStart(1, student, new Random(1));
+            var batch = Batch(data);
+            var (xu, xi) = cpd.ExtraIds(batch);
+            var lookup = student.Lookup(batch.Users, torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), (xi ?? batch.Positives).flatten() }));
+            var (_, reg) = cpd.LossParts(batch, lookup);
+            Assert.NotNull(reg);
+            reg!.backward();
+            Assert.True(lookup.UserRows.grad is null || lookup.UserRows.grad.abs().sum().item<float>() == 0, $"{kind} moved user rows");
+            Assert.True(lookup.ItemRows.grad is null || lookup.ItemRows.grad.abs().sum().item<float>() == 0, $"{kind} moved item rows");
+            Assert.Contains(cpd.Parameters, p => p.grad is not null && p.grad.abs().sum().item<float>() > 0);
+            Assert.InRange(cpd.InconsistencyRate, 0, 1);
+        }
+    }
+
+    [Fact]
+    public void Cpd_feature_loss_moves_the_student_and_the_projector()
+    {
+        var (data, teacher) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        using var student = new BprMf(data.NumUsers, data.NumItems, 4, initStd: 0.5);
+        using var cpd = new ConsistentPreferenceDistillation(ctx, new CpdOptions { Experts = 3 });
+        cpd.OnEpochStart(1, student, new Random(1));
+        var batch = Batch(data);
+        var (_, xi) = cpd.ExtraIds(batch);
+        var lookup = student.Lookup(batch.Users, torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), xi!.flatten() }));
+        var (feature, _) = cpd.LossParts(batch, lookup);
+        feature.backward();
+        Assert.True(lookup.UserRows.grad!.abs().sum().item<float>() > 0);
+        Assert.Contains(cpd.Parameters, p => p.grad is not null && p.grad.abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
+    public void Selection_projector_value_is_the_chosen_experts_output()
+    {
+        manual_seed(2);
+        using var p = new ExpertProjector("p", 3, 5, 4, 6, 0.0, ExpertCombination.TeacherGumbelSelection);
+        var s = randn(7, 3);
+        var t = randn(7, 5);
+        p.eval();
+        var a = p.forward(s, t);
+        var b = p.forward(s, t);
+        Assert.True(allclose(a, b)); // eval: argmax selection, no noise
+        p.train();
+        var c = p.forward(s, t);
+        Assert.Equal(new long[] { 7, 5 }, c.shape);
+        // Each training output row equals one expert's output for that row (gate scale is exactly 1 in value).
+        p.eval();
+        using var mean = new ExpertProjector("m", 3, 5, 2, 4, 0.0, ExpertCombination.MeanNormalized);
+        var m = mean.forward(s, null);
+        Assert.True(allclose(m.pow(2).sum(1).sqrt(), ones(7), atol: 1e-5));
+    }
+
+    [Theory]
+    [InlineData("nkd")]
+    [InlineData("cpd")]
+    [InlineData("sld")]
+    [InlineData("mkd")]
+    public void Distillation_trains_the_student_and_leaves_the_teacher_bit_identical(string method)
+    {
+        var (data, teacher) = Setup();
+        var usersBefore = teacher.Users.clone();
+        var itemsBefore = teacher.Items.clone();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        var options = DistillationOptions.Defaults(method, Backbone.Bpr) with
+        {
+            Nkd = new NkdOptions { Experts = 2, PcaDim = 8 },
+            Cpd = new CpdOptions { Experts = 3, TopN = 20 },
+            Sld = new SldOptions { K = 5, L = 5, MxK = 15, Lambda = 1 },
+        };
+        using var kd = DistillationMethods.Create(options, ctx)!;
+        using var student = new BprMf(data.NumUsers, data.NumItems, 4);
+        var before = student.UserWeight.detach().clone();
+        var result = new Trainer(new TrainOptions { MaxEpochs = 2, EvalEvery = 1, BatchSize = 64, LearningRate = 0.01, Seed = 3 })
+            .Fit(student, data, kd);
+        Assert.Equal(2, result.EpochsRun);
+        Assert.All(result.History, h => Assert.True(double.IsFinite(h.Loss)));
+        Assert.False(student.UserWeight.detach().eq(before).all().item<bool>());
+        Assert.True(teacher.Users.eq(usersBefore).all().item<bool>());
+        Assert.True(teacher.Items.eq(itemsBefore).all().item<bool>());
+    }
+
+    [Fact]
+    public void Mkd_switches_drop_parts()
+    {
+        var (data, teacher) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        var o = DistillationOptions.Defaults("mkd", Backbone.Bpr) with { UseCpd = false, Nkd = new NkdOptions { PcaDim = 8 } };
+        using var kd = (CompositeDistillation)DistillationMethods.Create(o, ctx)!;
+        Assert.Equal(new[] { "nkd", "sld" }, kd.Parts.Select(p => p.Name));
+        Assert.Throws<ArgumentException>(() => DistillationMethods.Create(o with { UseNkd = false, UseSld = false }, ctx));
+    }
+}
