@@ -15,7 +15,7 @@ public static class CliApp
             c.SetApplicationName("recdistill");
             c.PropagateExceptions();
             c.AddCommand<DemoCommand>("demo")
-                .WithDescription("The main job: train a teacher and a 1/10-size student on the built-in synthetic data (or --data) and print a table.");
+                .WithDescription("The main job: train a teacher, a 1/10-size student from scratch and a 1/10-size MKD student on the built-in synthetic data (or --data), and print a table.");
             c.AddCommand<StatsCommand>("stats").WithDescription("Dataset statistics after cleaning and splitting.")
                 .WithExample("stats", "--data", "../shared/data/citeulike-t/users.dat", "--format", "citeulike");
             c.AddCommand<TrainCommand>("train").WithDescription("Train a BPR-MF or LightGCN model with early stopping; writes metrics.json and model.bin.")
