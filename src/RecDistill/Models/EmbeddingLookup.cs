@@ -14,26 +14,41 @@ public sealed class EmbeddingLookup
     private readonly Tensor _items;
     private readonly Tensor? _userIds; // sorted unique ids (row-sparse form only)
     private readonly Tensor? _itemIds;
+    private readonly Tensor? _userMap;  // dense id -> row in _users (row-sparse form only)
+    private readonly Tensor? _itemMap;
 
-    private EmbeddingLookup(Tensor users, Tensor items, Tensor? userIds, Tensor? itemIds)
+    private EmbeddingLookup(Tensor users, Tensor items, Tensor? userIds, Tensor? itemIds, Tensor? userMap = null, Tensor? itemMap = null)
     {
-        _users = users; _items = items; _userIds = userIds; _itemIds = itemIds;
+        _users = users; _items = items; _userIds = userIds; _itemIds = itemIds; _userMap = userMap; _itemMap = itemMap;
     }
 
     /// <summary>Row-sparse leaves: gradients land in <see cref="UserRows"/>.grad / <see cref="ItemRows"/>.grad.</summary>
     public static EmbeddingLookup RowSparse(Tensor userTable, Tensor itemTable, Tensor userIds, Tensor itemIds)
     {
-        var (uu, _, _) = torch.unique(userIds.flatten(), sorted: true);
-        var (ui, _, _) = torch.unique(itemIds.flatten(), sorted: true);
-        Tensor ur, ir;
+        Tensor ur, ir, uu, ui, uMap, iMap;
         using (torch.no_grad())
         {
+            (uu, uMap) = Rows(userIds.flatten(), userTable.shape[0]);
+            (ui, iMap) = Rows(itemIds.flatten(), itemTable.shape[0]);
             ur = userTable.index_select(0, uu);
             ir = itemTable.index_select(0, ui);
         }
         ur.requires_grad_(true);
         ir.requires_grad_(true);
-        return new EmbeddingLookup(ur, ir, uu, ui);
+        return new EmbeddingLookup(ur, ir, uu, ui, uMap, iMap);
+    }
+
+    /// <summary>
+    /// Sorted distinct ids and a dense id -> local row map, in O(ids + table rows) without sorting the
+    /// ids (batches with distillation lists request hundreds of thousands of ids).
+    /// </summary>
+    private static (Tensor Ids, Tensor Map) Rows(Tensor ids, long tableRows)
+    {
+        var touched = torch.zeros(tableRows, dtype: ScalarType.Bool, device: ids.device).index_fill_(0, ids, true);
+        var unique = touched.nonzero().squeeze(1);
+        var map = torch.zeros(tableRows, dtype: ScalarType.Int64, device: ids.device)
+            .index_copy_(0, unique, torch.arange(unique.shape[0], dtype: ScalarType.Int64, device: ids.device));
+        return (unique, map);
     }
 
     /// <summary>Whole final tables (already carrying autograd history to the parameters).</summary>
@@ -46,14 +61,14 @@ public sealed class EmbeddingLookup
     public Tensor? ItemRowIds => _itemIds;
 
     /// <summary>Vectors for user ids of any shape: result shape ids.shape + [d]. Ids must have been registered.</summary>
-    public Tensor Users(Tensor ids) => Gather(_users, _userIds, ids);
+    public Tensor Users(Tensor ids) => Gather(_users, _userMap, ids);
 
-    public Tensor Items(Tensor ids) => Gather(_items, _itemIds, ids);
+    public Tensor Items(Tensor ids) => Gather(_items, _itemMap, ids);
 
-    private static Tensor Gather(Tensor rows, Tensor? rowIds, Tensor ids)
+    private static Tensor Gather(Tensor rows, Tensor? map, Tensor ids)
     {
         var flat = ids.flatten();
-        var local = rowIds is null ? flat : torch.searchsorted(rowIds, flat);
+        var local = map is null ? flat : map.index_select(0, flat);
         var shape = ids.shape.Append(rows.shape[1]).ToArray();
         return rows.index_select(0, local).view(shape);
     }
