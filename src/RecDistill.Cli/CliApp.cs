@@ -7,8 +7,12 @@ namespace RecDistill.Cli;
 /// <summary>The `recdistill` command tree; Program and the tests both run it.</summary>
 public static class CliApp
 {
+    /// <summary>The arguments of the command being run, recorded in metrics.json.</summary>
+    public static string CommandLine { get; private set; } = "";
+
     public static int Run(string[] args)
     {
+        CommandLine = "recdistill " + string.Join(' ', args.Select(a => a.Contains(' ') ? $"\"{a}\"" : a));
         var app = new CommandApp();
         app.Configure(c =>
         {

@@ -146,7 +146,7 @@ public static class RunWorkflow
     {
         var metrics = MetricsJson(data, run.Model, run, run.Valid, run.Test, train.Seed);
         if (extra is not null) foreach (var (k, v) in extra) metrics[k] = v?.DeepClone();
-        metrics["command"] = Environment.CommandLine.Length > 0 ? string.Join(' ', Environment.GetCommandLineArgs().Skip(1)) : command;
+        metrics["command"] = CliApp.CommandLine.Length > 0 ? CliApp.CommandLine : command;
         AtomicFile.WriteText(Path.Combine(dir, MetricsFile), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var record = new RunRecord(command, dataOptions, train, ModelFile.ConfigOf(run.Model),
             DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));

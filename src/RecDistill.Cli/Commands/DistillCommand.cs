@@ -77,7 +77,8 @@ public sealed class DistillCommand : Command<DistillSettings>
         var method = settings.Method.ToLowerInvariant();
         var outDir = settings.Out ?? Path.Combine("runs", $"{method}-d{dim}-seed{settings.Seed}");
         RunWorkflow.PrepareOutDir(outDir, settings.Overwrite);
-        var dataOptions = settings.Data is null ? teacherRecord.Data with { Seed = teacherRecord.Data.Seed } : settings.ToOptions();
+        // The teacher's own data options rebuild the exact split it was trained on, unless --data says otherwise.
+        var dataOptions = settings.Data is null ? teacherRecord.Data : settings.ToOptions();
         var data = RunWorkflow.LoadData(dataOptions);
         var train = settings.ToTrainOptions();
         var options = settings.ToDistillationOptions(backbone);

@@ -27,6 +27,7 @@ public class CliTests
         Assert.True((int)m["best_epoch"]! >= 2);
         Assert.Equal(6, (int)m["epochs_run"]!);
         Assert.True(File.Exists(Path.Combine(dir, "model.bin")));
+        Assert.StartsWith("recdistill train --dim 8", (string)m["command"]!);
 
         var evalOut = Path.Combine(dir, "eval.json");
         Assert.Equal(0, CliApp.Run(new[] { "evaluate", "--model", dir, "--out", evalOut }));
@@ -39,7 +40,32 @@ public class CliTests
         Assert.Equal(before, File.ReadAllText(Path.Combine(dir, "metrics.json")));
     }
 
+    [Fact]
+    public void Distill_reads_the_teacher_run_and_records_the_compression()
+    {
+        var root = TestData.TempDir();
+        var teacher = Path.Combine(root, "teacher");
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--dim", "20", "--epochs", "2", "--eval-every", "1", "--lr", "0.01", "--out", teacher }
+            .Concat(TinyData).ToArray()));
+        var student = Path.Combine(root, "mkd");
+        Assert.Equal(0, CliApp.Run(new[] { "distill", "--teacher", teacher, "--method", "mkd", "--epochs", "2", "--eval-every", "1",
+            "--lr", "0.01", "--out", student }));
+        var m = JsonNode.Parse(File.ReadAllText(Path.Combine(student, "metrics.json")))!;
+        Assert.Equal(2, (int)m["model"]!["dim"]!);
+        var d = m["distillation"]!;
+        Assert.Equal("mkd", (string)d["method"]!);
+        Assert.Equal(20, (int)d["teacher_dim"]!);
+        Assert.Equal(2, (int)d["student_dim"]!);
+        Assert.Equal(0.1, (double)d["compression"]!, 3);
+        Assert.NotNull(d["last_epoch_diagnostics"]!["cpd_inconsistency"]);
+        // Same users and items as the teacher: the split came from the teacher's run record.
+        var t = JsonNode.Parse(File.ReadAllText(Path.Combine(teacher, "metrics.json")))!;
+        Assert.Equal((int)t["dataset"]!["users"]!, (int)m["dataset"]!["users"]!);
+    }
+
     [Theory]
+    [InlineData("distill", "--teacher", "/no/such/run")]
+    [InlineData("distill", "--teacher", "x", "--method", "magic")]
     [InlineData("train", "--data", "/no/such/file.csv")]
     [InlineData("train", "--model", "transformer")]
     [InlineData("train", "--dim", "0")]
