@@ -151,9 +151,14 @@ public static class RunWorkflow
         var record = new RunRecord(command, dataOptions, train, ModelFile.ConfigOf(run.Model),
             DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
         AtomicFile.WriteText(Path.Combine(dir, RunFile), JsonSerializer.Serialize(record, JsonOptions.Default));
-        var csv = new StringBuilder("epoch,loss,seconds,valid_ndcg20\n");
+        // Methods' per-epoch diagnostics (e.g. CPD's inconsistency rate) become extra columns.
+        var diagKeys = run.Train.History.SelectMany(h => h.Diagnostics?.Keys ?? Enumerable.Empty<string>()).Distinct().Order().ToList();
+        var csv = new StringBuilder("epoch,loss,seconds,valid_ndcg20" + string.Concat(diagKeys.Select(k => "," + k)) + "\n");
+        string G(double? v) => v is { } x ? x.ToString("G6", CultureInfo.InvariantCulture) : "";
         foreach (var h in run.Train.History)
-            csv.Append(CultureInfo.InvariantCulture, $"{h.Epoch},{h.Loss:G6},{h.Seconds:F3},{(h.ValidMetric is { } v ? v.ToString("G6", CultureInfo.InvariantCulture) : "")}\n");
+            csv.Append(CultureInfo.InvariantCulture, $"{h.Epoch},{h.Loss:G6},{h.Seconds:F3},{G(h.ValidMetric)}")
+               .Append(string.Concat(diagKeys.Select(k => "," + G(h.Diagnostics?.GetValueOrDefault(k)))))
+               .Append('\n');
         AtomicFile.WriteText(Path.Combine(dir, HistoryFile), csv.ToString());
         // The trainer saved the best model while training; save again so the file matches the final weights.
         ModelFile.Save(Path.Combine(dir, ModelFile.FileName), run.Model);

@@ -58,6 +58,9 @@ public class CliTests
         Assert.Equal(2, (int)d["student_dim"]!);
         Assert.Equal(0.1, (double)d["compression"]!, 3);
         Assert.NotNull(d["last_epoch_diagnostics"]!["cpd_inconsistency"]);
+        var history = File.ReadAllLines(Path.Combine(student, "history.csv"));
+        Assert.Contains("cpd_inconsistency", history[0]);
+        Assert.Equal(3, history.Length);
         // Same users and items as the teacher: the split came from the teacher's run record.
         var t = JsonNode.Parse(File.ReadAllText(Path.Combine(teacher, "metrics.json")))!;
         Assert.Equal((int)t["dataset"]!["users"]!, (int)m["dataset"]!["users"]!);
