@@ -56,8 +56,12 @@ public static class RunWorkflow
         Directory.CreateDirectory(dir);
     }
 
-    public static IRecommender CreateModel(Backbone backbone, int dim, int layers, SplitDataset data, Device device) =>
-        ModelFile.Create(new ModelConfig(backbone, dim, layers, data.NumUsers, data.NumItems), data, device);
+    /// <summary>A new model whose initial weights depend on the seed only (not on what ran before it).</summary>
+    public static IRecommender CreateModel(Backbone backbone, int dim, int layers, SplitDataset data, Device device, int seed)
+    {
+        torch.manual_seed(seed);
+        return ModelFile.Create(new ModelConfig(backbone, dim, layers, data.NumUsers, data.NumItems), data, device);
+    }
 
     /// <summary>Trains with a live progress bar (epoch, loss, last validation metrics, ETA) and evaluates the best weights.</summary>
     public static RunOutcome TrainAndEvaluate(string label, IRecommender model, SplitDataset data, TrainOptions options,

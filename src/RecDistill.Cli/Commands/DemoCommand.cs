@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.ComponentModel;
 using RecDistill.Distillation;
 using RecDistill.Models;
@@ -69,8 +70,9 @@ public sealed class DemoCommand : Command<DemoSettings>
                 int dim = role == "teacher" ? settings.TeacherDim : settings.StudentDim;
                 var dir = Path.Combine(settings.Out, role);
                 RunWorkflow.PrepareOutDir(dir, settings.Overwrite);
-                using var model = RunWorkflow.CreateModel(Backbone.Bpr, dim, 0, data, device);
+                using var model = RunWorkflow.CreateModel(Backbone.Bpr, dim, 0, data, device, settings.Seed);
                 using var ctx = teacher is null ? null : new DistillationContext(teacher, data, dim, device);
+                torch.manual_seed(settings.Seed);
                 using var kd = role == "mkd" ? DistillationMethods.Create(DistillationOptions.Defaults("mkd", Backbone.Bpr), ctx!) : null;
                 var run = RunWorkflow.TrainAndEvaluate($"{role} bpr d={dim}", model, data, train, Path.Combine(dir, ModelFile.FileName), kd);
                 RunWorkflow.WriteRun(dir, "demo", dataOptions, train, data, run);

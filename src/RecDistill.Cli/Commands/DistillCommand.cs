@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.ComponentModel;
 using System.Text.Json.Nodes;
 using RecDistill.Distillation;
@@ -86,9 +87,10 @@ public sealed class DistillCommand : Command<DistillSettings>
         using var teacher = FrozenTeacher.Load(Path.Combine(settings.Teacher, ModelFile.FileName), data, device);
         using var ctx = new DistillationContext(teacher, data, dim, device);
         IDistillationMethod? kd = null;
+        torch.manual_seed(settings.Seed); // projector initialisation
         AnsiConsole.Status().Start($"Preparing {method} (teacher top-K lists, neighbours)", _ => kd = DistillationMethods.Create(options, ctx));
         using var _kd = kd;
-        using var student = RunWorkflow.CreateModel(backbone, dim, teacherRecord.Model.Layers, data, device);
+        using var student = RunWorkflow.CreateModel(backbone, dim, teacherRecord.Model.Layers, data, device, settings.Seed);
         var run = RunWorkflow.TrainAndEvaluate($"{method} d={dim}", student, data, train, Path.Combine(outDir, ModelFile.FileName), kd);
 
         long teacherParams = (long)(teacher.NumUsers + teacher.NumItems) * teacher.Dim;

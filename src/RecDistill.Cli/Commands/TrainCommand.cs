@@ -17,7 +17,7 @@ public sealed class TrainCommand : Command<TrainSettings>
         var data = RunWorkflow.LoadData(dataOptions);
         AnsiConsole.MarkupLine($"[grey]{Markup.Escape(data.Name)}: {data.NumUsers:N0} users, {data.NumItems:N0} items, train/valid/test {data.TrainCount:N0}/{data.ValidCount:N0}/{data.TestCount:N0}[/]");
         var train = settings.ToTrainOptions();
-        using var model = RunWorkflow.CreateModel(settings.Backbone, dim, settings.Layers, data, device);
+        using var model = RunWorkflow.CreateModel(settings.Backbone, dim, settings.Layers, data, device, settings.Seed);
         var run = RunWorkflow.TrainAndEvaluate($"{settings.Model} d={dim}", model, data, train,
             Path.Combine(outDir, ModelFile.FileName));
         RunWorkflow.WriteRun(outDir, "train", dataOptions, train, data, run);

@@ -41,6 +41,24 @@ public class CliTests
     }
 
     [Fact]
+    public void Same_seed_gives_the_same_metrics_and_another_seed_other_ones()
+    {
+        var root = TestData.TempDir();
+        JsonNode Run(string name, int seed)
+        {
+            var dir = Path.Combine(root, name);
+            Assert.Equal(0, CliApp.Run(new[] { "train", "--dim", "8", "--epochs", "2", "--eval-every", "1", "--lr", "0.01",
+                "--seed", seed.ToString(), "--out", dir }.Concat(TinyData).ToArray()));
+            return JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "metrics.json")))!["valid"]!;
+        }
+        var a = Run("a", 4);
+        var b = Run("b", 4);
+        var c = Run("c", 5);
+        Assert.Equal(a.ToJsonString(), b.ToJsonString());
+        Assert.NotEqual(a.ToJsonString(), c.ToJsonString());
+    }
+
+    [Fact]
     public void Distill_reads_the_teacher_run_and_records_the_compression()
     {
         var root = TestData.TempDir();
