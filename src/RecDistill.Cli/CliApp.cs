@@ -28,7 +28,13 @@ public static class CliApp
                 .WithExample("distill", "--teacher", "runs/teacher", "--method", "mkd", "--out", "runs/mkd");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Full-ranking metrics of a saved run on its data (or on --data).")
                 .WithExample("evaluate", "--model", "runs/teacher");
+            c.AddCommand<ExportCommand>("export").WithDescription("Write a run's final vectors, id maps and train items into one compact serving file (fp32, fp16 or int8).")
+                .WithExample("export", "--model", "runs/mkd", "--out", "student.rdm", "--precision", "int8");
+            c.AddCommand<RecommendCommand>("recommend").WithDescription("Top-K items from an exported model: a table for --user, CSV for --users FILE.")
+                .WithExample("recommend", "--model", "student.rdm", "--user", "42", "--k", "10");
         });
-        return CliErrors.Run(() => app.Run(args));
+        // `recommend --k N` as documented: Spectre.Console.Cli rejects one-letter long options, so it is read as `-k N`.
+        var normalized = args.Select(a => a == "--k" ? "-k" : a.StartsWith("--k=", StringComparison.Ordinal) ? "-k=" + a[4..] : a).ToArray();
+        return CliErrors.Run(() => app.Run(normalized));
     }
 }

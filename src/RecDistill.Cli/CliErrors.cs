@@ -1,4 +1,5 @@
 using RecDistill.Data;
+using RecDistill.Serving;
 using RecDistill.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -25,6 +26,8 @@ public static class CliErrors
     {
         DataFormatException d => d.Message,
         UserErrorException u => u.Message,
+        CompactModelFormatException c => c.Message,
+        UnknownUserException k => k.Message,
         TrainingDivergedException t => $"training diverged: {t.Message}",
         CommandParseException or CommandRuntimeException => e.Message,
         ArgumentException a => a.Message,

@@ -1,0 +1,168 @@
+using System.Globalization;
+using RecDistill.Cli;
+using RecDistill.Cli.Commands;
+using RecDistill.Data;
+using RecDistill.Models;
+using RecDistill.Serving;
+using RecDistill.Training;
+using Spectre.Console;
+using static RecDistill.Tests.Serving.ServingFixtures;
+using static TorchSharp.torch;
+
+namespace RecDistill.Tests.Serving;
+
+public class ServingCliTests
+{
+    private static readonly string[] TinyData = { "--synthetic-users", "120", "--synthetic-items", "150" };
+
+    /// <summary>Runs the CLI with its console output captured (Spectre output and plain standard output).</summary>
+    private static (int Code, string Output) Run(params string[] args)
+    {
+        var writer = new StringWriter();
+        var oldAnsi = AnsiConsole.Console;
+        var oldOut = Console.Out;
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        AnsiConsole.Profile.Width = 200;
+        Console.SetOut(writer);
+        try
+        {
+            return (CliApp.Run(args), writer.ToString());
+        }
+        finally
+        {
+            AnsiConsole.Console = oldAnsi;
+            Console.SetOut(oldOut);
+        }
+    }
+
+    private static string TrainTiny(string root, string name, params string[] extra)
+    {
+        var dir = Path.Combine(root, name);
+        var (code, output) = Run(new[] { "train", "--dim", "8", "--epochs", "2", "--eval-every", "1", "--lr", "0.01", "--batch-size", "256", "--threads", "1", "--out", dir }
+            .Concat(extra).Concat(TinyData).ToArray());
+        Assert.True(code == 0, output);
+        return dir;
+    }
+
+    private static List<(long User, int Rank, long Item, float Score)> ParseCsv(string text)
+    {
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("user,rank,item,score", lines[0]);
+        return lines.Skip(1).Select(l => l.Split(',')).Select(f => (long.Parse(f[0], CultureInfo.InvariantCulture),
+            int.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture), float.Parse(f[3], CultureInfo.InvariantCulture))).ToList();
+    }
+
+    [Fact]
+    public void Export_then_recommend_gives_the_trained_models_ranking()
+    {
+        var root = TestData.TempDir();
+        var run = TrainTiny(root, "bpr");
+        var file = Path.Combine(root, "out", "model.rdm");
+        var (code, output) = Run("export", "--model", run, "--out", file, "--threads", "1");
+        Assert.True(code == 0, output);
+        Assert.Contains("fp32", output);
+
+        // The reference: the run's model, rebuilt as evaluate does, ranked by brute force.
+        var data = DatasetLoader.Load(RunWorkflow.ReadRunRecord(run).Data);
+        using var model = ModelFile.Load(Path.Combine(run, ModelFile.FileName), data, CPU);
+        var (uv, iv) = ModelExport.FinalVectors(model);
+        var users = new[] { 0, 1, 5, data.NumUsers - 1 };
+        var usersFile = Path.Combine(root, "users.txt");
+        File.WriteAllText(usersFile, string.Join("\n", users.Select(u => data.UserRawIds[u])) + "\n\n");
+        var csvPath = Path.Combine(root, "recs.csv");
+        (code, output) = Run("recommend", "--model", file, "--users", usersFile, "--k", "7", "--out", csvPath);
+        Assert.True(code == 0, output);
+        var rows = ParseCsv(File.ReadAllText(csvPath));
+        Assert.Equal(users.Length * 7, rows.Count);
+        foreach (var u in users)
+        {
+            var want = BruteForce(uv, iv, 8, data, u, 7);
+            var got = rows.Where(r => r.User == data.UserRawIds[u]).OrderBy(r => r.Rank).ToList();
+            Assert.Equal(Enumerable.Range(1, 7), got.Select(r => r.Rank));
+            Assert.Equal(want.Select(w => data.ItemRawIds[w.Item]), got.Select(r => r.Item));
+            for (int r = 0; r < 7; r++) Assert.Equal(want[r].Score, got[r].Score, 1e-4);
+        }
+
+        // Without --out the CSV goes to standard output; --user prints a table.
+        (code, output) = Run("recommend", "--model", file, "--users", usersFile, "--k", "7");
+        Assert.Equal(0, code);
+        Assert.Equal(rows, ParseCsv(output));
+        (code, output) = Run("recommend", "--model", file, "--user", data.UserRawIds[1].ToString(CultureInfo.InvariantCulture), "--k", "3");
+        Assert.Equal(0, code);
+        Assert.Contains("rank", output);
+        Assert.Contains($" {rows.First(r => r.User == data.UserRawIds[1] && r.Rank == 1).Item} ", output);
+    }
+
+    [Fact]
+    public void LightGcn_export_holds_the_propagated_vectors_and_int8_reports_its_cost()
+    {
+        var root = TestData.TempDir();
+        var run = TrainTiny(root, "lgn", "--model", "lightgcn", "--layers", "2");
+        var file = Path.Combine(root, "lgn.rdm");
+        var (code, output) = Run("export", "--model", run, "--out", file, "--precision", "int8", "--threads", "1");
+        Assert.True(code == 0, output);
+        Assert.Contains("top-20 overlap vs fp32", output);
+        Assert.Contains("test recall@20", output);
+        var exported = CompactModel.Load(file);
+        Assert.Equal(ModelBackbone.LightGcn, exported.Backbone);
+        Assert.Equal(2, exported.Layers);
+        Assert.Equal(VectorPrecision.Int8, exported.Precision);
+
+        var data = DatasetLoader.Load(RunWorkflow.ReadRunRecord(run).Data);
+        using var model = ModelFile.Load(Path.Combine(run, ModelFile.FileName), data, CPU);
+        var (uv, _) = ModelExport.FinalVectors(model);
+        var raw = model.UserWeight.detach().cpu().data<float>().ToArray();
+        var v = new float[8];
+        double diffFinal = 0, diffRaw = 0;
+        for (int u = 0; u < data.NumUsers; u++)
+        {
+            exported.UserVector(u, v);
+            for (int c = 0; c < 8; c++)
+            {
+                diffFinal = Math.Max(diffFinal, Math.Abs(v[c] - uv[u * 8 + c]));
+                diffRaw = Math.Max(diffRaw, Math.Abs(v[c] - raw[u * 8 + c]));
+            }
+        }
+        // Within int8 rounding of the propagated vectors, and clearly not the raw table.
+        Assert.True(diffFinal < 0.01, $"max difference to the final vectors {diffFinal}");
+        Assert.True(diffRaw > 10 * diffFinal, $"raw {diffRaw} vs final {diffFinal}");
+    }
+
+    [Fact]
+    public void Serving_mistakes_exit_non_zero_with_one_clear_line()
+    {
+        var root = TestData.TempDir();
+        var data = TestData.Clustered();
+        var file = Path.Combine(root, "m.rdm");
+        using (var model = new BprMf(data.NumUsers, data.NumItems, 4))
+            ModelExport.ToCompact(model, data, VectorPrecision.Fp32).Save(file);
+        var users = Path.Combine(root, "users.txt");
+
+        void Fails(string expected, params string[] args)
+        {
+            var (code, output) = Run(args);
+            Assert.Equal(2, code);
+            Assert.Contains(expected, output);
+            Assert.DoesNotContain("   at ", output); // no stack trace
+        }
+
+        Fails("user 11 is not in the model", "recommend", "--model", file, "--user", "11");
+        File.WriteAllText(users, "10\n20\nx7\n");
+        Fails("users.txt:3: 'x7' is not a user id", "recommend", "--model", file, "--users", users);
+        File.WriteAllText(users, "10\n\n12345\n");
+        Fails("users.txt:3: user 12345 is not in the model", "recommend", "--model", file, "--users", users);
+        File.WriteAllText(users, "\n\n");
+        Fails("no user ids", "recommend", "--model", file, "--users", users);
+        Fails("no such file", "recommend", "--model", file, "--users", Path.Combine(root, "nope.txt"));
+        Fails("no such model file", "recommend", "--model", Path.Combine(root, "nope.rdm"), "--user", "10");
+        Fails("either --user RAW_ID or --users FILE", "recommend", "--model", file);
+        Fails("--k must be at least 1", "recommend", "--model", file, "--user", "10", "--k", "0");
+        Fails("is not a run directory", "export", "--model", Path.Combine(root, "norun"), "--out", Path.Combine(root, "x.rdm"));
+        Fails("--precision 'int4'", "export", "--model", root, "--out", Path.Combine(root, "x.rdm"), "--precision", "int4");
+        var bytes = File.ReadAllBytes(file);
+        bytes[^20] ^= 1;
+        File.WriteAllBytes(file, bytes);
+        Fails("checksum mismatch", "recommend", "--model", file, "--user", "10");
+        Assert.False(File.Exists(Path.Combine(root, "x.rdm")));
+    }
+}
