@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using RecDistill.Data;
 
 namespace RecDistill.Tests.Data;
@@ -17,14 +16,10 @@ public class SyntheticTests
     }
 
     [Fact]
-    public void Default_size_is_fast_and_well_formed()
+    public void Default_size_is_well_formed()
     {
-        var o = new SyntheticOptions();
-        SyntheticDataGenerator.Generate(o with { Users = 10 }); // warm up the JIT
-        var sw = Stopwatch.StartNew();
-        var rows = SyntheticDataGenerator.Generate(o).Interactions;
-        sw.Stop();
-        Assert.True(sw.Elapsed.TotalSeconds < 3, $"took {sw.Elapsed.TotalSeconds:F2}s");
+        // Speed is a benchmark's business, not a unit test's: only the shape is checked here.
+        var rows = SyntheticDataGenerator.Generate(new SyntheticOptions()).Interactions;
         var byUser = rows.GroupBy(r => r.User).ToList();
         Assert.Equal(1500, byUser.Count);
         Assert.All(byUser, g =>
