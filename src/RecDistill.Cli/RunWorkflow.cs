@@ -168,6 +168,20 @@ public static class RunWorkflow
         ModelFile.Save(Path.Combine(dir, ModelFile.FileName), run.Model);
     }
 
+    /// <summary>
+    /// A saved run's data and model: the run's own data options rebuild the exact split it was
+    /// trained on, unless <paramref name="dataOverride"/> says otherwise.
+    /// </summary>
+    public static (RunRecord Record, DataOptions DataOptions, SplitDataset Data, IRecommender Model) LoadRun(
+        string dir, Device device, DataOptions? dataOverride = null)
+    {
+        var record = ReadRunRecord(dir);
+        var dataOptions = dataOverride ?? record.Data;
+        var data = LoadData(dataOptions);
+        var model = ModelFile.Load(Path.Combine(dir, ModelFile.FileName), data, device);
+        return (record, dataOptions, data, model);
+    }
+
     public static RunRecord ReadRunRecord(string dir)
     {
         var path = Path.Combine(dir, RunFile);

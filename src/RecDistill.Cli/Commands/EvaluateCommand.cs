@@ -35,11 +35,8 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
     public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
     {
         var device = RunWorkflow.SetupTorch(settings.Device, null);
-        var record = RunWorkflow.ReadRunRecord(settings.ModelDir);
-        // The run's own data options rebuild the exact split it was trained on, unless --data says otherwise.
-        var dataOptions = settings.Data is null ? record.Data : settings.ToOptions();
-        var data = RunWorkflow.LoadData(dataOptions);
-        using var model = ModelFile.Load(Path.Combine(settings.ModelDir, ModelFile.FileName), data, device);
+        var (_, dataOptions, data, model) = RunWorkflow.LoadRun(settings.ModelDir, device, settings.Data is null ? null : settings.ToOptions());
+        using var _model = model;
         var evaluator = new FullRankingEvaluator(data);
         var valid = evaluator.Evaluate(model, EvalSplit.Valid);
         var test = evaluator.Evaluate(model, EvalSplit.Test);

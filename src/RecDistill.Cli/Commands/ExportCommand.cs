@@ -66,9 +66,8 @@ public sealed class ExportCommand : Command<ExportSettings>
     {
         var precision = ExportSettings.ParsePrecision(settings.Precision)!.Value;
         var device = RunWorkflow.SetupTorch("cpu", settings.Threads);
-        var record = RunWorkflow.ReadRunRecord(settings.ModelDir);
-        var data = RunWorkflow.LoadData(record.Data);
-        using var model = ModelFile.Load(Path.Combine(settings.ModelDir, ModelFile.FileName), data, device);
+        var (record, _, data, model) = RunWorkflow.LoadRun(settings.ModelDir, device);
+        using var _model = model;
         var (users, items) = ModelExport.FinalVectors(model);
         int layers = model is LightGcn g ? g.Layers : 0;
         CompactModel Build(VectorPrecision p) => ModelExport.ToCompact(model, users, items, data, p);
