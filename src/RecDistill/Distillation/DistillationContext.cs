@@ -1,3 +1,4 @@
+using RecDistill.Evaluation;
 using RecDistill.Data;
 using RecDistill.Models;
 using TorchSharp;

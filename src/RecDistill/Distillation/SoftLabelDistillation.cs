@@ -1,3 +1,4 @@
+using RecDistill.Evaluation;
 using RecDistill.Models;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -48,39 +48,22 @@ public sealed class FullRankingEvaluator
 
         int numItems = _data.NumItems;
         int topK = Math.Min(_cutoffs[^1], numItems);
-        int batch = (int)Math.Clamp(MaxScoresPerBatch / numItems, 1, 4096);
-        var itemsT = itemVectors.t();
-        var ranked = new long[topK];
-        for (int start = 0; start < evalUsers.Length; start += batch)
+        IEnumerable<int> Seen(int u) => split == EvalSplit.Test ? _data.Train[u].Concat(_data.Valid[u]) : _data.Train[u];
+        long[] top;
+        using (var scope = torch.NewDisposeScope())
         {
-            using var scope = torch.NewDisposeScope();
-            int n = Math.Min(batch, evalUsers.Length - start);
-            var ids = new long[n];
-            var masked = new List<long>();
-            for (int b = 0; b < n; b++)
-            {
-                int u = evalUsers[start + b];
-                ids[b] = u;
-                foreach (var i in _data.Train[u]) masked.Add((long)b * numItems + i);
-                if (split == EvalSplit.Test)
-                    foreach (var i in _data.Valid[u]) masked.Add((long)b * numItems + i);
-            }
-            var idT = torch.tensor(ids, device: userVectors.device);
-            var scores = userVectors.index_select(0, idT).matmul(itemsT);
-            if (masked.Count > 0)
-                scores.view(-1).index_fill_(0, torch.tensor(masked.ToArray(), device: scores.device), float.NegativeInfinity);
-            var (_, top) = scores.topk(topK, dim: 1, largest: true, sorted: true);
-            var topCpu = top.cpu().data<long>().ToArray();
-            for (int b = 0; b < n; b++)
-            {
-                int u = evalUsers[start + b];
-                Array.Copy(topCpu, (long)b * topK, ranked, 0, topK);
-                // Masked items can only appear when a user has seen nearly every item.
-                int keep = topK;
-                int seen = _data.Train[u].Length + (split == EvalSplit.Test ? _data.Valid[u].Length : 0);
-                if (numItems - seen < topK) keep = Math.Max(0, numItems - seen);
-                RankingMetrics.Accumulate(ranked.AsSpan(0, keep), new HashSet<int>(targets[u]), _cutoffs, sums);
-            }
+            var ids = torch.tensor(evalUsers.Select(u => (long)u).ToArray(), device: userVectors.device);
+            var ranked = TopKRanking.Compute(userVectors.index_select(0, ids), itemVectors, row => Seen(evalUsers[row]), topK,
+                MaxScoresPerBatch);
+            top = ranked.cpu().data<long>().ToArray();
+        }
+        for (int r = 0; r < evalUsers.Length; r++)
+        {
+            int u = evalUsers[r];
+            // Masked items can only appear when a user has seen nearly every item.
+            int seen = _data.Train[u].Length + (split == EvalSplit.Test ? _data.Valid[u].Length : 0);
+            int keep = Math.Min(topK, Math.Max(0, numItems - seen));
+            RankingMetrics.Accumulate(top.AsSpan(r * topK, keep), new HashSet<int>(targets[u]), _cutoffs, sums);
         }
         var means = RankingMetrics.Keys(_cutoffs).ToDictionary(k => k, k => sums[k] / evalUsers.Length);
         return new EvaluationResult(means, evalUsers.Length);

@@ -1,17 +1,22 @@
-using RecDistill.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Distillation;
+namespace RecDistill.Evaluation;
 
 /// <summary>
-/// Top-K items per user of a set of final vectors, train items excluded, computed in user batches
-/// (never a users x items matrix for all users). Used for the teacher once (<see cref="TeacherTopKCache"/>)
-/// and for the student once per epoch.
+/// Top-K items per user of a set of final vectors with seen items excluded, computed in user
+/// batches (never a users x items matrix for all users). The evaluator, the teacher's top-K cache
+/// and SLD's per-epoch student lists all rank through this.
 /// </summary>
 public static class TopKRanking
 {
-    public static Tensor Compute(Tensor users, Tensor items, int[][] train, int k, long maxScoresPerBatch = 16L << 20)
+    /// <summary>Top-k per user with each user's train items excluded: [users, k], best first.</summary>
+    public static Tensor Compute(Tensor users, Tensor items, int[][] train, int k, long maxScoresPerBatch = 16L << 20) =>
+        Compute(users, items, row => train[row], k, maxScoresPerBatch);
+
+    /// <summary>Top-k per row of <paramref name="users"/>, the items <paramref name="excluded"/>(row) left out.</summary>
+    public static Tensor Compute(Tensor users, Tensor items, Func<int, IEnumerable<int>> excluded, int k,
+        long maxScoresPerBatch = 16L << 20)
     {
         using var _ = torch.no_grad();
         int numUsers = (int)users.shape[0], numItems = (int)items.shape[0];
@@ -26,7 +31,7 @@ public static class TopKRanking
             var scores = users.narrow(0, start, n).matmul(itemsT);
             var masked = new List<long>();
             for (int b = 0; b < n; b++)
-                foreach (var i in train[start + b]) masked.Add((long)b * numItems + i);
+                foreach (var i in excluded(start + b)) masked.Add((long)b * numItems + i);
             if (masked.Count > 0)
                 scores.view(-1).index_fill_(0, torch.tensor(masked.ToArray(), device: scores.device), float.NegativeInfinity);
             var (_, top) = scores.topk(k, dim: 1);
