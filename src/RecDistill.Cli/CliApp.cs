@@ -10,8 +10,12 @@ public static class CliApp
     /// <summary>The arguments of the command being run, recorded in metrics.json.</summary>
     public static string CommandLine { get; private set; } = "";
 
+    /// <summary>The arguments as given (after a --resume expansion): what resume.json records.</summary>
+    public static string[] Args { get; private set; } = Array.Empty<string>();
+
     public static int Run(string[] args)
     {
+        ResumableRun.Directory = null;
         CommandLine = "recdistill " + string.Join(' ', args.Select(a => a.Contains(' ') ? $"\"{a}\"" : a));
         var app = new CommandApp();
         app.Configure(c =>
@@ -33,6 +37,18 @@ public static class CliApp
             c.AddCommand<RecommendCommand>("recommend").WithDescription("Top-K items from an exported model: a table for --user, CSV for --users FILE.")
                 .WithExample("recommend", "--model", "student.rdm", "--user", "42", "--k", "10");
         });
+        try
+        {
+            args = ResumableRun.ExpandResume(args);
+        }
+        catch (UserErrorException e)
+        {
+            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+            return 2;
+        }
+        Args = args.Skip(1).ToArray();
+        if (ResumableRun.Directory is not null)
+            CommandLine = "recdistill " + string.Join(' ', args.Select(a => a.Contains(' ') ? $"\"{a}\"" : a));
         // `recommend --k N` as documented: Spectre.Console.Cli rejects one-letter long options, so it is read as `-k N`.
         var normalized = args.Select(a => a == "--k" ? "-k" : a.StartsWith("--k=", StringComparison.Ordinal) ? "-k=" + a[4..] : a).ToArray();
         return CliErrors.Run(() => app.Run(normalized));

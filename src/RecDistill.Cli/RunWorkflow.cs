@@ -46,6 +46,22 @@ public static class RunWorkflow
     public static string Describe(DataOptions o) =>
         o.Format == DataFormat.Synthetic ? $"synthetic data (seed {o.Seed})" : $"{o.Path} ({o.Format.ToString().ToLowerInvariant()})";
 
+    /// <summary>
+    /// Prepares a train/distill run directory: refuses an old run's directory (unless overwriting or
+    /// resuming it) and records the arguments a resume needs. Returns the resume-state path and
+    /// whether this run continues an interrupted one.
+    /// </summary>
+    public static (string StatePath, bool Resume) PrepareRunDir(string dir, bool overwrite, string command)
+    {
+        bool resume = ResumableRun.Directory is not null;
+        if (resume && !File.Exists(Path.Combine(dir, TrainingCheckpoint.FileName)))
+            AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(dir)} has no checkpoint yet: the run starts from its first epoch[/]");
+        PrepareOutDir(dir, overwrite || resume);
+        if (!resume) ResumableRun.Record(dir, command, CliApp.Args);
+        else AnsiConsole.MarkupLine($"[grey]resuming {Markup.Escape(dir)}[/]");
+        return (Path.Combine(dir, TrainingCheckpoint.FileName), resume);
+    }
+
     /// <summary>Refuses to mix a new run's results with an old one's unless overwriting is asked for.</summary>
     public static void PrepareOutDir(string dir, bool overwrite)
     {
@@ -65,7 +81,7 @@ public static class RunWorkflow
 
     /// <summary>Trains with a live progress bar (epoch, loss, last validation metrics, ETA) and evaluates the best weights.</summary>
     public static RunOutcome TrainAndEvaluate(string label, IRecommender model, SplitDataset data, TrainOptions options,
-        string? checkpointPath, Distillation.IDistillationMethod? method = null)
+        string? checkpointPath, Distillation.IDistillationMethod? method = null, string? statePath = null, bool resume = false)
     {
         TrainResult result = null!;
         bool live = AnsiConsole.Profile.Capabilities.Interactive;
@@ -80,6 +96,8 @@ public static class RunWorkflow
                 var trainer = new Trainer(options)
                 {
                     CheckpointPath = checkpointPath,
+                    StatePath = statePath,
+                    Resume = resume,
                     Progress = p =>
                     {
                         task.Value = p.Epoch - 1 + (double)p.Batch / p.Batches;
@@ -166,6 +184,8 @@ public static class RunWorkflow
         AtomicFile.WriteText(Path.Combine(dir, HistoryFile), csv.ToString());
         // The trainer saved the best model while training; save again so the file matches the final weights.
         ModelFile.Save(Path.Combine(dir, ModelFile.FileName), run.Model);
+        // The run is complete: its resume state is no longer needed (and is as large as the model, or more).
+        File.Delete(Path.Combine(dir, TrainingCheckpoint.FileName));
     }
 
     /// <summary>

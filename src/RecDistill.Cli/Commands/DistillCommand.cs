@@ -77,7 +77,7 @@ public sealed class DistillCommand : Command<DistillSettings>
         int dim = settings.Dim ?? Math.Max(1, teacherRecord.Model.Dim / 10);
         var method = settings.Method.ToLowerInvariant();
         var outDir = settings.Out ?? Path.Combine("runs", $"{method}-d{dim}-seed{settings.Seed}");
-        RunWorkflow.PrepareOutDir(outDir, settings.Overwrite);
+        var (statePath, resume) = RunWorkflow.PrepareRunDir(outDir, settings.Overwrite, "distill");
         // The teacher's own data options rebuild the exact split it was trained on, unless --data says otherwise.
         var dataOptions = settings.Data is null ? teacherRecord.Data : settings.ToOptions();
         var data = RunWorkflow.LoadData(dataOptions);
@@ -91,7 +91,7 @@ public sealed class DistillCommand : Command<DistillSettings>
         AnsiConsole.Status().Start($"Preparing {method} (teacher top-K lists, neighbours)", _ => kd = DistillationMethods.Create(options, ctx));
         using var _kd = kd;
         using var student = RunWorkflow.CreateModel(backbone, dim, teacherRecord.Model.Layers, data, device, settings.Seed);
-        var run = RunWorkflow.TrainAndEvaluate($"{method} d={dim}", student, data, train, Path.Combine(outDir, ModelFile.FileName), kd);
+        var run = RunWorkflow.TrainAndEvaluate($"{method} d={dim}", student, data, train, Path.Combine(outDir, ModelFile.FileName), kd, statePath, resume);
 
         long teacherParams = (long)(teacher.NumUsers + teacher.NumItems) * teacher.Dim;
         var extra = new JsonObject

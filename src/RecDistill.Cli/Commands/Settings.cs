@@ -186,6 +186,10 @@ public class TrainSettings : DataSettings
     [Description("Allow writing into a run directory that already holds results.")]
     public bool Overwrite { get; set; }
 
+    [CommandOption("--resume <DIR>")]
+    [Description("Continue an interrupted run from its last epoch checkpoint, with the run's own options (only --threads and --device may be given again). The result equals an uninterrupted run's.")]
+    public string? Resume { get; set; }
+
     public Backbone Backbone => Model.ToLowerInvariant() == "lightgcn" ? Backbone.LightGcn : Backbone.Bpr;
 
     public override ValidationResult Validate()

@@ -12,14 +12,14 @@ public sealed class TrainCommand : Command<TrainSettings>
         var device = RunWorkflow.SetupTorch(settings.Device, settings.Threads);
         int dim = settings.Dim ?? 200;
         var outDir = settings.Out ?? Path.Combine("runs", $"{settings.Model.ToLowerInvariant()}-d{dim}-seed{settings.Seed}");
-        RunWorkflow.PrepareOutDir(outDir, settings.Overwrite);
+        var (statePath, resume) = RunWorkflow.PrepareRunDir(outDir, settings.Overwrite, "train");
         var dataOptions = settings.ToOptions();
         var data = RunWorkflow.LoadData(dataOptions);
         AnsiConsole.MarkupLine($"[grey]{Markup.Escape(data.Name)}: {data.NumUsers:N0} users, {data.NumItems:N0} items, train/valid/test {data.TrainCount:N0}/{data.ValidCount:N0}/{data.TestCount:N0}[/]");
         var train = settings.ToTrainOptions();
         using var model = RunWorkflow.CreateModel(settings.Backbone, dim, settings.Layers, data, device, settings.Seed);
         var run = RunWorkflow.TrainAndEvaluate($"{settings.Model} d={dim}", model, data, train,
-            Path.Combine(outDir, ModelFile.FileName));
+            Path.Combine(outDir, ModelFile.FileName), statePath: statePath, resume: resume);
         RunWorkflow.WriteRun(outDir, "train", dataOptions, train, data, run);
         AnsiConsole.Write(RunWorkflow.MetricsTable("test metrics (best validation epoch)",
             new[] { ($"{settings.Model} d={dim}", RunWorkflow.FormatCount(model.ParameterCount), run.Test) }));

@@ -98,17 +98,36 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         var ti = t.Items.index_select(0, items);
         var su = student.Users(users);
         var si = student.Items(items);
-        var projU = Projector.forward(su, tu);
-        var projI = Projector.forward(si, ti);
-        var loss = (tu - projU).pow(2).sum() + 0.5 * (ti - projI).pow(2).sum();
 
         // The regularisers see the student detached: their gradient reaches the projector only.
         bool pairwise = _o.Regularizer is PreferenceRegularizer.Pairwise or PreferenceRegularizer.Hybrid;
         bool listwise = _o.Regularizer is PreferenceRegularizer.Listwise or PreferenceRegularizer.Hybrid;
         var suD = su.detach();
         var siD = si.detach();
-        Tensor? pU = pairwise || listwise ? Projector.forward(suD, tu) : null;
-        Tensor? pI = pairwise ? Projector.forward(siD, ti) : null;
+        Tensor? listItems = null, uniq = null, sq = null;
+        if (listwise)
+        {
+            listItems = _listItems!.index_select(0, users);                        // [n, Q]
+            uniq = TensorOps.Unique(listItems);
+            sq = student.Items(uniq).detach();
+        }
+
+        // Every projection of the batch in one projector call (one pass over the experts).
+        var inputs = new List<Tensor> { su, si };
+        var teachers = new List<Tensor> { tu, ti };
+        if (pairwise || listwise) { inputs.Add(suD); teachers.Add(tu); }
+        if (pairwise) { inputs.Add(siD); teachers.Add(ti); }
+        if (listwise) { inputs.Add(sq!); teachers.Add(t.Items.index_select(0, uniq!)); }
+        var projected = Projector.forward(torch.cat(inputs), torch.cat(teachers));
+        var parts = new Tensor[inputs.Count];
+        long offset = 0;
+        for (int k = 0; k < inputs.Count; k++) { parts[k] = projected.narrow(0, offset, inputs[k].shape[0]); offset += inputs[k].shape[0]; }
+        var projU = parts[0];
+        var projI = parts[1];
+        Tensor? pU = pairwise || listwise ? parts[2] : null;
+        Tensor? pI = pairwise ? parts[3] : null;
+        Tensor? pq = listwise ? parts[^1] : null;
+        var loss = (tu - projU).pow(2).sum() + 0.5 * (ti - projI).pow(2).sum();
 
         // Pairs (u, positive, first negative) of the batch, as rows of the unique user/item sets.
         var ru = torch.searchsorted(users, batch.Users);
@@ -132,14 +151,10 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         if (pairwise) reg = -nn.functional.logsigmoid(projDiff! * rawDiff).sum();
         if (listwise)
         {
-            var listItems = _listItems!.index_select(0, users);                        // [n, Q]
-            var uniq = TensorOps.Unique(listItems);
-            var sq = student.Items(uniq).detach();
-            var pq = Projector.forward(sq, t.Items.index_select(0, uniq));
-            var rows = torch.searchsorted(uniq, listItems.flatten());
+            var rows = torch.searchsorted(uniq!, listItems!.flatten());
             var shape = new[] { listItems.shape[0], listItems.shape[1], -1L };
-            var raw = torch.bmm(sq.index_select(0, rows).view(shape), suD.unsqueeze(-1)).squeeze(-1);   // [n, Q]
-            var proj = torch.bmm(pq.index_select(0, rows).view(shape), pU!.unsqueeze(-1)).squeeze(-1);
+            var raw = torch.bmm(sq!.index_select(0, rows).view(shape), suD.unsqueeze(-1)).squeeze(-1);   // [n, Q]
+            var proj = torch.bmm(pq!.index_select(0, rows).view(shape), pU!.unsqueeze(-1)).squeeze(-1);
             var list = SoftLabelDistillation.SoftCrossEntropy(raw, proj, null, _o.Tau).sum();
             reg = reg is null ? list : reg + list;
         }

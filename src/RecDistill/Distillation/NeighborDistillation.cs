@@ -74,18 +74,17 @@ public sealed class NeighborDistillation : IDistillationMethod
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         var t = _ctx.Teacher;
-        var lu = Term(student.Users(_users!), student.Users(_nUsers!), t.Users.index_select(0, _users!), t.Users.index_select(0, _nUsers!));
-        var lp = Term(student.Items(_pos!), student.Items(_nPos!), t.Items.index_select(0, _pos!), t.Items.index_select(0, _nPos!));
-        var ln = Term(student.Items(_neg!), student.Items(_nNeg!), t.Items.index_select(0, _neg!), t.Items.index_select(0, _nNeg!));
-        return (lu + 0.5 * (lp + ln)) * _o.Lambda;
-    }
-
-    private Tensor Term(Tensor s, Tensor sn, Tensor te, Tensor tn)
-    {
-        var sMix = Mix(s, sn);
-        var tMix = Mix(te, tn);
-        var p = Projector.forward(sMix, null);
-        return (1 - nn.functional.cosine_similarity(tMix, p, dim: 1)).sum();
+        // Users, positives and negatives go through the projector in one call; items weigh 0.5.
+        var s = torch.cat(new[] { student.Users(_users!), student.Items(_pos!), student.Items(_neg!) });
+        var sn = torch.cat(new[] { student.Users(_nUsers!), student.Items(_nPos!), student.Items(_nNeg!) });
+        var te = torch.cat(new[] { t.Users.index_select(0, _users!), t.Items.index_select(0, _pos!), t.Items.index_select(0, _neg!) });
+        var tn = torch.cat(new[] { t.Users.index_select(0, _nUsers!), t.Items.index_select(0, _nPos!), t.Items.index_select(0, _nNeg!) });
+        long nu = _users!.shape[0];
+        var weight = torch.full(s.shape[0], 0.5f, device: s.device);
+        weight.narrow(0, 0, nu).fill_(1.0f);
+        var p = Projector.forward(Mix(s, sn), null);
+        var distance = 1 - nn.functional.cosine_similarity(Mix(te, tn), p, dim: 1);
+        return (distance * weight).sum() * _o.Lambda;
     }
 
     private Tensor Mix(Tensor own, Tensor neighbour)

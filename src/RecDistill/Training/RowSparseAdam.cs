@@ -42,6 +42,19 @@ public sealed class RowSparseAdam : IDisposable
         _table.index_copy_(0, rowIds, w);
     }
 
+    /// <summary>First and second moments, one row per table row (for checkpoints).</summary>
+    public Tensor FirstMoment => _m;
+    public Tensor SecondMoment => _v;
+
+    /// <summary>Puts back the state a checkpoint saved.</summary>
+    public void Restore(Tensor m, Tensor v, long steps)
+    {
+        using var _ = torch.no_grad();
+        _m.copy_(m);
+        _v.copy_(v);
+        Steps = steps;
+    }
+
     public void Dispose()
     {
         _m.Dispose();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Evaluation;
@@ -32,17 +33,25 @@ public sealed class Trainer
     /// <summary>When set, the best model so far is written here (atomically) at every improvement.</summary>
     public string? CheckpointPath { get; init; }
 
+    /// <summary>
+    /// When set, the state needed to continue the run (weights, optimizer moments, distillation
+    /// parameters, early-stopping state) is written here atomically at the end of every epoch.
+    /// </summary>
+    public string? StatePath { get; init; }
+
+    /// <summary>Continue from <see cref="StatePath"/> when it exists (needs <see cref="CheckpointPath"/> for the best weights).</summary>
+    public bool Resume { get; init; }
+
     public TrainResult Fit(IRecommender model, SplitDataset data, IDistillationMethod? method = null)
     {
-        torch.manual_seed(_o.Seed);
-        var rng = new Random(_o.Seed);
         var sampler = new TrainingSampler(data);
         var evaluator = new FullRankingEvaluator(data);
         var device = model.Device;
 
         RowSparseAdam? userOpt = null, itemOpt = null;
-        optim.Optimizer? denseOpt = null;
-        var extra = method?.Parameters.ToList() ?? new List<TorchSharp.Modules.Parameter>();
+        TorchSharp.Modules.Adam? denseOpt = null;
+        var methodParams = method?.Parameters.ToList() ?? new List<TorchSharp.Modules.Parameter>();
+        var extra = new List<TorchSharp.Modules.Parameter>(methodParams);
         if (model.RowSparse)
         {
             userOpt = new RowSparseAdam(model.UserWeight, _o.LearningRate, _o.WeightDecay);
@@ -58,18 +67,53 @@ public sealed class Trainer
 
         var history = new List<EpochRecord>();
         var clock = Stopwatch.StartNew();
-        int bestEpoch = 0, badEvals = 0, epoch = 0;
+        double elapsedBefore = 0;
+        int bestEpoch = 0, badEvals = 0, epoch = 0, firstEpoch = 1;
         double best = double.NegativeInfinity;
         IReadOnlyDictionary<string, double> bestValid = new Dictionary<string, double>();
         IReadOnlyDictionary<string, double>? lastValid = null;
         Tensor? bestUsers = null, bestItems = null;
-        bool early = false;
+        bool early = false, finished = false;
+        string fingerprint = Fingerprint(model, method, methodParams);
+        TimeSpan Elapsed() => clock.Elapsed + TimeSpan.FromSeconds(elapsedBefore);
 
         try
         {
-            for (epoch = 1; epoch <= _o.MaxEpochs; epoch++)
+            if (Resume && StatePath is not null && File.Exists(StatePath))
+            {
+                var h = RestoreState(model, method, methodParams, userOpt, itemOpt, denseOpt, fingerprint);
+                firstEpoch = h.Epoch + 1;
+                epoch = h.Epoch;
+                finished = h.Finished; early = h.EarlyStopped;
+                best = h.Best; bestEpoch = h.BestEpoch; badEvals = h.BadEvals;
+                bestValid = h.BestValid; lastValid = h.LastValid;
+                history.AddRange(h.History);
+                elapsedBefore = h.ElapsedSeconds;
+                if (bestEpoch == h.Epoch)
+                {
+                    // The best weights are the checkpoint's own; model.bin may not have been written yet.
+                    bestUsers = model.UserWeight.detach().clone();
+                    bestItems = model.ItemWeight.detach().clone();
+                    if (CheckpointPath is not null) ModelFile.Save(CheckpointPath, model);
+                }
+                else if (bestEpoch > 0)
+                {
+                    if (CheckpointPath is null || !File.Exists(CheckpointPath))
+                        throw new DataFormatException(StatePath, 0, "the best model of the interrupted run (model.bin) is missing");
+                    var (c, users, items) = ModelFile.Read(CheckpointPath);
+                    bestUsers = torch.tensor(users, device: device).view(c.NumUsers, c.Dim);
+                    bestItems = torch.tensor(items, device: device).view(c.NumItems, c.Dim);
+                }
+            }
+
+            for (epoch = firstEpoch; epoch <= _o.MaxEpochs && !finished; epoch++)
             {
                 var epochClock = Stopwatch.StartNew();
+                // Each epoch's randomness depends on (seed, epoch) only, so a resumed run draws what an
+                // uninterrupted one would have drawn.
+                long epochSeed = TrainingCheckpoint.EpochSeed(_o.Seed, epoch);
+                torch.manual_seed(epochSeed);
+                var rng = new Random((int)(epochSeed & int.MaxValue));
                 method?.OnEpochStart(epoch, model, rng);
                 var s = sampler.Sample(rng, _o.NegativesPerPair);
                 int batches = (s.Count + _o.BatchSize - 1) / _o.BatchSize;
@@ -102,7 +146,8 @@ public sealed class Trainer
                     if (!double.IsFinite(lv))
                         throw new TrainingDivergedException(
                             $"loss is {lv} at epoch {epoch}, batch {b + 1}/{batches} (base {baseLoss.item<float>()}" +
-                            (kd is null ? ")" : $", distillation {kd.item<float>()})"));
+                            (kd is null ? ")" : $", {method!.Name} {kd.item<float>()})") +
+                            (bestEpoch > 0 ? $"; the best model (epoch {bestEpoch}) is kept" : "; no model was saved"));
                     lossSum += lv;
 
                     denseOpt?.zero_grad();
@@ -114,10 +159,11 @@ public sealed class Trainer
                     }
                     denseOpt?.step();
                     Progress?.Invoke(new TrainingProgress(epoch, _o.MaxEpochs, b + 1, batches, lossSum / (b + 1),
-                        lastValid, bestEpoch, best, clock.Elapsed));
+                        lastValid, bestEpoch, best, Elapsed()));
                 }
 
                 double? validMetric = null;
+                bool improved = false;
                 if (epoch % _o.EvalEvery == 0 || epoch == _o.MaxEpochs)
                 {
                     var valid = evaluator.Evaluate(model, EvalSplit.Valid);
@@ -125,19 +171,32 @@ public sealed class Trainer
                     validMetric = valid.Metrics.GetValueOrDefault(_o.SelectionMetric, double.NaN);
                     if (validMetric > best)
                     {
+                        improved = true;
                         best = validMetric.Value; bestEpoch = epoch; bestValid = valid.Metrics; badEvals = 0;
                         bestUsers?.Dispose(); bestItems?.Dispose();
                         bestUsers = model.UserWeight.detach().clone();
                         bestItems = model.ItemWeight.detach().clone();
-                        if (CheckpointPath is not null) ModelFile.Save(CheckpointPath, model);
                     }
                     else badEvals++;
                     Progress?.Invoke(new TrainingProgress(epoch, _o.MaxEpochs, batches, batches, lossSum / batches,
-                        lastValid, bestEpoch, best, clock.Elapsed, AfterValidation: true));
+                        lastValid, bestEpoch, best, Elapsed(), AfterValidation: true));
                 }
                 history.Add(new EpochRecord(epoch, lossSum / batches, epochClock.Elapsed.TotalSeconds, validMetric,
                     method?.EpochDiagnostics.Count > 0 ? new Dictionary<string, double>(method.EpochDiagnostics) : null));
-                if (badEvals >= _o.Patience) { early = true; break; }
+                early = badEvals >= _o.Patience;
+                finished = early || epoch == _o.MaxEpochs;
+                // The resume state first, then the best model: a run killed between the two resumes
+                // from a state whose best weights are its own and rewrites model.bin.
+                if (StatePath is not null)
+                    SaveState(model, methodParams, userOpt, itemOpt, denseOpt, new TrainingCheckpointHeader
+                    {
+                        Epoch = epoch, Finished = finished, EarlyStopped = early, Best = best, BestEpoch = bestEpoch,
+                        BadEvals = badEvals, ElapsedSeconds = Elapsed().TotalSeconds,
+                        BestValid = new Dictionary<string, double>(bestValid),
+                        LastValid = lastValid is null ? null : new Dictionary<string, double>(lastValid),
+                        History = history, Fingerprint = fingerprint,
+                    });
+                if (improved && CheckpointPath is not null) ModelFile.Save(CheckpointPath, model);
             }
         }
         finally
@@ -154,7 +213,58 @@ public sealed class Trainer
                 bestUsers.Dispose(); bestItems!.Dispose();
             }
         }
-        return new TrainResult(bestEpoch, Math.Min(epoch, _o.MaxEpochs), clock.Elapsed.TotalSeconds, bestValid, history, early);
+        int epochsRun = history.Count == 0 ? 0 : history[^1].Epoch;
+        return new TrainResult(bestEpoch, epochsRun, Elapsed().TotalSeconds, bestValid, history, early);
+    }
+
+    private string Fingerprint(IRecommender model, IDistillationMethod? method, List<TorchSharp.Modules.Parameter> methodParams) =>
+        JsonSerializer.Serialize(new
+        {
+            train = _o with { MaxEpochs = 0 },
+            model = ModelFile.ConfigOf(model),
+            method = method?.Name,
+            parameters = methodParams.Select(p => p.shape).ToList(),
+        }, JsonOptions.Default);
+
+    private void SaveState(IRecommender model, List<TorchSharp.Modules.Parameter> methodParams, RowSparseAdam? userOpt,
+        RowSparseAdam? itemOpt, TorchSharp.Modules.Adam? denseOpt, TrainingCheckpointHeader header)
+    {
+        var tensors = new List<(string, Tensor)> { ("users", model.UserWeight), ("items", model.ItemWeight) };
+        if (userOpt is not null)
+        {
+            tensors.Add(("users.m", userOpt.FirstMoment)); tensors.Add(("users.v", userOpt.SecondMoment));
+            tensors.Add(("items.m", itemOpt!.FirstMoment)); tensors.Add(("items.v", itemOpt.SecondMoment));
+        }
+        for (int k = 0; k < methodParams.Count; k++) tensors.Add(($"method.{k}", methodParams[k]));
+        TrainingCheckpoint.Save(StatePath!, header with { SparseSteps = userOpt?.Steps ?? 0 }, tensors,
+            denseOpt is null ? null : w => denseOpt.save_state_dict(w));
+    }
+
+    private TrainingCheckpointHeader RestoreState(IRecommender model, IDistillationMethod? method,
+        List<TorchSharp.Modules.Parameter> methodParams, RowSparseAdam? userOpt, RowSparseAdam? itemOpt,
+        TorchSharp.Modules.Adam? denseOpt, string fingerprint)
+    {
+        var (h, t, opt) = TrainingCheckpoint.Load(StatePath!);
+        if (h.Fingerprint != fingerprint)
+            throw new DataFormatException(StatePath!, 0,
+                "the checkpoint was written by a run with other training options, model or method; resume with the run's own settings");
+        Tensor Get(string name) => t.TryGetValue(name, out var v) ? v
+            : throw new DataFormatException(StatePath!, 0, $"the checkpoint lacks '{name}'");
+        using (torch.no_grad())
+        {
+            model.UserWeight.copy_(Get("users"));
+            model.ItemWeight.copy_(Get("items"));
+            for (int k = 0; k < methodParams.Count; k++) methodParams[k].copy_(Get($"method.{k}"));
+        }
+        userOpt?.Restore(Get("users.m"), Get("users.v"), h.SparseSteps);
+        itemOpt?.Restore(Get("items.m"), Get("items.v"), h.SparseSteps);
+        if (denseOpt is not null)
+        {
+            using var r = new BinaryReader(new MemoryStream(opt));
+            denseOpt.load_state_dict(r);
+        }
+        foreach (var v in t.Values) v.Dispose();
+        return h;
     }
 
     /// <summary>Sum over the batch of the mean over negatives of -log sigmoid(s_ui - s_uj).</summary>

@@ -141,10 +141,15 @@ public class DistillationTests
         var c = p.forward(s, t);
         Assert.Equal(new long[] { 7, 5 }, c.shape);
         // Each training output row equals one expert's output for that row (gate scale is exactly 1 in value).
+        var experts = Enumerable.Range(0, 4).Select(e => p.ExpertOutput(e, s)).ToArray();
+        for (int r = 0; r < 7; r++)
+            Assert.Contains(experts, o => allclose(o[r], c[r], rtol: 1e-5, atol: 1e-6));
         p.eval();
         using var mean = new ExpertProjector("m", 3, 5, 2, 4, 0.0, ExpertCombination.MeanNormalized);
         var m = mean.forward(s, null);
         Assert.True(allclose(m.pow(2).sum(1).sqrt(), ones(7), atol: 1e-5));
+        var expected = nn.functional.normalize((mean.ExpertOutput(0, s) + mean.ExpertOutput(1, s)) / 2, p: 2, dim: -1);
+        Assert.True(allclose(m, expected, rtol: 1e-5, atol: 1e-6));
     }
 
     [Theory]

@@ -1,0 +1,125 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using RecDistill.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Training;
+
+/// <summary>Where a run stood at the end of an epoch: enough to continue it as if never stopped.</summary>
+public sealed record TrainingCheckpointHeader
+{
+    public int Epoch { get; init; }
+    public bool Finished { get; init; }
+    public bool EarlyStopped { get; init; }
+    public double Best { get; init; }
+    public int BestEpoch { get; init; }
+    public int BadEvals { get; init; }
+    public double ElapsedSeconds { get; init; }
+    public Dictionary<string, double> BestValid { get; init; } = new();
+    public Dictionary<string, double>? LastValid { get; init; }
+    public List<EpochRecord> History { get; init; } = new();
+    /// <summary>Training options, model and method that wrote the checkpoint; a resume must match them.</summary>
+    public string Fingerprint { get; init; } = "";
+    public long SparseSteps { get; init; }
+    public List<string> Tensors { get; init; } = new();
+    public List<long[]> Shapes { get; init; } = new();
+}
+
+/// <summary>
+/// The per-epoch resume file (checkpoint.bin): magic, version, a JSON header, named float32 tensors
+/// (current weights, optimizer moments, distillation parameters) and the dense optimizer's own state.
+/// Written through a temporary file and a rename: a run killed at any moment leaves the previous
+/// epoch's file whole. Random state is not stored: every epoch reseeds from (seed, epoch).
+/// </summary>
+public static class TrainingCheckpoint
+{
+    public const string FileName = "checkpoint.bin";
+    private static readonly byte[] Magic = "RDCKPT\0\0"u8.ToArray();
+    public const int FormatVersion = 1;
+    // Before the first validation the best score is -infinity, and diagnostics may be NaN.
+    private static readonly JsonSerializerOptions HeaderJson = new(JsonOptions.Default)
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static void Save(string path, TrainingCheckpointHeader header, IReadOnlyList<(string Name, Tensor Value)> tensors,
+        Action<BinaryWriter>? writeOptimizer)
+    {
+        header = header with { Tensors = tensors.Select(t => t.Name).ToList(), Shapes = tensors.Select(t => t.Value.shape).ToList() };
+        var json = JsonSerializer.SerializeToUtf8Bytes(header, HeaderJson);
+        AtomicFile.Write(path, s =>
+        {
+            using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true);
+            w.Write(Magic);
+            w.Write(FormatVersion);
+            w.Write(json.Length);
+            w.Write(json);
+            using (torch.no_grad())
+                foreach (var (_, t) in tensors)
+                {
+                    using var c = t.detach().cpu().contiguous();
+                    w.Write(MemoryMarshal.AsBytes(c.data<float>().ToArray().AsSpan()));
+                }
+            using var opt = new MemoryStream();
+            if (writeOptimizer is not null)
+                using (var ow = new BinaryWriter(opt, System.Text.Encoding.UTF8, leaveOpen: true)) writeOptimizer(ow);
+            w.Write(opt.Length);
+            w.Write(opt.GetBuffer(), 0, (int)opt.Length);
+            w.Write(Magic); // end marker: a file cut short lacks it
+        });
+    }
+
+    /// <summary>Reads a checkpoint; the tensors come back by name, the optimizer state as raw bytes.</summary>
+    public static (TrainingCheckpointHeader Header, Dictionary<string, Tensor> Tensors, byte[] Optimizer) Load(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new DataFormatException(path, 0, $"cannot read the checkpoint: {e.Message}"); }
+        var span = bytes.AsSpan();
+        if (bytes.Length < 24 || !span[..8].SequenceEqual(Magic))
+            throw new DataFormatException(path, 0, "not a RecDistill training checkpoint");
+        int version = BinaryPrimitives.ReadInt32LittleEndian(span[8..]);
+        if (version != FormatVersion)
+            throw new DataFormatException(path, 0, $"checkpoint format version {version} is not supported (this build reads {FormatVersion})");
+        if (!span[^8..].SequenceEqual(Magic))
+            throw new DataFormatException(path, 0, "the checkpoint is truncated");
+        int hlen = BinaryPrimitives.ReadInt32LittleEndian(span[12..]);
+        TrainingCheckpointHeader header;
+        try
+        {
+            header = JsonSerializer.Deserialize<TrainingCheckpointHeader>(span.Slice(16, hlen), HeaderJson)
+                     ?? throw new JsonException("empty header");
+        }
+        catch (Exception e) when (e is JsonException or ArgumentOutOfRangeException)
+        {
+            throw new DataFormatException(path, 0, $"unreadable checkpoint header ({e.Message})");
+        }
+        long offset = 16 + hlen;
+        var tensors = new Dictionary<string, Tensor>();
+        for (int k = 0; k < header.Tensors.Count; k++)
+        {
+            long n = header.Shapes[k].Aggregate(1L, (a, b) => a * b);
+            if (offset + 4 * n + 8 > bytes.Length) throw new DataFormatException(path, 0, "the checkpoint is shorter than its header says");
+            var data = MemoryMarshal.Cast<byte, float>(span.Slice((int)offset, (int)(4 * n))).ToArray();
+            tensors[header.Tensors[k]] = torch.tensor(data).reshape(header.Shapes[k]);
+            offset += 4 * n;
+        }
+        long optLen = BinaryPrimitives.ReadInt64LittleEndian(span[(int)offset..]);
+        offset += 8;
+        if (optLen < 0 || offset + optLen + 8 != bytes.Length)
+            throw new DataFormatException(path, 0, "the checkpoint's size does not match its header");
+        return (header, tensors, span.Slice((int)offset, (int)optLen).ToArray());
+    }
+
+    /// <summary>The seed of one epoch's random streams (negative sampling, dropout, method samples).</summary>
+    public static long EpochSeed(int seed, int epoch)
+    {
+        // SplitMix64 of (seed, epoch): well-spread seeds for neighbouring epochs.
+        ulong z = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)epoch * 0xBF58476D1CE4E5B9UL + 0x94D049BB133111EBUL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return (long)((z ^ (z >> 31)) >> 1);
+    }
+}
