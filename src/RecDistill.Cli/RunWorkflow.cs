@@ -103,10 +103,10 @@ public static class RunWorkflow
                         task.Value = p.Epoch - 1 + (double)p.Batch / p.Batches;
                         task.Description = Markup.Escape(
                             $"{label} epoch {p.Epoch}/{p.MaxEpochs} loss {p.EpochLoss:F4}" +
-                            (p.LastValid is null ? "" : $" valid ndcg@20 {p.LastValid["ndcg@20"]:F4} (best {p.BestValid:F4} @{p.BestEpoch})"));
+                            (p.LastValid is null ? "" : $" valid ndcg@20 {p.LastValid.GetValueOrDefault("ndcg@20"):F4} (best {p.BestValid:F4} @{p.BestEpoch})"));
                         if (!live && p.AfterValidation && p.LastValid is not null)
                         {
-                            Console.Error.WriteLine($"{label}: epoch {p.Epoch} loss {p.EpochLoss:F4} valid ndcg@20 {p.LastValid["ndcg@20"]:F4} recall@20 {p.LastValid["recall@20"]:F4} best {p.BestValid:F4} @{p.BestEpoch} [{p.Elapsed:hh\\:mm\\:ss}]");
+                            Console.Error.WriteLine($"{label}: epoch {p.Epoch} loss {p.EpochLoss:F4} valid ndcg@20 {p.LastValid.GetValueOrDefault("ndcg@20"):F4} recall@20 {p.LastValid.GetValueOrDefault("recall@20"):F4} best {p.BestValid:F4} @{p.BestEpoch} [{p.Elapsed:hh\\:mm\\:ss}]");
                         }
                     },
                 };

@@ -44,6 +44,10 @@ public sealed class Trainer
 
     public TrainResult Fit(IRecommender model, SplitDataset data, IDistillationMethod? method = null)
     {
+        if (data.TrainCount == 0) throw new ArgumentException($"{data.Name}: the train split is empty; there is nothing to learn from");
+        if (data.ValidCount == 0)
+            throw new ArgumentException($"{data.Name}: the validation split is empty, and early stopping and model selection need it; " +
+                "users need at least 6 interactions for the 0.8/0.1/0.1 split to give them validation items (more data, or a pre-split directory with valid.txt)");
         var sampler = new TrainingSampler(data);
         var evaluator = new FullRankingEvaluator(data);
         var device = model.Device;

@@ -1,0 +1,57 @@
+using RecDistill.Cli;
+
+namespace RecDistill.Tests.Cli;
+
+/// <summary>The bad inputs listed in docs/reliability.md: each is one clear error and exit code 2, never a crash.</summary>
+public class BadInputCliTests
+{
+    [Theory]
+    [InlineData("empty", "")]
+    [InlineData("header-only", "user,item\n")]
+    [InlineData("truncated-last-line", "1,2\n1,3\n2,")]
+    [InlineData("wrong-column-count", "1,2\n1,3,4,5,6\n")]
+    [InlineData("non-numeric-id", "1,2\nabc,3\n")]
+    [InlineData("negative-id", "1,2\n-1,3\n")]
+    [InlineData("huge-id", "1,2\n1,99999999999999999999999\n")]
+    [InlineData("invalid-utf8", "1,2\n1,\xff\xfe\n")]
+    [InlineData("nothing-left-after-k-core", "1,2\n1,3\n1,4\n2,5\n")]
+    public void Bad_csv_files_exit_with_code_2(string name, string text)
+    {
+        var dir = TestData.TempDir();
+        var path = Path.Combine(dir, name + ".csv");
+        // Latin-1 keeps the \xff bytes of the invalid-UTF-8 case as single raw bytes.
+        File.WriteAllBytes(path, System.Text.Encoding.Latin1.GetBytes(text));
+        Assert.Equal(2, CliApp.Run(new[] { "stats", "--data", path }));
+        Assert.Equal(2, CliApp.Run(new[] { "train", "--data", path, "--epochs", "1", "--out", Path.Combine(dir, "run") }));
+        Assert.False(File.Exists(Path.Combine(dir, "run", "metrics.json")));
+    }
+
+    [Fact]
+    public void Bom_and_crlf_are_read_and_a_split_without_validation_is_refused()
+    {
+        var dir = TestData.TempDir();
+        var path = Path.Combine(dir, "bom.csv");
+        File.WriteAllBytes(path, new byte[] { 0xEF, 0xBB, 0xBF }.Concat("user,item\r\n1,2\r\n1,3\r\n2,5\r\n"u8.ToArray()).ToArray());
+        Assert.Equal(0, CliApp.Run(new[] { "stats", "--data", path, "--min-user", "1" }));
+        // Every user has fewer than 6 interactions: the 0.8/0.1/0.1 split leaves validation empty.
+        Assert.Equal(2, CliApp.Run(new[] { "train", "--data", path, "--min-user", "1", "--epochs", "1", "--out", Path.Combine(dir, "run") }));
+        Assert.False(File.Exists(Path.Combine(dir, "run", "metrics.json")));
+    }
+
+    [Fact]
+    public void Corrupt_model_files_and_missing_runs_exit_with_code_2()
+    {
+        var dir = TestData.TempDir();
+        var run = Path.Combine(dir, "run");
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--synthetic-users", "80", "--synthetic-items", "100", "--dim", "4", "--epochs", "2", "--threads", "1", "--out", run }));
+        var model = Path.Combine(run, "model.bin");
+        var bytes = File.ReadAllBytes(model);
+        bytes[100] ^= 0xFF;
+        File.WriteAllBytes(model, bytes);
+        Assert.Equal(2, CliApp.Run(new[] { "evaluate", "--model", run }));
+        Assert.Equal(2, CliApp.Run(new[] { "export", "--model", run, "--out", Path.Combine(dir, "m.rdm") }));
+        Assert.False(File.Exists(Path.Combine(dir, "m.rdm")));
+        Assert.Equal(2, CliApp.Run(new[] { "evaluate", "--model", Path.Combine(dir, "nowhere") }));
+        Assert.Equal(2, CliApp.Run(new[] { "train", "--resume", Path.Combine(dir, "nowhere") }));
+    }
+}
