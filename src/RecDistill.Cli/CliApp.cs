@@ -28,7 +28,7 @@ public static class CliApp
                 .WithExample("stats", "--data", "../shared/data/citeulike-t/users.dat", "--format", "citeulike");
             c.AddCommand<TrainCommand>("train").WithDescription("Train a BPR-MF or LightGCN model with early stopping; writes metrics.json and model.bin.")
                 .WithExample("train", "--data", "../shared/data/citeulike-t/users.dat", "--format", "citeulike", "--model", "bpr", "--dim", "200", "--out", "runs/teacher");
-            c.AddCommand<DistillCommand>("distill").WithDescription("Train a small student against a frozen teacher: scratch, nkd, cpd, sld or mkd.")
+            c.AddCommand<DistillCommand>("distill").WithDescription("Train a small student against a frozen teacher: scratch, the baselines kd, rd, cd, de, rrd, htd, or nkd, cpd, sld, mkd.")
                 .WithExample("distill", "--teacher", "runs/teacher", "--method", "mkd", "--out", "runs/mkd");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Full-ranking metrics of a saved run on its data (or on --data).")
                 .WithExample("evaluate", "--model", "runs/teacher");

@@ -16,10 +16,11 @@ public sealed class DistillSettings : TrainSettings
     public string Teacher { get; set; } = "";
 
     [CommandOption("--method <METHOD>")]
-    [Description("scratch | nkd | cpd | sld | mkd.")]
+    [Description("scratch | kd | rd | cd | de | rrd | htd (baselines, SPEC 4.2) | nkd | cpd | sld | mkd (the paper's method and its parts).")]
     [DefaultValue("mkd")]
     public string Method { get; set; } = "mkd";
 
+    [CommandOption("--lambda <X>")] [Description("Weight of the distillation loss of a single method (kd, rd, cd, de, rrd, htd, nkd, cpd, sld). Default: the method's (SPEC 6, docs/distillation.md). For mkd use the three below.")] public double? Lambda { get; set; }
     [CommandOption("--lambda-nkd <X>")] [Description("NKD weight (default 0.5).")] public double? LambdaNkd { get; set; }
     [CommandOption("--lambda-cpd <X>")] [Description("CPD weight (default 0.05).")] public double? LambdaCpd { get; set; }
     [CommandOption("--lambda-sld <X>")] [Description("SLD weight (default 500).")] public double? LambdaSld { get; set; }
@@ -40,6 +41,8 @@ public sealed class DistillSettings : TrainSettings
     {
         if (string.IsNullOrEmpty(Teacher)) return ValidationResult.Error("--teacher DIR is required (a run directory written by train)");
         if (!DistillationMethods.IsKnown(Method)) return ValidationResult.Error($"--method '{Method}' is not one of {string.Join(", ", DistillationMethods.Names)}");
+        if (Lambda is not null && Method.ToLowerInvariant() is "mkd" or "scratch")
+            return ValidationResult.Error("--lambda weighs a single method; for mkd use --lambda-nkd, --lambda-cpd and --lambda-sld");
         if (NkdMixing.ToLowerInvariant() is not ("soft" or "hard")) return ValidationResult.Error("--nkd-mixing must be soft or hard");
         if (!Enum.TryParse<PreferenceRegularizer>(CpdReg, true, out _)) return ValidationResult.Error("--cpd-reg must be listwise, pairwise, hybrid or none");
         return base.Validate();
@@ -48,6 +51,20 @@ public sealed class DistillSettings : TrainSettings
     public DistillationOptions ToDistillationOptions(Backbone backbone)
     {
         var d = DistillationOptions.Defaults(Method, backbone);
+        if (Lambda is { } l)
+            d = Method.ToLowerInvariant() switch
+            {
+                "kd" => d with { Kd = d.Kd with { Lambda = l } },
+                "rd" => d with { Rd = d.Rd with { Lambda = l } },
+                "cd" => d with { Cd = d.Cd with { Lambda = l } },
+                "de" => d with { De = d.De with { Lambda = l } },
+                "rrd" => d with { Rrd = d.Rrd with { Lambda = l } },
+                "htd" => d with { Htd = d.Htd with { Lambda = l } },
+                "nkd" => d with { Nkd = d.Nkd with { Lambda = l } },
+                "cpd" => d with { Cpd = d.Cpd with { Lambda = l } },
+                "sld" => d with { Sld = d.Sld with { Lambda = l } },
+                _ => d,
+            };
         return d with
         {
             UseNkd = !NoNkd, UseCpd = !NoCpd, UseSld = !NoSld,

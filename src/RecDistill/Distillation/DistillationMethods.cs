@@ -9,6 +9,12 @@ public sealed record DistillationOptions
     public NkdOptions Nkd { get; init; } = new();
     public CpdOptions Cpd { get; init; } = new();
     public SldOptions Sld { get; init; } = new();
+    public KdOptions Kd { get; init; } = new();
+    public RdOptions Rd { get; init; } = new();
+    public CdOptions Cd { get; init; } = new();
+    public DeOptions De { get; init; } = new();
+    public RrdOptions Rrd { get; init; } = new();
+    public HtdOptions Htd { get; init; } = new();
     public bool UseNkd { get; init; } = true;
     public bool UseCpd { get; init; } = true;
     public bool UseSld { get; init; } = true;
@@ -20,13 +26,20 @@ public sealed record DistillationOptions
 /// <summary>Creates a method by name. "scratch" is the student without a teacher (no method).</summary>
 public static class DistillationMethods
 {
-    public static readonly string[] Names = { "scratch", "nkd", "cpd", "sld", "mkd" };
+    /// <summary>The student without a teacher, the baselines of SPEC 4.2, then MKD's parts and MKD.</summary>
+    public static readonly string[] Names = { "scratch", "kd", "rd", "cd", "de", "rrd", "htd", "nkd", "cpd", "sld", "mkd" };
 
     public static bool IsKnown(string name) => Names.Contains(name.ToLowerInvariant());
 
     public static IDistillationMethod? Create(DistillationOptions o, DistillationContext ctx) => o.Method.ToLowerInvariant() switch
     {
         "scratch" => null,
+        "kd" => new KnowledgeDistillation(ctx, o.Kd),
+        "rd" => new RankingDistillation(ctx, o.Rd),
+        "cd" => new CollaborativeDistillation(ctx, o.Cd),
+        "de" => DistillationExperts.Create(ctx, o.De),
+        "rrd" => new RelaxedRankingDistillation(ctx, o.Rrd),
+        "htd" => new HierarchicalTopologyDistillation(ctx, o.Htd),
         "nkd" => new NeighborDistillation(ctx, o.Nkd),
         "cpd" => new ConsistentPreferenceDistillation(ctx, o.Cpd),
         "sld" => new SoftLabelDistillation(ctx, o.Sld),

@@ -69,15 +69,21 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
             }
             return nn.functional.normalize(sum!, p: 2, dim: -1); // the mean's 1/E vanishes in the normalisation
         }
-        if (teacher is null) throw new ArgumentException("the selection form needs the teacher vectors");
-        var logits = _selector!.forward(teacher);
+        return ForwardSelected(student, teacher ?? throw new ArgumentException("the selection form needs the teacher vectors")).Output;
+    }
+
+    /// <summary>Selection form: the projected vectors [n, d_T] and each row's chosen expert [n].</summary>
+    public (Tensor Output, Tensor Selected) ForwardSelected(Tensor student, Tensor teacher)
+    {
+        if (_selector is null) throw new InvalidOperationException("the mean form has no expert selection");
+        var logits = _selector.forward(teacher);
         var probs = training ? GumbelSoftmax(logits, Temperature) : logits.softmax(-1);
         var selected = probs.argmax(-1);
         // Each entity goes through its one selected expert only (computing all E experts for every row
         // costs E times more). The output is scaled by p_sel / stopgrad(p_sel): value unchanged, and the
         // selection net still gets a gradient through the chosen expert's probability.
         var gate = probs.gather(1, selected.unsqueeze(1));
-        return RunSelected(student, selected) * (gate / gate.detach());
+        return (RunSelected(student, selected) * (gate / gate.detach()), selected);
     }
 
     private Tensor Drop(Tensor x) => _dropout > 0 && training ? nn.functional.dropout(x, _dropout, training: true) : x;

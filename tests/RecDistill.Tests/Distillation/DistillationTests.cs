@@ -153,6 +153,12 @@ public class DistillationTests
     }
 
     [Theory]
+    [InlineData("kd")]
+    [InlineData("rd")]
+    [InlineData("cd")]
+    [InlineData("de")]
+    [InlineData("rrd")]
+    [InlineData("htd")]
     [InlineData("nkd")]
     [InlineData("cpd")]
     [InlineData("sld")]

@@ -1,0 +1,41 @@
+using RecDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Distillation;
+
+/// <summary>CD settings (Lee et al. 2019): L items sampled by rank from the teacher's top-N, soft targets sigmoid((t + t2) / t1).</summary>
+public sealed record CdOptions
+{
+    public int L { get; init; } = 10;
+    public int TopN { get; init; } = 100;
+    public double T { get; init; } = 10;
+    public double T1 { get; init; } = 1;
+    public double T2 { get; init; } = 0;
+    public double Lambda { get; init; } = 0.5;
+}
+
+/// <summary>
+/// CD: per epoch, L items per user sampled without replacement from the teacher's top-N with
+/// probability proportional to exp(-rank / T); the student's sigmoid score is fitted to the soft
+/// target sigmoid((teacher score + t2) / t1) by binary cross entropy.
+/// </summary>
+public sealed class CollaborativeDistillation(DistillationContext ctx, CdOptions options) : ItemListDistillation(ctx)
+{
+    private Tensor? _targets;
+
+    public override string Name => "cd";
+
+    protected override Tensor BuildLists(int epoch, IRecommender student, Random rng)
+    {
+        var top = Context.TeacherTopK(options.TopN);
+        var logw = RankSampling.ExponentialRankLogWeights((int)top.shape[1], options.T, top.device).expand(top.shape[0], -1);
+        var items = top.gather(1, RankSampling.WithoutReplacement(logw, options.L));
+        var teacher = Context.Teacher.Scores(torch.arange(top.shape[0], device: top.device), items);
+        _targets = Keep(((teacher + options.T2) / options.T1).sigmoid());
+        return items;
+    }
+
+    protected override Tensor ListLoss(Tensor users, Tensor studentScores) =>
+        nn.functional.binary_cross_entropy_with_logits(studentScores, _targets!.index_select(0, users), reduction: nn.Reduction.Sum) * options.Lambda;
+}

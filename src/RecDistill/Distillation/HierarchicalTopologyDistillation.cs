@@ -1,0 +1,89 @@
+using RecDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Distillation;
+
+/// <summary>HTD settings (Kang et al. 2021). Lambda is not from the paper's tables: it puts the topology loss on the scale of the BPR loss.</summary>
+public sealed record HtdOptions
+{
+    public int Groups { get; init; } = 30;
+    /// <summary>Weight of the entity-level (within-group) term; 1 - alpha goes to the group level.</summary>
+    public double Alpha { get; init; } = 0.5;
+    public double Lambda { get; init; } = 1e-3;
+    public double SelectionTemperature { get; init; } = 1.0;
+    public double SelectionTemperatureDecay { get; init; } = 0.98;
+    public double SelectionTemperatureFloor { get; init; } = 0.05;
+}
+
+/// <summary>
+/// HTD: entities (the batch's distinct users, and its distinct items) are assigned to groups by a
+/// DE-like selection of experts on the teacher vector; each group's expert projects the student
+/// vector. Group level: the cosine similarities of every entity to every group's prototype (mean
+/// vector) match between teacher and projected student. Entity level: within each group, the
+/// entity-entity cosine similarities match. Loss = alpha * entity + (1 - alpha) * group, squared errors.
+/// </summary>
+public sealed class HierarchicalTopologyDistillation : IDistillationMethod
+{
+    private readonly DistillationContext _ctx;
+    private readonly HtdOptions _o;
+    private Tensor? _users, _items;
+
+    public HierarchicalTopologyDistillation(DistillationContext ctx, HtdOptions options)
+    {
+        if (options.Groups < 1) throw new ArgumentException("HTD needs at least one group");
+        if (options.Alpha is < 0 or > 1) throw new ArgumentException("HTD alpha must lie in [0, 1]");
+        _ctx = ctx; _o = options;
+        int dS = ctx.StudentDim, dT = ctx.Teacher.Dim;
+        Projector = new ExpertProjector("htd", dS, dT, options.Groups, Math.Max(1, (dS + dT) / 2), 0.0,
+            ExpertCombination.TeacherGumbelSelection);
+        Projector.to(ctx.Device);
+        Projector.train();
+    }
+
+    public ExpertProjector Projector { get; }
+    public string Name => "htd";
+    public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Projector.parameters();
+    public IReadOnlyDictionary<string, double> EpochDiagnostics { get; } = new Dictionary<string, double>();
+
+    public void OnEpochStart(int epoch, IRecommender student, Random rng) =>
+        Projector.Temperature = Math.Max(_o.SelectionTemperatureFloor, _o.SelectionTemperature * Math.Pow(_o.SelectionTemperatureDecay, epoch - 1));
+
+    public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
+    {
+        _users = TensorOps.Unique(batch.Users);
+        _items = TensorOps.Unique(torch.cat(new[] { batch.Positives, batch.Negatives.flatten() }));
+        return (null, null);
+    }
+
+    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
+    {
+        var t = _ctx.Teacher;
+        var lu = Topology(t.Users.index_select(0, _users!), student.Users(_users!));
+        var li = Topology(t.Items.index_select(0, _items!), student.Items(_items!));
+        return (lu + li) * _o.Lambda;
+    }
+
+    /// <summary>The HTD loss of one set of entities: teacher vectors [n, d_T], student vectors [n, d_S].</summary>
+    public Tensor Topology(Tensor teacher, Tensor student)
+    {
+        var (projected, group) = Projector.ForwardSelected(student, teacher);
+        var assign = nn.functional.one_hot(group, _o.Groups).to(teacher.dtype);      // [n, G]
+        var counts = assign.sum(new long[] { 0 });                                     // [G] (a bare 0 binds to the dtype overload)
+        var present = counts.gt(0);
+        var safe = counts.clamp_min(1).unsqueeze(1);
+        var tn = nn.functional.normalize(teacher, dim: 1);
+        var sn = nn.functional.normalize(projected, dim: 1);
+        // Group level: entity-to-prototype cosine similarities, over the groups that have members.
+        var protoT = nn.functional.normalize(assign.t().matmul(teacher) / safe, dim: 1);   // [G, d_T]
+        var protoS = nn.functional.normalize(assign.t().matmul(projected) / safe, dim: 1);
+        var groupDiff = (tn.matmul(protoT.t()) - sn.matmul(protoS.t())) * present.to(teacher.dtype);
+        var groupLoss = groupDiff.pow(2).sum();
+        // Entity level: entity-entity cosine similarities within each group.
+        var same = assign.matmul(assign.t());                                         // [n, n], 1 where same group
+        var entityLoss = ((tn.matmul(tn.t()) - sn.matmul(sn.t())) * same).pow(2).sum();
+        return _o.Alpha * entityLoss + (1 - _o.Alpha) * groupLoss;
+    }
+
+    public void Dispose() => Projector.Dispose();
+}

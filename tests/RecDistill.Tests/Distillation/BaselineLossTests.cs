@@ -1,0 +1,138 @@
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Tests.Distillation;
+
+/// <summary>Each baseline's loss against a direct computation of its formula on a tiny case.</summary>
+public class BaselineLossTests
+{
+    private static (SplitDataset Data, FrozenTeacher Teacher, BprMf Student) Setup()
+    {
+        manual_seed(11);
+        var data = TestData.Clustered(users: 30, items: 40);
+        using var t = new BprMf(data.NumUsers, data.NumItems, 8, initStd: 0.5);
+        return (data, FrozenTeacher.From(t), new BprMf(data.NumUsers, data.NumItems, 3, initStd: 0.5));
+    }
+
+    /// <summary>Runs the method on one batch: (distinct users, their item lists [n, m], the loss).</summary>
+    private static (Tensor Users, Tensor Lists, double Loss) OneBatch(IDistillationMethod m, SplitDataset data, BprMf student)
+    {
+        m.OnEpochStart(1, student, new Random(1));
+        var s = new TrainingSampler(data).Sample(new Random(2));
+        int n = 48;
+        var batch = new TrainingBatch(tensor(s.Users[..n]), tensor(s.Positives[..n]), tensor(s.Negatives[..n]).view(n, 1), 1, 0);
+        var (_, items) = m.ExtraIds(batch);
+        var users = tensor(s.Users[..n].Distinct().Order().ToArray());
+        var lookup = student.Lookup(users, torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), items ?? batch.Positives }));
+        double loss = m.Loss(batch, lookup).item<float>();
+        return (users, items is null ? empty(0) : items.view(users.shape[0], -1), loss);
+    }
+
+    private static Tensor StudentScores(BprMf s, Tensor users, Tensor lists) =>
+        torch.bmm(s.ItemWeight.detach().index_select(0, lists.flatten()).view(lists.shape[0], lists.shape[1], -1),
+            s.UserWeight.detach().index_select(0, users).unsqueeze(-1)).squeeze(-1);
+
+    [Fact]
+    public void Kd_is_the_soft_label_cross_entropy_over_the_teacher_top_k()
+    {
+        var (data, teacher, student) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 3, CPU);
+        using var kd = new KnowledgeDistillation(ctx, new KdOptions { K = 6, Tau = 2, Lambda = 0.7 });
+        var (users, lists, loss) = OneBatch(kd, data, student);
+        Assert.True(lists.eq(ctx.TeacherTopK(6).index_select(0, users)).all().item<bool>());
+        var p = (teacher.Scores(users, lists) / 2).softmax(-1);
+        var logq = (StudentScores(student, users, lists) / 2).log_softmax(-1);
+        Assert.Equal(0.7 * -(p * logq).sum().item<float>(), loss, 3);
+    }
+
+    [Fact]
+    public void Rd_weighs_teacher_top_items_by_exponential_rank()
+    {
+        var (data, teacher, student) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 3, CPU);
+        using var rd = new RankingDistillation(ctx, new RdOptions { K = 4, T = 2, Lambda = 1 });
+        var (users, lists, loss) = OneBatch(rd, data, student);
+        var w = new[] { 0, 1, 2, 3 }.Select(r => Math.Exp(-r / 2.0)).ToArray();
+        var z = w.Sum();
+        var s = StudentScores(student, users, lists).data<float>().ToArray();
+        double expected = 0;
+        for (int k = 0; k < s.Length; k++) expected -= w[k % 4] / z * Math.Log(1 / (1 + Math.Exp(-s[k])));
+        Assert.Equal(expected, loss, 3);
+    }
+
+    [Fact]
+    public void Cd_samples_distinct_teacher_top_items_and_fits_shifted_sigmoid_targets()
+    {
+        var (data, teacher, student) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 3, CPU);
+        using var cd = new CollaborativeDistillation(ctx, new CdOptions { L = 5, TopN = 12, T1 = 2, T2 = 0.5, Lambda = 1 });
+        var (users, lists, loss) = OneBatch(cd, data, student);
+        var top = ctx.TeacherTopK(12).index_select(0, users);
+        for (int r = 0; r < users.shape[0]; r++)
+        {
+            var row = lists[r].data<long>().ToArray();
+            Assert.Equal(row.Length, row.Distinct().Count());
+            Assert.All(row, i => Assert.True(top[r].eq(i).any().item<bool>()));
+        }
+        var target = ((teacher.Scores(users, lists) + 0.5) / 2).sigmoid();
+        var sig = StudentScores(student, users, lists).sigmoid();
+        var bce = -(target * sig.log() + (1 - target) * (1 - sig).log()).sum().item<float>();
+        Assert.Equal(bce, loss, 2);
+    }
+
+    [Fact]
+    public void Rrd_is_the_relaxed_plackett_luce_loss_in_teacher_order()
+    {
+        var (data, teacher, student) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 3, CPU);
+        using var rrd = new RelaxedRankingDistillation(ctx, new RrdOptions { K = 4, L = 6, MxK = 10, T = 3, Lambda = 1 });
+        var (users, lists, loss) = OneBatch(rrd, data, student);
+        var top = ctx.TeacherTopK(10).index_select(0, users);
+        var s = StudentScores(student, users, lists);
+        double expected = 0;
+        for (int r = 0; r < users.shape[0]; r++)
+        {
+            var row = lists[r].data<long>().ToArray();
+            var teacherRow = top[r].data<long>().ToArray();
+            var ranks = row.Take(4).Select(i => Array.IndexOf(teacherRow, i)).ToArray();
+            Assert.All(ranks, k => Assert.True(k >= 0));
+            Assert.Equal(ranks.Order(), ranks);                                 // kept in teacher order
+            var sc = s[r].data<float>().ToArray();
+            // Uninteresting draws that fall in the teacher's list do not count.
+            var below = Enumerable.Range(4, 6).Where(j => !teacherRow.Contains(row[j])).Select(j => Math.Exp(sc[j])).Sum();
+            for (int k = 0; k < 4; k++)
+                expected += Math.Log(Enumerable.Range(k, 4 - k).Select(j => Math.Exp(sc[j])).Sum() + below) - sc[k];
+        }
+        Assert.Equal(expected, loss, 2);
+    }
+
+    [Fact]
+    public void Htd_matches_entity_and_prototype_similarities_within_groups()
+    {
+        var (data, teacher, student) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 3, CPU);
+        using var htd = new HierarchicalTopologyDistillation(ctx, new HtdOptions { Groups = 3, Alpha = 0.3 });
+        htd.Projector.eval(); // deterministic selection
+        manual_seed(5);
+        var t = randn(9, 8);
+        var s = randn(9, 3);
+        var (proj, group) = htd.Projector.ForwardSelected(s, t);
+        var g = group.data<long>().ToArray();
+        double Cos(Tensor a, Tensor b) => nn.functional.cosine_similarity(a.unsqueeze(0), b.unsqueeze(0)).item<float>();
+        double entity = 0, grp = 0;
+        for (int i = 0; i < 9; i++)
+            for (int j = 0; j < 9; j++)
+                if (g[i] == g[j]) entity += Math.Pow(Cos(t[i], t[j]) - Cos(proj[i], proj[j]), 2);
+        foreach (var c in g.Distinct())
+        {
+            var members = tensor(Enumerable.Range(0, 9).Where(i => g[i] == c).Select(i => (long)i).ToArray());
+            var pt = t.index_select(0, members).mean(new long[] { 0 });
+            var ps = proj.index_select(0, members).mean(new long[] { 0 });
+            for (int i = 0; i < 9; i++) grp += Math.Pow(Cos(t[i], pt) - Cos(proj[i], ps), 2);
+        }
+        Assert.Equal(0.3 * entity + 0.7 * grp, htd.Topology(t, s).item<float>(), 3);
+    }
+}
