@@ -30,6 +30,8 @@ public static class CliApp
                 .WithExample("train", "--data", "../shared/data/citeulike-t/users.dat", "--format", "citeulike", "--model", "bpr", "--dim", "200", "--out", "runs/teacher");
             c.AddCommand<DistillCommand>("distill").WithDescription("Train a small student against a frozen teacher: scratch, the baselines kd, rd, cd, de, rrd, htd, or nkd, cpd, sld, mkd.")
                 .WithExample("distill", "--teacher", "runs/teacher", "--method", "mkd", "--out", "runs/mkd");
+            c.AddCommand<CompareCommand>("compare").WithDescription("The paper's table in one command: a teacher, then every method for every seed; results.md/.csv/.json and PNG charts. Run it again to reuse finished runs and resume an interrupted one.")
+                .WithExample("compare", "--data", "../shared/data/citeulike-t/users.dat", "--format", "citeulike", "--teacher-dim", "200", "--student-dim", "20", "--seeds", "3", "--out", "runs/compare");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Full-ranking metrics of a saved run on its data (or on --data).")
                 .WithExample("evaluate", "--model", "runs/teacher");
             c.AddCommand<ExportCommand>("export").WithDescription("Write a run's final vectors, id maps and train items into one compact serving file (fp32, fp16 or int8).")

@@ -11,8 +11,8 @@ namespace RecDistill.Cli;
 public static class ResumableRun
 {
     public const string ArgsFile = "resume.json";
-    private static readonly string[] Commands = { "train", "distill" };
-    private static readonly string[] PathOptions = { "--data", "--teacher" };
+    private static readonly string[] Commands = { "train", "distill", "compare" };
+    private static readonly string[] PathOptions = { "--data", "--teacher", "--records" };
     private static readonly string[] Overridable = { "--threads", "--device" };
 
     /// <summary>Set while a command runs as a resume of this run directory.</summary>
@@ -28,7 +28,7 @@ public static class ResumableRun
         string dir = args[at].StartsWith("--resume=", StringComparison.Ordinal) ? args[at]["--resume=".Length..]
             : at + 1 < args.Length ? args[at + 1] : throw new UserErrorException("--resume needs the run directory to continue");
         if (args.Length == 0 || !Commands.Contains(args[0]))
-            throw new UserErrorException("--resume continues a train or distill run: recdistill train --resume DIR");
+            throw new UserErrorException("--resume continues a train, distill or compare run: recdistill train --resume DIR");
         var file = Path.Combine(dir, ArgsFile);
         if (!File.Exists(file))
             throw new UserErrorException(System.IO.Directory.Exists(dir)

@@ -110,13 +110,26 @@ public sealed class DistillCommand : Command<DistillSettings>
         using var student = RunWorkflow.CreateModel(backbone, dim, teacherRecord.Model.Layers, data, device, settings.Seed);
         var run = RunWorkflow.TrainAndEvaluate($"{method} d={dim}", student, data, train, Path.Combine(outDir, ModelFile.FileName), kd, statePath, resume);
 
+        var extra = DistillationRecord(method, settings.Teacher, teacher, dim, student, options, kd);
+        RunWorkflow.WriteRun(outDir, "distill", dataOptions, train, data, run, extra);
+        AnsiConsole.Write(RunWorkflow.MetricsTable("test metrics (best validation epoch)",
+            new[] { ($"{method} d={dim}", RunWorkflow.FormatCount(student.ParameterCount), run.Test) }));
+        AnsiConsole.MarkupLine($"best epoch {run.Train.BestEpoch} of {run.Train.EpochsRun}, {run.Train.TrainSeconds:F0} s; valid ndcg@20 {run.Valid["ndcg@20"]:F4}");
+        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]");
+        return 0;
+    }
+
+    /// <summary>The "distillation" object of a student's metrics.json.</summary>
+    public static JsonObject DistillationRecord(string method, string teacherDir, FrozenTeacher teacher, int dim,
+        IRecommender student, DistillationOptions options, IDistillationMethod? kd)
+    {
         long teacherParams = (long)(teacher.NumUsers + teacher.NumItems) * teacher.Dim;
-        var extra = new JsonObject
+        return new JsonObject
         {
             ["distillation"] = new JsonObject
             {
                 ["method"] = method,
-                ["teacher"] = Path.GetFullPath(settings.Teacher),
+                ["teacher"] = Path.GetFullPath(teacherDir),
                 ["teacher_dim"] = teacher.Dim,
                 ["student_dim"] = dim,
                 ["compression"] = Math.Round((double)student.ParameterCount / teacherParams, 4),
@@ -125,11 +138,6 @@ public sealed class DistillCommand : Command<DistillSettings>
                     KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(double.IsFinite(kv.Value) ? Math.Round(kv.Value, 6) : (double?)null)))),
             },
         };
-        RunWorkflow.WriteRun(outDir, "distill", dataOptions, train, data, run, extra);
-        AnsiConsole.Write(RunWorkflow.MetricsTable("test metrics (best validation epoch)",
-            new[] { ($"{method} d={dim}", RunWorkflow.FormatCount(student.ParameterCount), run.Test) }));
-        AnsiConsole.MarkupLine($"best epoch {run.Train.BestEpoch} of {run.Train.EpochsRun}, {run.Train.TrainSeconds:F0} s; valid ndcg@20 {run.Valid["ndcg@20"]:F4}");
-        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]");
-        return 0;
     }
+
 }

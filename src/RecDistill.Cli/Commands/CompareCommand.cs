@@ -1,0 +1,173 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using TorchSharp;
+
+namespace RecDistill.Cli.Commands;
+
+public sealed class CompareSettings : TrainSettings
+{
+    [CommandOption("--teacher-dim <N>")]
+    [Description("Teacher embedding dimension.")]
+    [DefaultValue(200)]
+    public int TeacherDim { get; set; } = 200;
+
+    [CommandOption("--student-dim <N>")]
+    [Description("Student embedding dimension. Default: 1/10 of the teacher's.")]
+    public int? StudentDim { get; set; }
+
+    [CommandOption("--methods <LIST>")]
+    [Description("Comma-separated methods, run in this order for each seed.")]
+    [DefaultValue("scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd")]
+    public string Methods { get; set; } = "scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd";
+
+    [CommandOption("--seeds <N>")]
+    [Description("Runs per method, with seeds --seed, --seed + 1, ...")]
+    [DefaultValue(3)]
+    public int Seeds { get; set; } = 3;
+
+    [CommandOption("--records <DIR>")]
+    [Description("Where each finished run's small record (<method>-seed<k>.json) is kept, e.g. results/citeulike/bpr. Default: OUT/records.")]
+    public string? Records { get; set; }
+
+    [CommandOption("--title <TEXT>")]
+    [Description("Title of the tables and charts. Default: dataset, backbone and dimensions.")]
+    public string? Title { get; set; }
+
+    [CommandOption("--report-only")]
+    [Description("Train nothing: rebuild results.md/.csv/.json and the charts in OUT from the records.")]
+    public bool ReportOnly { get; set; }
+
+    public string[] MethodList => Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(m => m.ToLowerInvariant()).ToArray();
+
+    public override ValidationResult Validate()
+    {
+        if (Dim is not null) return ValidationResult.Error("compare takes --teacher-dim and --student-dim, not --dim");
+        if (TeacherDim < 1 || StudentDim is < 1) return ValidationResult.Error("dimensions must be at least 1");
+        if (Seeds < 1) return ValidationResult.Error("--seeds must be at least 1");
+        if (MethodList.Length == 0) return ValidationResult.Error("--methods lists no method");
+        foreach (var m in MethodList)
+            if (!DistillationMethods.IsKnown(m)) return ValidationResult.Error($"--methods: '{m}' is not one of {string.Join(", ", DistillationMethods.Names)}");
+        if (MethodList.Distinct().Count() != MethodList.Length) return ValidationResult.Error("--methods lists a method twice");
+        return base.Validate();
+    }
+}
+
+/// <summary>
+/// `recdistill compare`: trains (or reuses) the teacher, runs every method for every seed, and
+/// writes the paper-style table and charts. Finished runs are reused and an interrupted run is
+/// resumed from its checkpoint when the same command is run again; a failing run is reported and
+/// the others go on.
+/// </summary>
+public sealed class CompareCommand : Command<CompareSettings>
+{
+    public override int Execute(CommandContext context, CompareSettings settings, CancellationToken cancellationToken)
+    {
+        var outDir = settings.Out ?? Path.Combine("runs", "compare");
+        var recordsDir = settings.Records ?? Path.Combine(outDir, "records");
+        var order = settings.MethodList;
+        var failures = new List<string>();
+        if (settings.ReportOnly)
+        {
+            var existing = ComparisonReport.ReadRecords(recordsDir);
+            if (existing.Count == 0) throw new UserErrorException($"--report-only: no run records in {recordsDir}");
+            Report(outDir, recordsDir, settings.Title ?? $"comparison ({existing.Count} runs)", order, failures);
+            return 0;
+        }
+
+        var device = RunWorkflow.SetupTorch(settings.Device, settings.Threads);
+        if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
+        Directory.CreateDirectory(outDir);
+        Directory.CreateDirectory(recordsDir);
+        if (ResumableRun.Directory is null) ResumableRun.Record(outDir, "compare", CliApp.Args);
+        var dataOptions = settings.ToOptions();
+        var data = RunWorkflow.LoadData(dataOptions);
+        var backbone = settings.Backbone;
+        int studentDim = settings.StudentDim ?? Math.Max(1, settings.TeacherDim / 10);
+        string title = settings.Title ?? $"{data.Name}: {settings.Model.ToLowerInvariant()} teacher d={settings.TeacherDim}, students d={studentDim}";
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(title)}[/] ({data.NumUsers:N0} users, {data.NumItems:N0} items); " +
+                               $"{order.Length} methods x {settings.Seeds} seeds; runs in {Markup.Escape(outDir)}, records in {Markup.Escape(recordsDir)}");
+
+        // The teacher: reused when finished, resumed when interrupted.
+        var teacherDir = Path.Combine(outDir, "teacher");
+        var baseTrain = settings.ToTrainOptions();
+        if (!Finished(teacherDir))
+        {
+            var (statePath, resume) = StartRun(teacherDir);
+            AnsiConsole.Write(new Rule($"teacher d={settings.TeacherDim}{(resume ? " (resuming)" : "")}").LeftJustified());
+            using var model = RunWorkflow.CreateModel(backbone, settings.TeacherDim, settings.Layers, data, device, settings.Seed);
+            var run = RunWorkflow.TrainAndEvaluate($"teacher d={settings.TeacherDim}", model, data, baseTrain,
+                Path.Combine(teacherDir, ModelFile.FileName), null, statePath, resume);
+            RunWorkflow.WriteRun(teacherDir, "compare", dataOptions, baseTrain, data, run);
+        }
+        else AnsiConsole.MarkupLine($"[grey]teacher: reusing {Markup.Escape(teacherDir)}[/]");
+        ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(teacherDir, RunSummary.TeacherMethod, 0));
+
+        using var teacher = FrozenTeacher.Load(Path.Combine(teacherDir, ModelFile.FileName), data, device);
+        using var ctx = new DistillationContext(teacher, data, studentDim, device);
+        var jobs = (from k in Enumerable.Range(1, settings.Seeds) from m in order select (Method: m, SeedIndex: k)).ToList();
+        var done = new List<double>();
+        var clock = Stopwatch.StartNew();
+        for (int j = 0; j < jobs.Count; j++)
+        {
+            var (method, k) = jobs[j];
+            var dir = Path.Combine(outDir, "runs", $"{method}-seed{k}");
+            if (Finished(dir))
+            {
+                ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(dir, method, k));
+                continue;
+            }
+            int left = jobs.Skip(j).Count(x => !Finished(Path.Combine(outDir, "runs", $"{x.Method}-seed{x.SeedIndex}")));
+            string eta = done.Count == 0 ? "ETA after the first run" : $"ETA {TimeSpan.FromSeconds(done.Average() * left):hh\\:mm\\:ss} for {left} runs";
+            var (statePath, resume) = StartRun(dir);
+            AnsiConsole.Write(new Rule($"run {j + 1}/{jobs.Count}: {method} seed {k}{(resume ? " (resuming)" : "")} - {eta}").LeftJustified());
+            var runClock = Stopwatch.StartNew();
+            try
+            {
+                int seed = settings.Seed + k - 1;
+                var train = baseTrain with { Seed = seed };
+                var options = DistillationOptions.Defaults(method, backbone);
+                torch.manual_seed(seed); // projector initialisation
+                using var kd = DistillationMethods.Create(options, ctx);
+                using var student = RunWorkflow.CreateModel(backbone, studentDim, settings.Layers, data, device, seed);
+                var run = RunWorkflow.TrainAndEvaluate($"{method} seed {k}", student, data, train,
+                    Path.Combine(dir, ModelFile.FileName), kd, statePath, resume);
+                RunWorkflow.WriteRun(dir, "compare", dataOptions, train, data, run,
+                    DistillCommand.DistillationRecord(method, teacherDir, teacher, studentDim, student, options, kd));
+                ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(dir, method, k));
+                done.Add(runClock.Elapsed.TotalSeconds);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // One failing run is reported; the others go on, and its checkpoint (if any) stays for a retry.
+                var message = $"{method} seed {k}: {e.GetType().Name}: {e.Message}";
+                failures.Add(message);
+                AtomicFile.WriteText(Path.Combine(dir, "error.txt"), e.ToString());
+                AnsiConsole.MarkupLine($"[red]failed:[/] {Markup.Escape(message)}");
+            }
+            Report(outDir, recordsDir, title, order, failures);
+        }
+        var md = Report(outDir, recordsDir, title, order, failures);
+        AnsiConsole.WriteLine(md);
+        AnsiConsole.MarkupLine($"compare took {clock.Elapsed:hh\\:mm\\:ss} this time; wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts)");
+        return failures.Count == 0 ? 0 : 4;
+    }
+
+    private static bool Finished(string dir) => File.Exists(Path.Combine(dir, RunWorkflow.MetricsFile));
+
+    /// <summary>Prepares a run directory of the comparison: resumes from its checkpoint when it has one.</summary>
+    private static (string StatePath, bool Resume) StartRun(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var state = Path.Combine(dir, TrainingCheckpoint.FileName);
+        return (state, File.Exists(state));
+    }
+
+    private static string Report(string outDir, string recordsDir, string title, IReadOnlyList<string> order, IReadOnlyList<string> failures) =>
+        ComparisonReport.Write(outDir, title, ComparisonReport.ReadRecords(recordsDir), order, failures);
+}

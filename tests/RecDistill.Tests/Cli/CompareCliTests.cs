@@ -1,0 +1,46 @@
+using System.Text.Json.Nodes;
+using RecDistill.Cli;
+
+namespace RecDistill.Tests.Cli;
+
+public class CompareCliTests
+{
+    [Fact]
+    public void Compare_writes_the_table_and_charts_and_reuses_finished_runs()
+    {
+        var root = TestData.TempDir();
+        var outDir = Path.Combine(root, "cmp");
+        var args = new[]
+        {
+            "compare", "--synthetic-users", "120", "--synthetic-items", "150", "--teacher-dim", "20", "--student-dim", "2",
+            "--methods", "scratch,kd,mkd", "--seeds", "2", "--epochs", "4", "--eval-every", "2", "--lr", "0.01",
+            "--batch-size", "256", "--threads", "1", "--out", outDir,
+        };
+        Assert.Equal(0, CliApp.Run(args));
+        foreach (var f in new[] { "results.md", "results.csv", "results.json", "ndcg20.png", "recall20.png", "valid-ndcg20.png" })
+            Assert.True(new FileInfo(Path.Combine(outDir, f)).Length > 0, f);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(outDir, "ndcg20.png"))[..4]);
+        var records = Directory.GetFiles(Path.Combine(outDir, "records")).Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(new[] { "kd-seed1.json", "kd-seed2.json", "mkd-seed1.json", "mkd-seed2.json", "scratch-seed1.json", "scratch-seed2.json", "teacher.json" }, records);
+
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!;
+        var rows = json["rows"]!.AsArray();
+        Assert.Equal(new[] { "teacher", "scratch", "kd", "mkd" }, rows.Select(r => (string)r!["method"]!));
+        Assert.All(rows.Skip(1), r => Assert.Equal(2, (int)r!["runs"]!));
+        // The csv has one line per run, the markdown one row per method plus MKD against the best baseline.
+        Assert.Equal(1 + 7, File.ReadAllLines(Path.Combine(outDir, "results.csv")).Length);
+        var md = File.ReadAllText(Path.Combine(outDir, "results.md"));
+        Assert.Contains("| mkd | 2 |", md);
+        Assert.Contains("MKD against the best baseline", md);
+
+        // Run again: every run is reused (same records), and the tables rebuild from records alone.
+        var before = File.ReadAllText(Path.Combine(outDir, "records", "mkd-seed2.json"));
+        var metricsTime = File.GetLastWriteTimeUtc(Path.Combine(outDir, "runs", "mkd-seed2", "metrics.json"));
+        Assert.Equal(0, CliApp.Run(args));
+        Assert.Equal(before, File.ReadAllText(Path.Combine(outDir, "records", "mkd-seed2.json")));
+        Assert.Equal(metricsTime, File.GetLastWriteTimeUtc(Path.Combine(outDir, "runs", "mkd-seed2", "metrics.json")));
+        var report = Path.Combine(root, "report");
+        Assert.Equal(0, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--methods", "scratch,kd,mkd", "--out", report }));
+        Assert.Equal(File.ReadAllText(Path.Combine(outDir, "results.csv")), File.ReadAllText(Path.Combine(report, "results.csv")));
+    }
+}
