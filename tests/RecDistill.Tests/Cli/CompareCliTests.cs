@@ -43,4 +43,26 @@ public class CompareCliTests
         Assert.Equal(0, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--methods", "scratch,kd,mkd", "--out", report }));
         Assert.Equal(File.ReadAllText(Path.Combine(outDir, "results.csv")), File.ReadAllText(Path.Combine(report, "results.csv")));
     }
+
+    [Fact]
+    public void A_failing_run_is_reported_and_the_others_complete()
+    {
+        var outDir = Path.Combine(TestData.TempDir(), "cmp");
+        // A directory where kd's metrics.json must go makes that one run fail at its end.
+        Directory.CreateDirectory(Path.Combine(outDir, "runs", "kd-seed1", "metrics.json"));
+        int rc = CliApp.Run(new[]
+        {
+            "compare", "--synthetic-users", "100", "--synthetic-items", "120", "--teacher-dim", "10", "--student-dim", "2",
+            "--methods", "kd,scratch", "--seeds", "1", "--epochs", "2", "--eval-every", "1", "--batch-size", "256",
+            "--threads", "1", "--out", outDir,
+        });
+        Assert.Equal(4, rc);
+        Assert.True(File.Exists(Path.Combine(outDir, "records", "scratch-seed1.json")));
+        Assert.False(File.Exists(Path.Combine(outDir, "records", "kd-seed1.json")));
+        Assert.True(File.Exists(Path.Combine(outDir, "runs", "kd-seed1", "error.txt")));
+        var md = File.ReadAllText(Path.Combine(outDir, "results.md"));
+        Assert.Contains("Runs that failed", md);
+        Assert.Contains("kd seed 1", md);
+        Assert.Contains("| scratch | 1 |", md);
+    }
 }
