@@ -38,6 +38,10 @@ public sealed class CompareSettings : TrainSettings
     [Description("Title of the tables and charts. Default: dataset, backbone and dimensions.")]
     public string? Title { get; set; }
 
+    [CommandOption("--import <METHOD:K=DIR>")]
+    [Description("Record a finished train/distill run directory as seed K (default 1) of METHOD (or as the teacher: teacher=DIR) before anything else; repeatable. Recorded runs are not run again.")]
+    public string[] Import { get; set; } = Array.Empty<string>();
+
     [CommandOption("--report-only")]
     [Description("Train nothing: rebuild results.md/.csv/.json and the charts in OUT from the records.")]
     public bool ReportOnly { get; set; }
@@ -72,6 +76,7 @@ public sealed class CompareCommand : Command<CompareSettings>
         var recordsDir = settings.Records ?? Path.Combine(outDir, "records");
         var order = settings.MethodList;
         var failures = new List<string>();
+        foreach (var spec in settings.Import) ImportRun(spec, recordsDir);
         if (settings.ReportOnly)
         {
             var existing = ComparisonReport.ReadRecords(recordsDir);
@@ -122,7 +127,13 @@ public sealed class CompareCommand : Command<CompareSettings>
                 ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(dir, method, k));
                 continue;
             }
-            int left = jobs.Skip(j).Count(x => !Finished(Path.Combine(outDir, "runs", $"{x.Method}-seed{x.SeedIndex}")));
+            if (File.Exists(Path.Combine(recordsDir, $"{method}-seed{k}.json")))
+            {
+                AnsiConsole.MarkupLine($"[grey]{method} seed {k}: recorded in {Markup.Escape(recordsDir)}, not run again[/]");
+                continue;
+            }
+            int left = jobs.Skip(j).Count(x => !Finished(Path.Combine(outDir, "runs", $"{x.Method}-seed{x.SeedIndex}"))
+                && !File.Exists(Path.Combine(recordsDir, $"{x.Method}-seed{x.SeedIndex}.json")));
             string eta = done.Count == 0 ? "ETA after the first run" : $"ETA {TimeSpan.FromSeconds(done.Average() * left):hh\\:mm\\:ss} for {left} runs";
             var (statePath, resume) = StartRun(dir);
             AnsiConsole.Write(new Rule($"run {j + 1}/{jobs.Count}: {method} seed {k}{(resume ? " (resuming)" : "")} - {eta}").LeftJustified());
@@ -156,6 +167,27 @@ public sealed class CompareCommand : Command<CompareSettings>
         AnsiConsole.WriteLine(md);
         AnsiConsole.MarkupLine($"compare took {clock.Elapsed:hh\\:mm\\:ss} this time; wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts)");
         return failures.Count == 0 ? 0 : 4;
+    }
+
+    /// <summary>--import METHOD[:K]=DIR: a run made by train/distill becomes a record of the comparison.</summary>
+    private static void ImportRun(string spec, string recordsDir)
+    {
+        int eq = spec.IndexOf('=');
+        if (eq <= 0) throw new UserErrorException($"--import {spec}: expected METHOD[:K]=DIR, e.g. mkd:1=runs/mkd");
+        var key = spec[..eq].ToLowerInvariant();
+        var dir = spec[(eq + 1)..];
+        var parts = key.Split(':');
+        string method = parts[0];
+        int k = 1;
+        if (parts.Length > 2 || (parts.Length == 2 && (!int.TryParse(parts[1], out k) || k < 1)))
+            throw new UserErrorException($"--import {spec}: the seed index after ':' must be a positive integer");
+        if (method != RunSummary.TeacherMethod && !DistillationMethods.IsKnown(method))
+            throw new UserErrorException($"--import {spec}: '{method}' is not teacher or one of {string.Join(", ", DistillationMethods.Names)}");
+        if (!Finished(dir)) throw new UserErrorException($"--import {spec}: {dir} holds no finished run (metrics.json is missing)");
+        Directory.CreateDirectory(recordsDir);
+        var record = RunSummary.FromRunDirectory(dir, method, method == RunSummary.TeacherMethod ? 0 : k);
+        ComparisonReport.WriteRecord(recordsDir, record);
+        AnsiConsole.MarkupLine($"[grey]recorded {Markup.Escape(dir)} as {Markup.Escape(record.FileName)}[/]");
     }
 
     private static bool Finished(string dir) => File.Exists(Path.Combine(dir, RunWorkflow.MetricsFile));

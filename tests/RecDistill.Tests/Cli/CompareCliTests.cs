@@ -42,6 +42,14 @@ public class CompareCliTests
         var report = Path.Combine(root, "report");
         Assert.Equal(0, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--methods", "scratch,kd,mkd", "--out", report }));
         Assert.Equal(File.ReadAllText(Path.Combine(outDir, "results.csv")), File.ReadAllText(Path.Combine(report, "results.csv")));
+
+        // Runs made elsewhere (train/distill) join a comparison as records and are not run again.
+        var imported = Path.Combine(root, "imported");
+        Assert.Equal(0, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(imported, "records"), "--out", imported,
+            "--import", "teacher=" + Path.Combine(outDir, "teacher"), "--import", "kd:3=" + Path.Combine(outDir, "runs", "kd-seed1") }));
+        Assert.True(File.Exists(Path.Combine(imported, "records", "kd-seed3.json")));
+        Assert.Contains("| kd | 1 |", File.ReadAllText(Path.Combine(imported, "results.md")));
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--out", imported, "--import", "kd:x=" + outDir }));
     }
 
     [Fact]
