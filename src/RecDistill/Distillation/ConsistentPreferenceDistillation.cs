@@ -62,7 +62,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
     public void OnEpochStart(int epoch, IRecommender student, Random rng)
     {
         _pairs = 0; _inconsistent = 0;
-        Projector.Temperature = Math.Max(_o.SelectionTemperatureFloor, _o.SelectionTemperature * Math.Pow(_o.SelectionTemperatureDecay, epoch - 1));
+        Projector.AnnealTemperature(epoch, _o.SelectionTemperature, _o.SelectionTemperatureDecay, _o.SelectionTemperatureFloor);
         if (_o.Regularizer is PreferenceRegularizer.Listwise or PreferenceRegularizer.Hybrid)
         {
             _listItems?.Dispose();

@@ -51,6 +51,10 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>Gumbel-softmax temperature for the expert selection (annealed by the caller).</summary>
     public double Temperature { get; set; } = 1.0;
 
+    /// <summary>The annealing schedule of DE, CPD and HTD: start * decay^(epoch - 1), never below the floor.</summary>
+    public void AnnealTemperature(int epoch, double start, double decay, double floor) =>
+        Temperature = Math.Max(floor, start * Math.Pow(decay, epoch - 1));
+
     public int Experts => (int)_w1.shape[0];
 
     /// <summary>student [n, d_S] (and, for the selection form, teacher [n, d_T]) -> [n, d_T].</summary>

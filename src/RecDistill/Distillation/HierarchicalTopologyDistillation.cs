@@ -47,7 +47,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     public IReadOnlyDictionary<string, double> EpochDiagnostics { get; } = new Dictionary<string, double>();
 
     public void OnEpochStart(int epoch, IRecommender student, Random rng) =>
-        Projector.Temperature = Math.Max(_o.SelectionTemperatureFloor, _o.SelectionTemperature * Math.Pow(_o.SelectionTemperatureDecay, epoch - 1));
+        Projector.AnnealTemperature(epoch, _o.SelectionTemperature, _o.SelectionTemperatureDecay, _o.SelectionTemperatureFloor);
 
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
