@@ -62,16 +62,17 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     {
         if (_combination == ExpertCombination.MeanNormalized)
         {
-            // Experts one after the other (one GEMM each is faster on CPU than a bmm over a stacked
-            // input), each with its own dropout masks; their outputs are summed in place.
-            Tensor? sum = null;
+            // The mean of E experts equals one wide MLP: the experts' hidden layers side by side
+            // ([n, E*H]) times their stacked output weights ([E*H, d_T]). The large second layer thus
+            // runs as one GEMM instead of E small ones; the first layer stays per expert so that each
+            // expert keeps its own input dropout mask, and dropout on the concatenated hidden layer
+            // is the same as independent per-expert masks.
+            var hidden = new Tensor[Experts];
             for (int e = 0; e < Experts; e++)
-            {
-                var h = Drop(torch.addmm(_b1[e], Drop(student), _w1[e], 1, 1).relu_());
-                var o = torch.addmm(_b2[e], h, _w2[e], 1, 1);
-                sum = sum is null ? o : sum.add_(o);
-            }
-            return nn.functional.normalize(sum!, p: 2, dim: -1); // the mean's 1/E vanishes in the normalisation
+                hidden[e] = torch.addmm(_b1[e], Drop(student), _w1[e], 1, 1).relu_();
+            var h = Drop(Experts == 1 ? hidden[0] : torch.cat(hidden, 1));
+            var sum = torch.addmm(_b2.sum(new long[] { 0 }), h, _w2.reshape(-1, _w2.shape[2]), 1, 1);
+            return nn.functional.normalize(sum, p: 2, dim: -1); // the mean's 1/E vanishes in the normalisation
         }
         return ForwardSelected(student, teacher ?? throw new ArgumentException("the selection form needs the teacher vectors")).Output;
     }
