@@ -81,7 +81,7 @@ public sealed class NeighborDistillation : IDistillationMethod
         var tn = torch.cat(new[] { t.Users.index_select(0, _nUsers!), t.Items.index_select(0, _nPos!), t.Items.index_select(0, _nNeg!) });
         long nu = _users!.shape[0];
         var weight = torch.full(s.shape[0], 0.5f, device: s.device);
-        weight.narrow(0, 0, nu).fill_(1.0f);
+        weight.narrow(0, 0, nu).fill_(FixedScalars.One);
         var p = Projector.forward(Mix(s, sn), null);
         var distance = 1 - nn.functional.cosine_similarity(Mix(te, tn), p, dim: 1);
         return (distance * weight).sum() * _o.Lambda;
@@ -124,14 +124,17 @@ public static class NearestNeighbors
             var (_, eigvec) = torch.linalg.eigh(cov);
             x = x.matmul(eigvec.narrow(1, eigvec.shape[1] - pcaDim, pcaDim));
         }
-        var sq = (x * x).sum(1);
+        var sqRow = (x * x).sum(1).unsqueeze(0);
+        var xt = x.t().contiguous();
         var result = torch.empty(n, k, dtype: ScalarType.Int64, device: vectors.device);
         int batch = (int)Math.Clamp(maxDistancesPerBatch / n, 1, n);
         for (int start = 0; start < n; start += batch)
         {
             int b = Math.Min(batch, n - start);
             var rows = x.narrow(0, start, b);
-            var d = sq.narrow(0, start, b).unsqueeze(1) + sq.unsqueeze(0) - 2 * rows.matmul(x.t());
+            // ||x_j||^2 - 2 x_i.x_j in one fused product: ||x_i||^2 is the same along a row, so it
+            // does not change which j are nearest.
+            var d = torch.addmm(sqRow, rows, xt, beta: 1, alpha: -2);
             var self = torch.arange(start, start + b, dtype: ScalarType.Int64, device: vectors.device).unsqueeze(1);
             d.scatter_(1, self, torch.full(b, 1, float.PositiveInfinity, device: vectors.device));
             var (_, idx) = d.topk(k, dim: 1, largest: false);

@@ -48,7 +48,7 @@ public sealed class RelaxedRankingDistillation(DistillationContext ctx, RrdOptio
     {
         var s = studentScores.narrow(1, 0, _k);                                       // [n, K], teacher order
         var u = studentScores.narrow(1, _k, studentScores.shape[1] - _k)
-            .masked_fill(_uninterestingValid!.index_select(0, users).logical_not(), float.NegativeInfinity);
+            .masked_fill(_uninterestingValid!.index_select(0, users).logical_not(), FixedScalars.NegativeInfinity);
         var restOfList = s.flip(1).logcumsumexp(1).flip(1);                          // log sum_{j >= k} exp(s_j)
         var below = u.logsumexp(1, keepdim: true);
         var denominator = torch.logaddexp(restOfList, below);

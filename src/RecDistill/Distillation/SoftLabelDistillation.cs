@@ -107,12 +107,12 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         if (mask is not null)
         {
             var off = mask.logical_not();
-            t = t.masked_fill(off, float.NegativeInfinity);
-            s = s.masked_fill(off, float.NegativeInfinity);
+            t = t.masked_fill(off, FixedScalars.NegativeInfinity);
+            s = s.masked_fill(off, FixedScalars.NegativeInfinity);
         }
         var p = t.softmax(-1);
         var logq = s.log_softmax(-1);
-        if (mask is not null) logq = logq.masked_fill(mask.logical_not(), 0);
+        if (mask is not null) logq = logq.masked_fill(mask.logical_not(), FixedScalars.Zero);
         return -(p * logq).sum(-1);
     }
 

@@ -33,7 +33,7 @@ public static class TopKRanking
             for (int b = 0; b < n; b++)
                 foreach (var i in excluded(start + b)) masked.Add((long)b * numItems + i);
             if (masked.Count > 0)
-                scores.view(-1).index_fill_(0, torch.tensor(masked.ToArray(), device: scores.device), float.NegativeInfinity);
+                scores.view(-1).index_fill_(0, torch.tensor(masked.ToArray(), device: scores.device), FixedScalars.NegativeInfinity);
             var (_, top) = scores.topk(k, dim: 1);
             result.narrow(0, start, n).copy_(top);
         }

@@ -11,45 +11,28 @@ namespace RecDistill.Models;
 public sealed class LightGcn : EmbeddingModel
 {
     public const double DefaultInitStd = 0.1;
-    private readonly Tensor _adjacency; // sparse [U+I, U+I]
+    private readonly GraphAdjacency _adjacency;
+    private readonly Tensor? _sparseAdjacency; // libtorch COO form: off the CPU, or on request
 
+    /// <param name="libtorchSparseProduct">Propagate with libtorch's sparse COO product instead of the
+    /// CSR kernel (the baseline of bench/speed.cs; off the CPU it is always used).</param>
     public LightGcn(int numUsers, int numItems, int dim, int layers, int[][] trainItemsPerUser,
-        Device? device = null, double initStd = DefaultInitStd)
+        Device? device = null, double initStd = DefaultInitStd, bool libtorchSparseProduct = false)
         : base(numUsers, numItems, dim, initStd, device ?? torch.CPU)
     {
         if (layers < 0) throw new ArgumentOutOfRangeException(nameof(layers), "layers must be 0 or more");
         Layers = layers;
-        _adjacency = NormalizedAdjacency(numUsers, numItems, trainItemsPerUser).to(Device);
+        _adjacency = GraphAdjacency.Build(numUsers, numItems, trainItemsPerUser);
+        if (libtorchSparseProduct || Device.type != DeviceType.CPU) _sparseAdjacency = _adjacency.ToSparseTensor().to(Device);
     }
 
     public int Layers { get; }
     public override Backbone Backbone => Backbone.LightGcn;
     public override bool RowSparse => false;
 
-    public static Tensor NormalizedAdjacency(int numUsers, int numItems, int[][] train)
-    {
-        long nnz = 0;
-        foreach (var items in train) nnz += items.Length;
-        var itemDegree = new int[numItems];
-        foreach (var items in train) foreach (var i in items) itemDegree[i]++;
-        var rows = new long[2 * nnz];
-        var cols = new long[2 * nnz];
-        var vals = new float[2 * nnz];
-        long k = 0;
-        for (int u = 0; u < numUsers; u++)
-        {
-            var items = train[u];
-            foreach (var i in items)
-            {
-                float w = (float)(1.0 / Math.Sqrt((double)items.Length * itemDegree[i]));
-                rows[k] = u; cols[k] = numUsers + i; vals[k] = w; k++;
-                rows[k] = numUsers + i; cols[k] = u; vals[k] = w; k++;
-            }
-        }
-        long n = numUsers + numItems;
-        var indices = torch.stack(new[] { torch.tensor(rows), torch.tensor(cols) });
-        return torch.sparse_coo_tensor(indices, torch.tensor(vals), new[] { n, n });
-    }
+    /// <summary>A_hat as a libtorch sparse tensor.</summary>
+    public static Tensor NormalizedAdjacency(int numUsers, int numItems, int[][] train) =>
+        GraphAdjacency.Build(numUsers, numItems, train).ToSparseTensor();
 
     private Tensor Propagate()
     {
@@ -57,7 +40,7 @@ public sealed class LightGcn : EmbeddingModel
         var sum = e;
         for (int l = 0; l < Layers; l++)
         {
-            e = torch.mm(_adjacency, e);
+            e = _sparseAdjacency is null ? _adjacency.Multiply(e) : torch.mm(_sparseAdjacency, e);
             sum = sum + e;
         }
         return sum / (Layers + 1);
@@ -79,7 +62,7 @@ public sealed class LightGcn : EmbeddingModel
 
     public override void Dispose()
     {
-        _adjacency.Dispose();
+        _sparseAdjacency?.Dispose();
         base.Dispose();
     }
 }

@@ -30,15 +30,18 @@ public sealed class RowSparseAdam : IDisposable
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         Steps++;
+        // Scalars held by `using` until the step ends, not left to the finalizer (see FixedScalars).
+        double bc1 = 1 - Math.Pow(_beta1, Steps), bc2 = 1 - Math.Pow(_beta2, Steps);
+        using Scalar decay = _weightDecay, beta1 = _beta1, oneMinusBeta1 = 1 - _beta1, beta2 = _beta2,
+            oneMinusBeta2 = 1 - _beta2, correction2 = bc2, eps = _eps, stepSize = -_lr / bc1;
         var w = _table.index_select(0, rowIds);
-        var g = _weightDecay != 0 ? gradRows.add(w, alpha: _weightDecay) : gradRows;
-        var m = _m.index_select(0, rowIds).mul_(_beta1).add_(g, alpha: 1 - _beta1);
-        var v = _v.index_select(0, rowIds).mul_(_beta2).addcmul_(g, g, value: 1 - _beta2);
+        var g = _weightDecay != 0 ? gradRows.add(w, alpha: decay) : gradRows;
+        var m = _m.index_select(0, rowIds).mul_(beta1).add_(g, alpha: oneMinusBeta1);
+        var v = _v.index_select(0, rowIds).mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
         _m.index_copy_(0, rowIds, m);
         _v.index_copy_(0, rowIds, v);
-        double bc1 = 1 - Math.Pow(_beta1, Steps), bc2 = 1 - Math.Pow(_beta2, Steps);
-        var denom = v.div(bc2).sqrt_().add_(_eps);
-        w.addcdiv_(m, denom, value: -_lr / bc1);
+        var denom = v.div(correction2).sqrt_().add_(eps);
+        w.addcdiv_(m, denom, value: stepSize);
         _table.index_copy_(0, rowIds, w);
     }
 

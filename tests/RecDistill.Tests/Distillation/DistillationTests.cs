@@ -66,6 +66,22 @@ public class DistillationTests
     }
 
     [Fact]
+    public void Nearest_neighbours_in_row_batches_match_brute_force()
+    {
+        var points = randn(37, 6, generator: new TorchSharp.torch.Generator(5));
+        // 100 distances per batch: two rows at a time, so the batching and its offsets are exercised.
+        var nn = NearestNeighbors.Compute(points, 3, pcaDim: 0, maxDistancesPerBatch: 100).data<long>().ToArray();
+        var p = points.data<float>().ToArray();
+        for (int i = 0; i < 37; i++)
+        {
+            var expected = Enumerable.Range(0, 37).Where(j => j != i)
+                .OrderBy(j => Enumerable.Range(0, 6).Sum(c => (double)(p[i * 6 + c] - p[j * 6 + c]) * (p[i * 6 + c] - p[j * 6 + c])))
+                .Take(3).Select(j => (long)j).ToArray();
+            Assert.Equal(expected, nn[(3 * i)..(3 * i + 3)]);
+        }
+    }
+
+    [Fact]
     public void Sld_interesting_set_comes_from_student_top_list_and_masks_duplicates()
     {
         var (data, teacher) = Setup();
