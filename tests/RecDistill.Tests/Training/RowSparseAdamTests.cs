@@ -6,19 +6,32 @@ namespace RecDistill.Tests.Training;
 
 public class RowSparseAdamTests
 {
-    [Fact]
-    public void Matches_dense_Adam_with_L2_when_every_row_is_touched()
+    // d = 4 runs only the scalar tail of the in-place CPU update; 19 runs its SIMD body and a
+    // tail; 600 rows with two threads split the rows into parallel chunks.
+    [Theory]
+    [InlineData(6, 4, 1)]
+    [InlineData(6, 19, 1)]
+    [InlineData(600, 19, 2)]
+    public void Matches_dense_Adam_with_L2_when_every_row_is_touched(int rows, int dim, int threads)
+    {
+        int before = get_num_threads();
+        set_num_threads(threads);
+        try { CompareWithDenseAdam(rows, dim); }
+        finally { set_num_threads(before); }
+    }
+
+    private static void CompareWithDenseAdam(int rows, int dim)
     {
         manual_seed(3);
-        var init = randn(6, 4);
+        var init = randn(rows, dim);
         var sparseTable = init.clone();
         var dense = new TorchSharp.Modules.Parameter(init.clone());
         var sparse = new RowSparseAdam(sparseTable, lr: 0.01, weightDecay: 0.1);
         var reference = optim.Adam(new[] { dense }, lr: 0.01, weight_decay: 0.1);
-        var all = arange(6, dtype: ScalarType.Int64);
+        var all = arange(rows, dtype: ScalarType.Int64);
         for (int step = 0; step < 5; step++)
         {
-            var g = randn(6, 4);
+            var g = randn(rows, dim);
             sparse.Step(all, g);
             reference.zero_grad();
             (dense * g).sum().backward();
