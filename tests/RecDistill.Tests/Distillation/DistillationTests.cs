@@ -66,6 +66,21 @@ public class DistillationTests
     }
 
     [Fact]
+    public void Teacher_scores_of_long_lists_are_computed_in_user_chunks_with_the_same_values()
+    {
+        // 64-dim vectors and 200-item lists: about 80 users per chunk, so 200 users take three chunks.
+        using var model = new BprMf(200, 300, 64, initStd: 0.5);
+        using var teacher = FrozenTeacher.From(model);
+        var users = randperm(200, generator: new TorchSharp.torch.Generator(7));
+        var items = randint(0, 300, new long[] { 200, 200 }, generator: new TorchSharp.torch.Generator(8));
+        var scores = teacher.Scores(users, items);
+        var expected = (teacher.Users.index_select(0, users).unsqueeze(1)
+            * teacher.Items.index_select(0, items.flatten()).view(200, 200, 64)).sum(new long[] { 2 });
+        Assert.Equal(new long[] { 200, 200 }, scores.shape);
+        Assert.True(allclose(scores, expected, rtol: 1e-4, atol: 1e-5));
+    }
+
+    [Fact]
     public void Nearest_neighbours_in_row_batches_match_brute_force()
     {
         var points = randn(37, 6, generator: new TorchSharp.torch.Generator(5));
