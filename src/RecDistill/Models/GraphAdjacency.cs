@@ -72,17 +72,8 @@ public sealed class GraphAdjacency
         {
             fixed (byte* src = input.bytes, dst = output.bytes)
             {
-                float* xs = (float*)src, ys = (float*)dst;
-                int threads = Math.Max(1, torch.get_num_threads());
-                if (threads == 1) Rows(xs, ys, d, 0, Size);
-                else
-                {
-                    const int Chunk = 512;
-                    int chunks = (Size + Chunk - 1) / Chunk;
-                    nint xp = (nint)xs, yp = (nint)ys;
-                    Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                        c => Rows((float*)xp, (float*)yp, d, c * Chunk, Math.Min(Size, (c + 1) * Chunk)));
-                }
+                nint xp = (nint)src, yp = (nint)dst;
+                RowChunks.Run(Size, 512, (from, to) => Rows((float*)xp, (float*)yp, d, from, to));
             }
         }
         if (!ReferenceEquals(input, x)) input.Dispose();

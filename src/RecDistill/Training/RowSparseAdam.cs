@@ -61,12 +61,7 @@ public sealed class RowSparseAdam : IDisposable
         fixed (byte* w = _table.bytes, m = _m.bytes, v = _v.bytes, g = grads.bytes, r = ids.bytes)
         {
             p.W = (float*)w; p.M = (float*)m; p.V = (float*)v; p.G = (float*)g; p.Rows = (long*)r;
-            int threads = Math.Max(1, torch.get_num_threads());
-            const int Chunk = 256;
-            if (threads == 1 || rows <= Chunk) p.Run(0, rows);
-            else
-                Parallel.For(0, (rows + Chunk - 1) / Chunk, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                    c => p.Run(c * Chunk, Math.Min(rows, (c + 1) * Chunk)));
+            RowChunks.Run(rows, 256, p.Run);
         }
         if (!ReferenceEquals(ids, rowIds)) ids.Dispose();
         if (!ReferenceEquals(grads, gradRows)) grads.Dispose();
