@@ -159,6 +159,11 @@ public class TrainSettings : DataSettings
     [Description("Weight decay (L2 on the rows a batch touches for BPR; on all parameters for LightGCN). Default: 1e-3 for bpr, 1e-4 for lightgcn.")]
     public double? Wd { get; set; }
 
+    [CommandOption("--adam <MODE>")]
+    [Description("BPR's row-sparse Adam: lazy (rows outside the batch stay as they are; SPEC's protocol) or exact (dense Adam's result, with L2 decay and momentum on every row at every step, at a fraction of its cost).")]
+    [DefaultValue("lazy")]
+    public string Adam { get; set; } = "lazy";
+
     [CommandOption("--batch-size <N>")]
     [Description("Mini-batch size (train pairs per step).")]
     [DefaultValue(2048)]
@@ -200,6 +205,7 @@ public class TrainSettings : DataSettings
         if (Dim is < 1) return ValidationResult.Error("--dim must be at least 1");
         if (Layers < 0) return ValidationResult.Error("--layers must be 0 or more");
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
+        if (Adam.ToLowerInvariant() is not ("lazy" or "exact")) return ValidationResult.Error($"--adam '{Adam}' is not lazy or exact");
         if (Device.ToLowerInvariant() is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase))
             return ValidationResult.Error($"--device '{Device}' is not cpu or cuda");
         try { ToTrainOptions().Validate(); }
@@ -217,5 +223,6 @@ public class TrainSettings : DataSettings
         BatchSize = BatchSize,
         NegativesPerPair = Negatives,
         Seed = Seed,
+        SparseAdam = Adam.ToLowerInvariant() == "exact" ? SparseAdamMode.Exact : SparseAdamMode.Lazy,
     };
 }

@@ -1,14 +1,29 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RecDistill.Training;
 
+/// <summary>How the optimizer treats the rows a batch does not touch.</summary>
+public enum SparseAdamMode
+{
+    /// <summary>Lazy Adam (SPEC's protocol): untouched rows keep their weights and moments.</summary>
+    Lazy,
+    /// <summary>
+    /// Dense Adam's result (L2 decay and momentum move every row at every step), computed lazily:
+    /// a row's skipped steps are replayed when the batch next touches it and at each epoch's end.
+    /// </summary>
+    Exact,
+}
+
 /// <summary>
-/// Adam that updates only the rows a batch touched (lazy Adam): moments and weights of other rows
-/// stay as they are. L2 weight decay is added to the gradient of the touched rows. The step count
-/// used for bias correction is global, as in sparse Adam implementations.
+/// Adam over the rows of an embedding table that a batch touched. L2 weight decay is added to the
+/// gradient of the touched rows. The step count used for bias correction is global, as in sparse
+/// Adam implementations. <see cref="SparseAdamMode.Exact"/> also replays, per row, the steps it
+/// missed with the only gradient those steps had (weight decay), so that the table ends where dense
+/// Adam would leave it while the work stays one fused in-place pass per row.
 /// </summary>
 public sealed class RowSparseAdam : IDisposable
 {
@@ -16,22 +31,62 @@ public sealed class RowSparseAdam : IDisposable
     private readonly Tensor _m;
     private readonly Tensor _v;
     private readonly double _lr, _beta1, _beta2, _eps, _weightDecay;
+    // Exact mode: the last step each row has been brought to, and the per-step bias corrections
+    // (index t = step t) that a replay needs.
+    private readonly long[]? _rowStep;
+    private readonly List<float> _stepSize = new() { 0 }, _invCorrection2 = new() { 0 };
     public long Steps { get; private set; }
+    public SparseAdamMode Mode { get; }
 
-    public RowSparseAdam(Tensor table, double lr, double weightDecay, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
+    public RowSparseAdam(Tensor table, double lr, double weightDecay, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+        SparseAdamMode mode = SparseAdamMode.Lazy)
     {
         _table = table;
         _m = torch.zeros_like(table);
         _v = torch.zeros_like(table);
         _lr = lr; _weightDecay = weightDecay; _beta1 = beta1; _beta2 = beta2; _eps = eps;
+        Mode = mode;
+        if (mode == SparseAdamMode.Exact) _rowStep = new long[table.shape[0]];
     }
 
     /// <summary>rowIds: unique row indices; gradRows: [rows, d] gradients for them.</summary>
     public void Step(Tensor rowIds, Tensor gradRows)
     {
         Steps++;
+        if (_rowStep is not null)
+        {
+            _stepSize.Add((float)(_lr / (1 - Math.Pow(_beta1, Steps))));
+            _invCorrection2.Add((float)(1 / (1 - Math.Pow(_beta2, Steps))));
+        }
         if (CanUpdateInPlace(rowIds, gradRows)) StepInPlace(rowIds, gradRows);
-        else StepWithTensorOps(rowIds, gradRows);
+        else if (_rowStep is null) StepWithTensorOps(rowIds, gradRows);
+        else
+        {
+            // Off the CPU fast path the exact mode is plain dense Adam over the whole table.
+            using var scope = torch.NewDisposeScope();
+            var full = torch.zeros_like(_table).index_copy_(0, rowIds, gradRows);
+            StepWithTensorOps(torch.arange(_table.shape[0], dtype: ScalarType.Int64, device: _table.device), full);
+            Array.Fill(_rowStep, Steps);
+        }
+    }
+
+    /// <summary>
+    /// Exact mode: brings every row to the current step (the weights are then dense Adam's). The
+    /// trainer calls it before each validation and checkpoint; a no-op in lazy mode.
+    /// </summary>
+    public unsafe void Synchronize()
+    {
+        if (_rowStep is null || Steps == 0) return;
+        using var _ = torch.no_grad();
+        var p = NewUpdate((int)_table.shape[1]);
+        fixed (byte* w = _table.bytes, m = _m.bytes, v = _v.bytes)
+        fixed (long* rowStep = _rowStep)
+        fixed (float* stepSize = CollectionsMarshal.AsSpan(_stepSize), inv2 = CollectionsMarshal.AsSpan(_invCorrection2))
+        {
+            p.W = (float*)w; p.M = (float*)m; p.V = (float*)v; p.RowStep = rowStep;
+            p.StepSizes = stepSize; p.InvCorrections2 = inv2; p.Step = Steps;
+            RowChunks.Run((int)_table.shape[0], 256, p.CatchUpAll);
+        }
     }
 
     private bool CanUpdateInPlace(Tensor rowIds, Tensor gradRows) =>
@@ -50,22 +105,27 @@ public sealed class RowSparseAdam : IDisposable
         using var _ = torch.no_grad();
         var ids = rowIds.is_contiguous() ? rowIds : rowIds.contiguous();
         var grads = gradRows.is_contiguous() ? gradRows : gradRows.contiguous();
-        int rows = (int)ids.shape[0], d = (int)_table.shape[1];
-        var p = new Update
-        {
-            D = d,
-            Beta1 = (float)_beta1, Beta2 = (float)_beta2, Decay = (float)_weightDecay, Eps = (float)_eps,
-            StepSize = (float)(_lr / (1 - Math.Pow(_beta1, Steps))),
-            InvCorrection2 = (float)(1 / (1 - Math.Pow(_beta2, Steps))),
-        };
+        int rows = (int)ids.shape[0];
+        var p = NewUpdate((int)_table.shape[1]);
         fixed (byte* w = _table.bytes, m = _m.bytes, v = _v.bytes, g = grads.bytes, r = ids.bytes)
+        fixed (long* rowStep = _rowStep)
+        fixed (float* stepSize = CollectionsMarshal.AsSpan(_stepSize), inv2 = CollectionsMarshal.AsSpan(_invCorrection2))
         {
             p.W = (float*)w; p.M = (float*)m; p.V = (float*)v; p.G = (float*)g; p.Rows = (long*)r;
+            p.RowStep = rowStep; p.StepSizes = stepSize; p.InvCorrections2 = inv2; p.Step = Steps;
             RowChunks.Run(rows, 256, p.Run);
         }
         if (!ReferenceEquals(ids, rowIds)) ids.Dispose();
         if (!ReferenceEquals(grads, gradRows)) grads.Dispose();
     }
+
+    private Update NewUpdate(int d) => new()
+    {
+        D = d,
+        Beta1 = (float)_beta1, Beta2 = (float)_beta2, Decay = (float)_weightDecay, Eps = (float)_eps,
+        StepSize = (float)(_lr / (1 - Math.Pow(_beta1, Steps))),
+        InvCorrection2 = (float)(1 / (1 - Math.Pow(_beta2, Steps))),
+    };
 
     private unsafe struct Update
     {
@@ -73,6 +133,10 @@ public sealed class RowSparseAdam : IDisposable
         public long* Rows;
         public int D;
         public float Beta1, Beta2, Decay, Eps, StepSize, InvCorrection2;
+        // Exact mode only (RowStep null in lazy mode).
+        public long* RowStep;
+        public float* StepSizes, InvCorrections2;
+        public long Step;
 
         public readonly void Run(int from, int to)
         {
@@ -84,6 +148,11 @@ public sealed class RowSparseAdam : IDisposable
             for (int i = from; i < to; i++)
             {
                 long row = Rows[i] * D;
+                if (RowStep is not null)
+                {
+                    CatchUp(row, RowStep[Rows[i]] + 1, Step - 1);
+                    RowStep[Rows[i]] = Step;
+                }
                 float* w = W + row, m = M + row, v = V + row, g = G + (long)i * D;
                 int j = 0;
                 for (; j <= D - width; j += width)
@@ -102,6 +171,58 @@ public sealed class RowSparseAdam : IDisposable
                     m[j] = Beta1 * m[j] + (1 - Beta1) * gj;
                     v[j] = Beta2 * v[j] + (1 - Beta2) * gj * gj;
                     w[j] -= StepSize * m[j] / (MathF.Sqrt(v[j] * InvCorrection2) + Eps);
+                }
+            }
+        }
+
+        /// <summary>Rows [from, to) of the table brought to the current step.</summary>
+        public readonly void CatchUpAll(int from, int to)
+        {
+            for (int r = from; r < to; r++)
+            {
+                CatchUp((long)r * D, RowStep[r] + 1, Step);
+                RowStep[r] = Step;
+            }
+        }
+
+        /// <summary>
+        /// Replays steps first..last on one row (offset row) as dense Adam ran them: the data gradient
+        /// was zero, so the gradient is the L2 term alone. Each slice of the row stays in registers for
+        /// all replayed steps.
+        /// </summary>
+        private readonly void CatchUp(long row, long first, long last)
+        {
+            if (first > last) return;
+            int width = Vector<float>.Count;
+            var b1 = new Vector<float>(Beta1); var c1 = new Vector<float>(1 - Beta1);
+            var b2 = new Vector<float>(Beta2); var c2 = new Vector<float>(1 - Beta2);
+            var decay = new Vector<float>(Decay); var eps = new Vector<float>(Eps);
+            float* w = W + row, m = M + row, v = V + row;
+            int j = 0;
+            for (; j <= D - width; j += width)
+            {
+                var wj = Unsafe.ReadUnaligned<Vector<float>>(w + j);
+                var mj = Unsafe.ReadUnaligned<Vector<float>>(m + j);
+                var vj = Unsafe.ReadUnaligned<Vector<float>>(v + j);
+                for (long t = first; t <= last; t++)
+                {
+                    var gj = decay * wj;
+                    mj = b1 * mj + c1 * gj;
+                    vj = b2 * vj + c2 * gj * gj;
+                    wj -= new Vector<float>(StepSizes[t]) * mj / (Vector.SquareRoot(vj * new Vector<float>(InvCorrections2[t])) + eps);
+                }
+                Unsafe.WriteUnaligned(w + j, wj);
+                Unsafe.WriteUnaligned(m + j, mj);
+                Unsafe.WriteUnaligned(v + j, vj);
+            }
+            for (; j < D; j++)
+            {
+                for (long t = first; t <= last; t++)
+                {
+                    float gj = Decay * w[j];
+                    m[j] = Beta1 * m[j] + (1 - Beta1) * gj;
+                    v[j] = Beta2 * v[j] + (1 - Beta2) * gj * gj;
+                    w[j] -= StepSizes[t] * m[j] / (MathF.Sqrt(v[j] * InvCorrections2[t]) + Eps);
                 }
             }
         }
@@ -137,6 +258,14 @@ public sealed class RowSparseAdam : IDisposable
         _m.copy_(m);
         _v.copy_(v);
         Steps = steps;
+        if (_rowStep is null) return;
+        // Checkpoints are written after Synchronize: every row stood at the saved step.
+        Array.Fill(_rowStep, steps);
+        for (long t = _stepSize.Count; t <= steps; t++)
+        {
+            _stepSize.Add((float)(_lr / (1 - Math.Pow(_beta1, t))));
+            _invCorrection2.Add((float)(1 / (1 - Math.Pow(_beta2, t))));
+        }
     }
 
     public void Dispose()

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace RecDistill.Training;
 
 /// <summary>Optimisation and model-selection settings. Defaults follow SPEC sections 3, 5 and 6.</summary>
@@ -13,6 +15,12 @@ public sealed record TrainOptions
     public int BatchSize { get; init; } = 2048;
     public int NegativesPerPair { get; init; } = 1;
     public int Seed { get; init; } = 2023;
+    /// <summary>
+    /// Row-sparse Adam of BPR's tables: lazy (SPEC) or dense Adam's exact result. Left out of the
+    /// JSON when lazy, so checkpoints written before the option existed still resume.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public SparseAdamMode SparseAdam { get; init; } = SparseAdamMode.Lazy;
     /// <summary>The metric early stopping watches.</summary>
     public string SelectionMetric { get; init; } = "ndcg@20";
 

@@ -58,8 +58,8 @@ public sealed class Trainer
         var extra = new List<TorchSharp.Modules.Parameter>(methodParams);
         if (model.RowSparse)
         {
-            userOpt = new RowSparseAdam(model.UserWeight, _o.LearningRate, _o.WeightDecay);
-            itemOpt = new RowSparseAdam(model.ItemWeight, _o.LearningRate, _o.WeightDecay);
+            userOpt = new RowSparseAdam(model.UserWeight, _o.LearningRate, _o.WeightDecay, mode: _o.SparseAdam);
+            itemOpt = new RowSparseAdam(model.ItemWeight, _o.LearningRate, _o.WeightDecay, mode: _o.SparseAdam);
         }
         else
         {
@@ -166,6 +166,10 @@ public sealed class Trainer
                         lastValid, bestEpoch, best, Elapsed()));
                 }
 
+                // Exact sparse Adam: rows the last batches skipped are brought up to date before the
+                // weights are evaluated or saved.
+                userOpt?.Synchronize();
+                itemOpt?.Synchronize();
                 double? validMetric = null;
                 bool improved = false;
                 if (epoch % _o.EvalEvery == 0 || epoch == _o.MaxEpochs)
