@@ -59,7 +59,10 @@ public static class ComparisonCharts
             line.LegendText = r.Method;
             line.MarkerSize = 0;
             line.LineWidth = r.Method is "mkd" or RunSummary.TeacherMethod ? 3 : 1.5f;
-            line.Color = r.Method == RunSummary.TeacherMethod ? Colors.Black : palette.GetColor(k++);
+            // Category20 pairs each dark colour with a light one: the ten dark ones first keep ten
+            // methods apart; the light ones only from the eleventh on.
+            int c = r.Method == RunSummary.TeacherMethod ? -1 : k++;
+            line.Color = c < 0 ? Colors.Black : palette.GetColor(c < 10 ? 2 * c : 2 * (c - 10) + 1);
             if (r.Method == RunSummary.TeacherMethod) line.LinePattern = LinePattern.Dashed;
         }
         plot.Axes.Bottom.Label.Text = "epoch";

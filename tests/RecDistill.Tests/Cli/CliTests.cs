@@ -94,6 +94,7 @@ public class CliTests
     [InlineData("stats", "--format", "parquet", "--data", "x")]
     [InlineData("evaluate", "--model", "/no/such/run")]
     [InlineData("train", "--device", "tpu")]
+    [InlineData("train", "--adam", "eager")]
     public void User_mistakes_exit_non_zero_without_a_crash(params string[] args)
     {
         Assert.NotEqual(0, CliApp.Run(args));

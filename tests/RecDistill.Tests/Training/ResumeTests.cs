@@ -17,7 +17,7 @@ public class ResumeTests
 
     /// <summary>Trains a fresh model (and MKD method when asked); kills the run at the first batch of killAtEpoch.</summary>
     private static (TrainResult? Result, float[] Users, float[] Items) Run(SplitDataset data, FrozenTeacher? teacher,
-        Backbone backbone, string dir, int? killAtEpoch, bool resume)
+        Backbone backbone, string dir, int? killAtEpoch, bool resume, SparseAdamMode adam = SparseAdamMode.Lazy)
     {
         manual_seed(21);
         using IRecommender model = backbone == Backbone.Bpr
@@ -31,7 +31,7 @@ public class ResumeTests
             Cpd = new CpdOptions { Experts = 3, TopN = 20 },
             Sld = new SldOptions { K = 5, L = 6, MxK = 12 },
         }, ctx);
-        var trainer = new Trainer(Options)
+        var trainer = new Trainer(Options with { SparseAdam = adam })
         {
             CheckpointPath = Path.Combine(dir, ModelFile.FileName),
             StatePath = Path.Combine(dir, TrainingCheckpoint.FileName),
@@ -48,7 +48,9 @@ public class ResumeTests
     [InlineData(Backbone.Bpr, false, 5)]
     [InlineData(Backbone.Bpr, true, 4)]   // killed right after an improving epoch
     [InlineData(Backbone.LightGcn, false, 6)]
-    public void A_killed_run_resumed_ends_exactly_like_an_uninterrupted_one(Backbone backbone, bool distill, int killAt)
+    [InlineData(Backbone.Bpr, false, 6, SparseAdamMode.Exact)]
+    public void A_killed_run_resumed_ends_exactly_like_an_uninterrupted_one(Backbone backbone, bool distill, int killAt,
+        SparseAdamMode adam = SparseAdamMode.Lazy)
     {
         set_num_threads(1);
         var data = TestData.Clustered(users: 40, items: 60);
@@ -59,13 +61,13 @@ public class ResumeTests
             using var t = new BprMf(data.NumUsers, data.NumItems, 16, initStd: 0.5);
             teacher = FrozenTeacher.From(t);
         }
-        var whole = Run(data, teacher, backbone, TestData.TempDir(), null, resume: false);
+        var whole = Run(data, teacher, backbone, TestData.TempDir(), null, resume: false, adam);
 
         var dir = TestData.TempDir();
-        var killed = Run(data, teacher, backbone, dir, killAt, resume: false);
+        var killed = Run(data, teacher, backbone, dir, killAt, resume: false, adam);
         Assert.Null(killed.Result);
         Assert.True(File.Exists(Path.Combine(dir, TrainingCheckpoint.FileName)));
-        var resumed = Run(data, teacher, backbone, dir, null, resume: true);
+        var resumed = Run(data, teacher, backbone, dir, null, resume: true, adam);
 
         Assert.Equal(whole.Users, resumed.Users);
         Assert.Equal(whole.Items, resumed.Items);
