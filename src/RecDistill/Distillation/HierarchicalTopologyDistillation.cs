@@ -79,9 +79,24 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         var protoS = nn.functional.normalize(assign.t().matmul(projected) / safe, dim: 1);
         var groupDiff = (tn.matmul(protoT.t()) - sn.matmul(protoS.t())) * present.to(teacher.dtype);
         var groupLoss = groupDiff.pow(2).sum();
-        // Entity level: entity-entity cosine similarities within each group.
-        var same = assign.matmul(assign.t());                                         // [n, n], 1 where same group
-        var entityLoss = ((tn.matmul(tn.t()) - sn.matmul(sn.t())) * same).pow(2).sum();
+        // Entity level: entity-entity cosine similarities within each group, one block per group:
+        // the n x n form (masked to same-group pairs) costs the number of groups times more.
+        var (_, order) = group.sort();
+        var sizes = counts.to(ScalarType.Int64).cpu().data<long>().ToArray();
+        var entityLoss = torch.zeros(1, dtype: teacher.dtype, device: teacher.device).squeeze();
+        long offset = 0;
+        foreach (long size in sizes)
+        {
+            // A lone entity's only pair is itself: both similarities are 1, the error is 0.
+            if (size > 1)
+            {
+                var members = order.narrow(0, offset, size);
+                var tg = tn.index_select(0, members);
+                var sg = sn.index_select(0, members);
+                entityLoss = entityLoss + (tg.matmul(tg.t()) - sg.matmul(sg.t())).pow(2).sum();
+            }
+            offset += size;
+        }
         return _o.Alpha * entityLoss + (1 - _o.Alpha) * groupLoss;
     }
 
