@@ -1,5 +1,6 @@
 // Per-batch cost of each distillation method on CiteULike (1 thread), split into id collection,
-// lookup, loss and backward, plus each method's one-off setup and per-epoch step.
+// lookup, loss and backward, plus each method's one-off setup and per-epoch step (first epoch, which
+// may fill caches, and second).
 // Usage: dotnet run bench/profile-distillation.cs -- ../shared/data/citeulike-t/users.dat TEACHER_RUN_DIR scratch sld nkd cpd mkd
 #:project ../src/RecDistill/RecDistill.csproj
 #:property JsonSerializerIsReflectionEnabledByDefault=true
@@ -8,8 +9,10 @@ using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Models;
 using RecDistill.Training;
+using RecDistill;
 using TorchSharp;
 using static TorchSharp.torch;
+AllocatorTuning.KeepFreedMemory(); // as the CLI does
 torch.set_num_threads(1);
 var data = DatasetLoader.Load(new DataOptions { Path = args[0], Format = DataFormat.Citeulike });
 using var teacher = FrozenTeacher.Load(Path.Combine(args[1], ModelFile.FileName), data, CPU);
@@ -23,6 +26,7 @@ foreach (var m in args.Skip(2)) {
   using var student = new BprMf(data.NumUsers, data.NumItems, 20);
   var rng = new Random(1);
   sw.Restart(); kd?.OnEpochStart(1, student, rng); Console.WriteLine($"{m} epoch step {sw.ElapsedMilliseconds} ms");
+  sw.Restart(); kd?.OnEpochStart(2, student, rng); Console.WriteLine($"{m} second epoch step {sw.ElapsedMilliseconds} ms");
   var s = new TrainingSampler(data).Sample(rng);
   double tIds = 0, tLookup = 0, tLoss = 0, tBwd = 0; var w = new Stopwatch();
   int nb = 10;

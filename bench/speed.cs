@@ -10,7 +10,7 @@
 //               vs  one bare matmul of all users x all items + topk (no masking, no metrics)
 // Usage: dotnet run -c Release bench/speed.cs -- [--data ../shared/data/citeulike-t/users.dat | none]
 //          [--gowalla] [--epochs 3] [--threads 2] [--report results/perf/speed.md] [--smoke]
-//          [--lightgcn-dim 64 (0: skip)] [--converge [--converge-modes lazy,exact,dense]]
+//          [--default-malloc] [--lightgcn-dim 64 (0: skip)] [--converge [--converge-modes lazy,exact,dense]]
 #:project ../src/RecDistill/RecDistill.csproj
 #:property JsonSerializerIsReflectionEnabledByDefault=true
 using System.Diagnostics;
@@ -28,12 +28,14 @@ string? Arg(string name) { int i = Array.IndexOf(args, name); return i >= 0 && i
 bool smoke = args.Contains("--smoke");
 int epochs = int.Parse(Arg("--epochs") ?? (smoke ? "1" : "3"), CultureInfo.InvariantCulture);
 int threads = int.Parse(Arg("--threads") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+// As the CLI does, unless --default-malloc: glibc keeps freed memory instead of unmapping it.
+bool tunedMalloc = !args.Contains("--default-malloc") && RecDistill.AllocatorTuning.KeepFreedMemory();
 torch.set_num_threads(threads);
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 var report = new StringBuilder();
 void Line(string s) { Console.WriteLine(s); report.AppendLine(s); }
-Line($"# RecDistill speed ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {threads} thread(s), {Environment.ProcessorCount} cores, {epochs} timed epoch(s) per figure)");
+Line($"# RecDistill speed ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {threads} thread(s), {Environment.ProcessorCount} cores, {epochs} timed epoch(s) per figure, {(tunedMalloc ? "malloc keeps freed memory" : "default malloc")})");
 Line("");
 
 var sets = new List<(string Name, DataOptions Options, int TeacherDim)>();

@@ -29,6 +29,7 @@ public static class RunWorkflow
 
     public static Device SetupTorch(string device, int? threads)
     {
+        AllocatorTuning.KeepFreedMemory();
         torch.set_num_threads(threads ?? Environment.ProcessorCount);
         var d = device.ToLowerInvariant();
         if (d.StartsWith("cuda") && !torch.cuda.is_available())
