@@ -3,7 +3,7 @@ namespace RecDistill.Distillation;
 /// <summary>DE settings (Kang et al. 2020): experts d_S -> (d_S + d_T) / 2 -> d_T chosen by a Gumbel-softmax on the teacher vector.</summary>
 public sealed record DeOptions
 {
-    public int Experts { get; init; } = 5;
+    public int Experts { get; init; } = 30; // SPEC section 6
     public double Lambda { get; init; } = 0.05;
     public double SelectionTemperature { get; init; } = 1.0;
     public double SelectionTemperatureDecay { get; init; } = 0.98;
