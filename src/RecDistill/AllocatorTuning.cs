@@ -12,7 +12,7 @@ namespace RecDistill;
 public static class AllocatorTuning
 {
     private const int TrimThreshold = -1, TopPad = -2, MmapThreshold = -3; // mallopt parameters (malloc.h)
-    private static int _applied;
+    private static readonly Lazy<bool> Applied = new(Apply);
 
     [DllImport("libc.so.6", EntryPoint = "mallopt")]
     private static extern int MallOpt(int parameter, int value);
@@ -22,10 +22,11 @@ public static class AllocatorTuning
     /// beyond 2 GB), and the heap grows in steps of 256 MB. Returns false where it does not apply
     /// (not Linux, not glibc). Safe to call more than once; the process keeps its peak memory.
     /// </summary>
-    public static bool KeepFreedMemory()
+    public static bool KeepFreedMemory() => Applied.Value;
+
+    private static bool Apply()
     {
         if (!OperatingSystem.IsLinux()) return false;
-        if (Interlocked.Exchange(ref _applied, 1) == 1) return true;
         try
         {
             return (MallOpt(MmapThreshold, 32 << 20) & MallOpt(TrimThreshold, int.MaxValue) & MallOpt(TopPad, 256 << 20)) == 1;
