@@ -11,6 +11,16 @@ namespace RecDistill;
 /// </summary>
 internal static class FixedScalars
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<double, Scalar> Cache = new();
+
+    /// <summary>
+    /// The Scalar of a value, created once and kept for the life of the process: for settings
+    /// (lambda, tau, ...) and constants used on every batch. Implicit conversions there would create
+    /// a Scalar per call that the finalizer can free mid-call (a LightGCN HTD run failed in pow with
+    /// "Unknown scalar type" after 135 epochs).
+    /// </summary>
+    public static Scalar Of(double value) => Cache.GetOrAdd(value, v => v);
+
     public static readonly Scalar True = true;
     public static readonly Scalar NegativeInfinity = float.NegativeInfinity;
     public static readonly Scalar Zero = 0.0f;

@@ -85,7 +85,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
     {
         var (feature, reg) = LossParts(batch, student);
         var loss = reg is null ? feature : feature + _o.AlphaC * reg;
-        return loss * _o.Lambda;
+        return loss * FixedScalars.Of(_o.Lambda);
     }
 
     /// <summary>The unweighted feature loss and regulariser (null when none) for one batch.</summary>
@@ -127,7 +127,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         Tensor? pU = pairwise || listwise ? parts[2] : null;
         Tensor? pI = pairwise ? parts[3] : null;
         Tensor? pq = listwise ? parts[^1] : null;
-        var loss = (tu - projU).pow(2).sum() + 0.5 * (ti - projI).pow(2).sum();
+        var loss = (tu - projU).square().sum() + (ti - projI).square().sum() * FixedScalars.Of(0.5);
 
         // Pairs (u, positive, first negative) of the batch, as rows of the unique user/item sets.
         var ru = torch.searchsorted(users, batch.Users);
@@ -144,7 +144,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         {
             var diag = projDiff ?? PairDiff(projU.detach(), projI.detach());
             _pairs += rawDiff.shape[0];
-            _inconsistent += (rawDiff.sign() * diag.sign()).lt(0).sum().item<long>();
+            _inconsistent += (rawDiff.sign() * diag.sign()).lt(FixedScalars.Zero).sum().item<long>();
         }
 
         Tensor? reg = null;

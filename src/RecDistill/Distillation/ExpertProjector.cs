@@ -117,9 +117,9 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     public static Tensor GumbelSoftmax(Tensor logits, double tau)
     {
-        var u = torch.rand_like(logits).clamp_(1e-10, 1 - 1e-10);
+        var u = torch.rand_like(logits).clamp_(FixedScalars.Of(1e-10), FixedScalars.Of(1 - 1e-10));
         var g = -(-u.log()).log();
-        return ((logits + g) / tau).softmax(-1);
+        return ((logits + g) / FixedScalars.Of(tau)).softmax(-1);
     }
 
     /// <summary>Projected vectors of the given student rows, gradient flowing to the projector only.</summary>

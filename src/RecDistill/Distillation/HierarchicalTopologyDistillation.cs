@@ -61,7 +61,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         var t = _ctx.Teacher;
         var lu = Topology(t.Users.index_select(0, _users!), student.Users(_users!));
         var li = Topology(t.Items.index_select(0, _items!), student.Items(_items!));
-        return (lu + li) * _o.Lambda;
+        return (lu + li) * FixedScalars.Of(_o.Lambda);
     }
 
     /// <summary>The HTD loss of one set of entities: teacher vectors [n, d_T], student vectors [n, d_S].</summary>
@@ -70,15 +70,15 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         var (projected, group) = Projector.ForwardSelected(student, teacher);
         var assign = nn.functional.one_hot(group, _o.Groups).to(teacher.dtype);      // [n, G]
         var counts = assign.sum(new long[] { 0 });                                     // [G] (a bare 0 binds to the dtype overload)
-        var present = counts.gt(0);
-        var safe = counts.clamp_min(1).unsqueeze(1);
+        var present = counts.gt(FixedScalars.Zero);
+        var safe = counts.clamp_min(FixedScalars.One).unsqueeze(1);
         var tn = nn.functional.normalize(teacher, dim: 1);
         var sn = nn.functional.normalize(projected, dim: 1);
         // Group level: entity-to-prototype cosine similarities, over the groups that have members.
         var protoT = nn.functional.normalize(assign.t().matmul(teacher) / safe, dim: 1);   // [G, d_T]
         var protoS = nn.functional.normalize(assign.t().matmul(projected) / safe, dim: 1);
         var groupDiff = (tn.matmul(protoT.t()) - sn.matmul(protoS.t())) * present.to(teacher.dtype);
-        var groupLoss = groupDiff.pow(2).sum();
+        var groupLoss = groupDiff.square().sum();
         // Entity level: entity-entity cosine similarities within each group, one block per group:
         // the n x n form (masked to same-group pairs) costs the number of groups times more.
         var (_, order) = group.sort();
@@ -93,11 +93,11 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
                 var members = order.narrow(0, offset, size);
                 var tg = tn.index_select(0, members);
                 var sg = sn.index_select(0, members);
-                entityLoss = entityLoss + (tg.matmul(tg.t()) - sg.matmul(sg.t())).pow(2).sum();
+                entityLoss = entityLoss + (tg.matmul(tg.t()) - sg.matmul(sg.t())).square().sum();
             }
             offset += size;
         }
-        return _o.Alpha * entityLoss + (1 - _o.Alpha) * groupLoss;
+        return entityLoss * FixedScalars.Of(_o.Alpha) + groupLoss * FixedScalars.Of(1 - _o.Alpha);
     }
 
     public void Dispose() => Projector.Dispose();

@@ -30,5 +30,5 @@ public sealed class KnowledgeDistillation(DistillationContext ctx, KdOptions opt
     }
 
     protected override Tensor ListLoss(Tensor users, Tensor studentScores) =>
-        SoftLabelDistillation.SoftCrossEntropy(_teacherScores!.index_select(0, users), studentScores, null, options.Tau).sum() * options.Lambda;
+        SoftLabelDistillation.SoftCrossEntropy(_teacherScores!.index_select(0, users), studentScores, null, options.Tau).sum() * FixedScalars.Of(options.Lambda);
 }

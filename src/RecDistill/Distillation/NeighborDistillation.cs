@@ -80,22 +80,22 @@ public sealed class NeighborDistillation : IDistillationMethod
         var te = torch.cat(new[] { t.Users.index_select(0, _users!), t.Items.index_select(0, _pos!), t.Items.index_select(0, _neg!) });
         var tn = torch.cat(new[] { t.Users.index_select(0, _nUsers!), t.Items.index_select(0, _nPos!), t.Items.index_select(0, _nNeg!) });
         long nu = _users!.shape[0];
-        var weight = torch.full(s.shape[0], 0.5f, device: s.device);
+        var weight = torch.full(s.shape[0], FixedScalars.Of(0.5), device: s.device);
         weight.narrow(0, 0, nu).fill_(FixedScalars.One);
         var p = Projector.forward(Mix(s, sn), null);
-        var distance = 1 - nn.functional.cosine_similarity(Mix(te, tn), p, dim: 1);
-        return (distance * weight).sum() * _o.Lambda;
+        var distance = FixedScalars.One - nn.functional.cosine_similarity(Mix(te, tn), p, dim: 1);
+        return (distance * weight).sum() * FixedScalars.Of(_o.Lambda);
     }
 
     private Tensor Mix(Tensor own, Tensor neighbour)
     {
         if (_o.Mixing == NeighborMixing.Hard)
         {
-            var keep = torch.rand_like(own).lt(_o.Alpha);
+            var keep = torch.rand_like(own).lt(FixedScalars.Of(_o.Alpha));
             return torch.where(keep, own, neighbour);
         }
-        var r = torch.rand_like(own) * (2 * _o.Alpha);
-        return r * own + (1 - r) * neighbour;
+        var r = torch.rand_like(own) * FixedScalars.Of(2 * _o.Alpha);
+        return r * own + (FixedScalars.One - r) * neighbour;
     }
 
     public void Dispose()

@@ -13,7 +13,7 @@ public static class RankSampling
     public static Tensor WithoutReplacement(Tensor logWeights, int count)
     {
         using var _ = torch.no_grad();
-        var u = torch.rand_like(logWeights).clamp_(1e-12, 1 - 1e-12);
+        var u = torch.rand_like(logWeights).clamp_(FixedScalars.Of(1e-12), FixedScalars.Of(1 - 1e-12));
         var keys = logWeights - (-u.log()).log();
         var (_, idx) = keys.topk(Math.Min(count, (int)logWeights.shape[1]), dim: 1);
         return idx;

@@ -30,5 +30,5 @@ public sealed class RankingDistillation(DistillationContext ctx, RdOptions optio
     }
 
     protected override Tensor ListLoss(Tensor users, Tensor studentScores) =>
-        -(nn.functional.logsigmoid(studentScores) * _weights!).sum() * options.Lambda;
+        -(nn.functional.logsigmoid(studentScores) * _weights!).sum() * FixedScalars.Of(options.Lambda);
 }

@@ -39,7 +39,8 @@ public sealed class RelaxedRankingDistillation(DistillationContext ctx, RrdOptio
         // Uniform draws; the rare ones that land in the teacher's list are masked out of the loss.
         var uninteresting = torch.randint(0, items, new[] { users, (long)options.L }, dtype: ScalarType.Int64, device: top.device);
         var sorted = top.sort(1).Values;
-        var at = torch.searchsorted(sorted, uninteresting).clamp_max(sorted.shape[1] - 1);
+        using Scalar last = sorted.shape[1] - 1; // an integer Scalar keeps the indices int64; `using` keeps it alive
+        var at = torch.searchsorted(sorted, uninteresting).clamp_max(last);
         _uninterestingValid = Keep(sorted.gather(1, at).ne(uninteresting));
         return torch.cat(new[] { interesting, uninteresting }, 1);
     }
@@ -52,6 +53,6 @@ public sealed class RelaxedRankingDistillation(DistillationContext ctx, RrdOptio
         var restOfList = s.flip(1).logcumsumexp(1).flip(1);                          // log sum_{j >= k} exp(s_j)
         var below = u.logsumexp(1, keepdim: true);
         var denominator = torch.logaddexp(restOfList, below);
-        return (denominator - s).sum() * options.Lambda;
+        return (denominator - s).sum() * FixedScalars.Of(options.Lambda);
     }
 }

@@ -58,8 +58,8 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         var s = studentTop.narrow(1, 0, k);
         // c_p: teacher-top items at student positions >= p (capped at K); favoured positions sit at or above them.
         var inTeacher = studentTop.unsqueeze(2).eq(teacherTop.unsqueeze(1)).any(2).to(ScalarType.Float32); // [U, mxK]
-        var fromEnd = inTeacher.flip(1).cumsum(1).flip(1).clamp_max(k);
-        var positions = RankSampling.WithoutReplacement((fromEnd + 1) / _o.T, l);
+        var fromEnd = inTeacher.flip(1).cumsum(1).flip(1).clamp_max(FixedScalars.Of(k));
+        var positions = RankSampling.WithoutReplacement((fromEnd + FixedScalars.One) / FixedScalars.Of(_o.T), l);
         var j = studentTop.gather(1, positions);                                  // [U, L]
         var teacherInJ = teacherTop.unsqueeze(2).eq(j.unsqueeze(1)).any(2);       // [U, K]
         var teacherInS = teacherTop.unsqueeze(2).eq(s.unsqueeze(1)).any(2);
@@ -96,14 +96,14 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         var lossS = SoftCrossEntropy(_teacherS!.index_select(0, users), studentS, null, _o.Tau);
         var lossT = SoftCrossEntropy(_teacherSet!.index_select(0, users), studentSet, mask, _o.Tau);
         var w = _w!.index_select(0, users);
-        return ((1 - w) * lossS + w * lossT).sum() * _o.Lambda;
+        return ((FixedScalars.One - w) * lossS + w * lossT).sum() * FixedScalars.Of(_o.Lambda);
     }
 
     /// <summary>Per row: cross entropy from softmax(teacher / tau) to softmax(student / tau) over the unmasked entries.</summary>
     public static Tensor SoftCrossEntropy(Tensor teacherLogits, Tensor studentLogits, Tensor? mask, double tau)
     {
-        var t = teacherLogits / tau;
-        var s = studentLogits / tau;
+        var t = teacherLogits / FixedScalars.Of(tau);
+        var s = studentLogits / FixedScalars.Of(tau);
         if (mask is not null)
         {
             var off = mask.logical_not();
