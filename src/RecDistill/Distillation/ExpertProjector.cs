@@ -95,8 +95,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     private Tensor RunSelected(Tensor student, Tensor selected)
     {
-        var (_, perm) = selected.sort();
-        var counts = torch.bincount(selected, minlength: Experts).cpu().data<long>().ToArray();
+        var (perm, counts) = TensorOps.GroupByLabel(selected, Experts);
         var parts = new List<Tensor>();
         long offset = 0;
         for (int e = 0; e < counts.Length; e++)

@@ -81,8 +81,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         var groupLoss = groupDiff.square().sum();
         // Entity level: entity-entity cosine similarities within each group, one block per group:
         // the n x n form (masked to same-group pairs) costs the number of groups times more.
-        var (_, order) = group.sort();
-        var sizes = counts.to(ScalarType.Int64).cpu().data<long>().ToArray();
+        var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);
         var entityLoss = torch.zeros(1, dtype: teacher.dtype, device: teacher.device).squeeze();
         long offset = 0;
         foreach (long size in sizes)

@@ -12,6 +12,16 @@ internal static class TensorOps
         return u;
     }
 
+    /// <summary>
+    /// Rows grouped by label (0..groups-1): a permutation that lists each group's rows together, in
+    /// label order, and each group's size; group g is order.narrow(0, sum of sizes before g, sizes[g]).
+    /// </summary>
+    public static (Tensor Order, long[] Sizes) GroupByLabel(Tensor labels, int groups)
+    {
+        var (_, order) = labels.sort();
+        return (order, torch.bincount(labels, minlength: groups).cpu().data<long>().ToArray());
+    }
+
     /// <summary>Row-wise dot products: a [n, d], b [n, d] -> [n].</summary>
     public static Tensor RowDot(Tensor a, Tensor b) => (a * b).sum(-1);
 }

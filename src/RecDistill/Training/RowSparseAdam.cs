@@ -53,11 +53,7 @@ public sealed class RowSparseAdam : IDisposable
     public void Step(Tensor rowIds, Tensor gradRows)
     {
         Steps++;
-        if (_rowStep is not null)
-        {
-            _stepSize.Add((float)(_lr / (1 - Math.Pow(_beta1, Steps))));
-            _invCorrection2.Add((float)(1 / (1 - Math.Pow(_beta2, Steps))));
-        }
+        if (_rowStep is not null) ExtendCorrections(Steps);
         if (CanUpdateInPlace(rowIds, gradRows)) StepInPlace(rowIds, gradRows);
         else if (_rowStep is null) StepWithTensorOps(rowIds, gradRows);
         else
@@ -123,9 +119,23 @@ public sealed class RowSparseAdam : IDisposable
     {
         D = d,
         Beta1 = (float)_beta1, Beta2 = (float)_beta2, Decay = (float)_weightDecay, Eps = (float)_eps,
-        StepSize = (float)(_lr / (1 - Math.Pow(_beta1, Steps))),
-        InvCorrection2 = (float)(1 / (1 - Math.Pow(_beta2, Steps))),
+        StepSize = StepSizeAt(Steps),
+        InvCorrection2 = InvCorrection2At(Steps),
     };
+
+    // Adam's bias corrections at step t: lr / (1 - beta1^t) and 1 / (1 - beta2^t).
+    private float StepSizeAt(long t) => (float)(_lr / (1 - Math.Pow(_beta1, t)));
+    private float InvCorrection2At(long t) => (float)(1 / (1 - Math.Pow(_beta2, t)));
+
+    /// <summary>Exact mode: the per-step corrections a replay reads, up to step `upTo`.</summary>
+    private void ExtendCorrections(long upTo)
+    {
+        for (long t = _stepSize.Count; t <= upTo; t++)
+        {
+            _stepSize.Add(StepSizeAt(t));
+            _invCorrection2.Add(InvCorrection2At(t));
+        }
+    }
 
     private unsafe struct Update
     {
@@ -261,11 +271,7 @@ public sealed class RowSparseAdam : IDisposable
         if (_rowStep is null) return;
         // Checkpoints are written after Synchronize: every row stood at the saved step.
         Array.Fill(_rowStep, steps);
-        for (long t = _stepSize.Count; t <= steps; t++)
-        {
-            _stepSize.Add((float)(_lr / (1 - Math.Pow(_beta1, t))));
-            _invCorrection2.Add((float)(1 / (1 - Math.Pow(_beta2, t))));
-        }
+        ExtendCorrections(steps);
     }
 
     public void Dispose()
