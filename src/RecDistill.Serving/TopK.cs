@@ -4,28 +4,42 @@ using System.Runtime.Intrinsics;
 namespace RecDistill.Serving;
 
 /// <summary>
-/// The k best (score, item) pairs seen so far, in a binary min-heap whose root is the worst kept
-/// entry. Better = higher score, then lower item id. Items must be offered in ascending id order
-/// (which is how the recommender scans them), so a candidate tying the root's score is never better
-/// and only scores strictly above the root's enter; -inf and NaN never enter.
-/// A 256-bit SIMD pre-check skips 8 scores at a time when none beats the current threshold.
+/// The k best (score, item) pairs of a stream of scores. Better = higher score, then lower item id.
+/// Items must be offered in ascending id order (which is how rows are scanned), so a candidate
+/// tying the current threshold's score is never better and only scores strictly above it enter;
+/// -inf and NaN never enter.
+/// Candidates are appended to a buffer of about 2k entries; when it is full, a linear-time selection
+/// keeps the k best and raises the threshold to the worst of them. A 256-bit SIMD pre-check skips 8
+/// scores at a time when none beats the threshold. Per row this is O(items + k log k), cheaper than a
+/// binary heap (log k work per accepted candidate) when k is in the hundreds.
+/// Public because training's full ranking (evaluation, teacher and student top-K lists) selects
+/// through it too: one selection rule for serving and training.
 /// </summary>
-internal sealed class TopK
+public sealed class TopK
 {
-    private readonly float[] _scores;
-    private readonly int[] _items;
+    // Each entry is one ulong: order-preserving score bits above, the complement of the item id
+    // below, so that a larger key is exactly a better entry and selection compares plain integers.
+    private readonly ulong[] _keys;
     private readonly int _k;
     private int _count;
     private float _threshold = float.NegativeInfinity;
 
     public TopK(int k)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
         _k = k;
-        _scores = new float[k];
-        _items = new int[k];
+        _keys = new ulong[2 * k + 32];
     }
 
-    public int Count => _count;
+    /// <summary>How many entries are kept (at most k).</summary>
+    public int Count => Math.Min(_count, _k);
+
+    /// <summary>Empties the selection for the next row.</summary>
+    public void Clear()
+    {
+        _count = 0;
+        _threshold = float.NegativeInfinity;
+    }
 
     /// <summary>Offers scores[j] for items firstItem + j.</summary>
     public void Offer(ReadOnlySpan<float> scores, int firstItem)
@@ -38,60 +52,104 @@ internal sealed class TopK
             {
                 if (!Vector256.GreaterThanAny(Vector256.LoadUnsafe(ref r, (nuint)j), Vector256.Create(_threshold))) continue;
                 for (int t = j; t < j + 8; t++)
-                    if (scores[t] > _threshold) Push(scores[t], firstItem + t);
+                    if (scores[t] > _threshold) Add(scores[t], firstItem + t);
             }
         }
         for (; j < scores.Length; j++)
-            if (scores[j] > _threshold) Push(scores[j], firstItem + j);
+            if (scores[j] > _threshold) Add(scores[j], firstItem + j);
     }
 
-    private void Push(float score, int item)
+    private void Add(float score, int item)
     {
-        if (_count < _k)
+        _keys[_count++] = Pack(score, item);
+        if (_count == _keys.Length) Shrink();
+    }
+
+    /// <summary>Keeps the k best entries (unordered) and raises the threshold to the worst of them.</summary>
+    private void Shrink()
+    {
+        if (_count <= _k) return;
+        var keys = _keys.AsSpan(0, _count);
+        SelectLargest(keys, _k);
+        _count = _k;
+        _threshold = UnpackScore(keys[_k - 1]);
+    }
+
+    /// <summary>
+    /// Reorders keys so that keys[0..k) are the k largest and keys[k - 1] the smallest of them
+    /// (quickselect with a median-of-three pivot; keys are distinct since item ids are).
+    /// </summary>
+    private static void SelectLargest(Span<ulong> a, int k)
+    {
+        int lo = 0, hi = a.Length - 1, target = k - 1;
+        while (hi > lo)
         {
-            int c = _count++;
-            _scores[c] = score; _items[c] = item;
-            while (c > 0)
+            int mid = lo + ((hi - lo) >> 1);
+            ulong x = a[lo], y = a[mid], z = a[hi];
+            ulong pivot = Math.Max(Math.Min(x, y), Math.Min(Math.Max(x, y), z));
+            int i = lo, j = hi;
+            while (i <= j)
             {
-                int parent = (c - 1) >> 1;
-                if (!Worse(c, parent)) break;
-                Swap(c, parent);
-                c = parent;
+                while (a[i] > pivot) i++;
+                while (a[j] < pivot) j--;
+                if (i <= j) { (a[i], a[j]) = (a[j], a[i]); i++; j--; }
             }
-            if (_count == _k) _threshold = _scores[0];
-            return;
+            // a[lo..j] >= pivot >= a[i..hi]; anything between equals the pivot.
+            if (target <= j) hi = j;
+            else if (target >= i) lo = i;
+            else return;
         }
-        _scores[0] = score; _items[0] = item;
-        int i = 0;
-        while (true)
-        {
-            int l = 2 * i + 1, w = i;
-            if (l < _k && Worse(l, w)) w = l;
-            if (l + 1 < _k && Worse(l + 1, w)) w = l + 1;
-            if (w == i) break;
-            Swap(i, w);
-            i = w;
-        }
-        _threshold = _scores[0];
     }
 
-    private bool Worse(int a, int b) =>
-        _scores[a] < _scores[b] || (_scores[a] == _scores[b] && _items[a] > _items[b]);
-
-    private void Swap(int a, int b)
+    /// <summary>The kept keys sorted ascending (worst first).</summary>
+    private Span<ulong> SortedAscending()
     {
-        (_scores[a], _scores[b]) = (_scores[b], _scores[a]);
-        (_items[a], _items[b]) = (_items[b], _items[a]);
+        Shrink();
+        var keys = _keys.AsSpan(0, Count);
+        keys.Sort();
+        return keys;
+    }
+
+    /// <summary>
+    /// Writes the kept item ids best first into destination[0..Count), empties the selection and
+    /// returns how many were written.
+    /// </summary>
+    public int DrainSorted(Span<long> destination)
+    {
+        var keys = SortedAscending();
+        int n = keys.Length;
+        if (destination.Length < n) throw new ArgumentException("destination is shorter than Count", nameof(destination));
+        for (int i = 0; i < n; i++) destination[i] = UnpackItem(keys[n - 1 - i]);
+        Clear();
+        return n;
     }
 
     /// <summary>The kept entries, best first, with raw item ids.</summary>
     public Recommendation[] ToSorted(ReadOnlySpan<long> itemRawIds)
     {
-        var order = new (float Score, int Item)[_count];
-        for (int i = 0; i < _count; i++) order[i] = (_scores[i], _items[i]);
-        Array.Sort(order, static (a, b) => a.Score != b.Score ? b.Score.CompareTo(a.Score) : a.Item.CompareTo(b.Item));
-        var result = new Recommendation[_count];
-        for (int i = 0; i < _count; i++) result[i] = new Recommendation(itemRawIds[order[i].Item], order[i].Score);
+        var keys = SortedAscending();
+        var result = new Recommendation[keys.Length];
+        for (int i = 0; i < keys.Length; i++)
+        {
+            var key = keys[keys.Length - 1 - i];
+            result[i] = new Recommendation(itemRawIds[UnpackItem(key)], UnpackScore(key));
+        }
         return result;
+    }
+
+    private static ulong Pack(float score, int item)
+    {
+        // + 0f turns -0 into +0, so that the two zeros tie (and the lower id wins) as they compare equal.
+        uint bits = BitConverter.SingleToUInt32Bits(score + 0f);
+        uint ordered = (bits & 0x8000_0000u) == 0 ? bits | 0x8000_0000u : ~bits;
+        return ((ulong)ordered << 32) | (uint.MaxValue - (uint)item);
+    }
+
+    private static int UnpackItem(ulong key) => (int)(uint.MaxValue - (uint)key);
+
+    private static float UnpackScore(ulong key)
+    {
+        uint ordered = (uint)(key >> 32);
+        return BitConverter.UInt32BitsToSingle((ordered & 0x8000_0000u) != 0 ? ordered & 0x7FFF_FFFFu : ~ordered);
     }
 }

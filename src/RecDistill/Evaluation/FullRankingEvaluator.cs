@@ -15,14 +15,14 @@ public sealed record EvaluationResult(IReadOnlyDictionary<string, double> Metric
 
 /// <summary>
 /// Full ranking over all items, in user batches: scores for a batch of users, seen items masked to
-/// -inf, top-K on the device. Memory is bounded by the batch (never users x items for all users).
+/// -inf, top-K by TopKRanking. Memory is bounded by the batch (never users x items for all users).
 /// </summary>
 public sealed class FullRankingEvaluator
 {
     private readonly SplitDataset _data;
     private readonly int[] _cutoffs;
-    /// <summary>Scores held at once are at most this many floats (64 MiB by default).</summary>
-    public long MaxScoresPerBatch { get; init; } = 16L << 20;
+    /// <summary>Scores held at once are at most this many floats (16 MiB by default).</summary>
+    public long MaxScoresPerBatch { get; init; } = TopKRanking.DefaultMaxScoresPerBatch;
 
     public FullRankingEvaluator(SplitDataset data, IReadOnlyList<int>? cutoffs = null)
     {

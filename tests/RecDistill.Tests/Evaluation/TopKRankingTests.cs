@@ -1,0 +1,66 @@
+using RecDistill.Evaluation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Tests.Evaluation;
+
+public class TopKRankingTests
+{
+    /// <summary>Brute force: excluded items out, higher score first, ties to the lower id, then excluded items by id.</summary>
+    private static long[] Expected(float[,] scores, int row, HashSet<int> excluded, int k)
+    {
+        int m = scores.GetLength(1);
+        var kept = Enumerable.Range(0, m).Where(i => !excluded.Contains(i))
+            .OrderByDescending(i => scores[row, i]).ThenBy(i => i);
+        return kept.Concat(Enumerable.Range(0, m).Where(excluded.Contains)).Take(k).Select(i => (long)i).ToArray();
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    [InlineData(3, 2)]
+    public void Matches_brute_force_with_ties_exclusions_and_short_rows(int seed, int threads)
+    {
+        var rng = new Random(seed);
+        int n = 53, m = 41, d = 3, k = 12;
+        // Small integer vectors give many tied scores.
+        var u = new float[n * d]; var v = new float[m * d];
+        for (int i = 0; i < u.Length; i++) u[i] = rng.Next(-2, 3);
+        for (int i = 0; i < v.Length; i++) v[i] = rng.Next(-2, 3);
+        var excluded = new int[n][];
+        for (int r = 0; r < n; r++)
+        {
+            // Row 0 keeps fewer than k items, so its list ends with excluded items.
+            int count = r == 0 ? m - 5 : rng.Next(0, 15);
+            excluded[r] = Enumerable.Range(0, m).OrderBy(_ => rng.Next()).Take(count).ToArray();
+        }
+        int before = torch.get_num_threads();
+        torch.set_num_threads(threads);
+        try
+        {
+            // A small batch bound forces several user batches and a remainder.
+            using var got = TopKRanking.Compute(tensor(u, n, d), tensor(v, m, d), excluded, k, maxScoresPerBatch: m * 7);
+            var ids = got.data<long>().ToArray();
+            var scores = new float[n, m];
+            for (int r = 0; r < n; r++)
+                for (int i = 0; i < m; i++)
+                    for (int c = 0; c < d; c++) scores[r, i] += u[r * d + c] * v[i * d + c];
+            for (int r = 0; r < n; r++)
+                Assert.Equal(Expected(scores, r, excluded[r].ToHashSet(), k), ids.AsSpan(r * k, k).ToArray());
+        }
+        finally { torch.set_num_threads(before); }
+    }
+
+    [Fact]
+    public void Same_items_as_libtorch_topk_on_random_scores()
+    {
+        using var _ = torch.no_grad();
+        torch.manual_seed(7);
+        var u = torch.randn(300, 8); var v = torch.randn(2000, 8);
+        var none = new int[300][];
+        for (int r = 0; r < 300; r++) none[r] = Array.Empty<int>();
+        using var got = TopKRanking.Compute(u, v, none, 200);
+        var (_, want) = u.matmul(v.t()).topk(200, dim: 1);
+        Assert.Equal(want.data<long>().ToArray(), got.data<long>().ToArray());
+    }
+}
