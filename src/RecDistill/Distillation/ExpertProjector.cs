@@ -57,6 +57,8 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     public int Experts => (int)_w1.shape[0];
 
+    private static Tensor Affine(Tensor x, Tensor w, Tensor b) => torch.addmm(b, x, w, 1, 1);
+
     /// <summary>student [n, d_S] (and, for the selection form, teacher [n, d_T]) -> [n, d_T].</summary>
     public override Tensor forward(Tensor student, Tensor? teacher)
     {
@@ -69,9 +71,9 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
             // is the same as independent per-expert masks.
             var hidden = new Tensor[Experts];
             for (int e = 0; e < Experts; e++)
-                hidden[e] = torch.addmm(_b1[e], Drop(student), _w1[e], 1, 1).relu_();
+                hidden[e] = Affine(Drop(student), _w1[e], _b1[e]).relu_();
             var h = Drop(Experts == 1 ? hidden[0] : torch.cat(hidden, 1));
-            var sum = torch.addmm(_b2.sum(new long[] { 0 }), h, _w2.reshape(-1, _w2.shape[2]), 1, 1);
+            var sum = Affine(h, _w2.reshape(-1, _w2.shape[2]), _b2.sum(new long[] { 0 }));
             return nn.functional.normalize(sum, p: 2, dim: -1); // the mean's 1/E vanishes in the normalisation
         }
         return ForwardSelected(student, teacher ?? throw new ArgumentException("the selection form needs the teacher vectors")).Output;
@@ -91,7 +93,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         return (RunSelected(student, selected) * (gate / gate.detach()), selected);
     }
 
-    private Tensor Drop(Tensor x) => _dropout > 0 && training ? nn.functional.dropout(x, _dropout, training: true) : x;
+    private Tensor Drop(Tensor x) => _dropout > 0 && training ? CounterRandom.Dropout(x, _dropout) : x;
 
     private Tensor RunSelected(Tensor student, Tensor selected)
     {
@@ -102,8 +104,8 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         {
             if (counts[e] == 0) continue;
             var rows = Drop(student.index_select(0, perm.narrow(0, offset, counts[e])));
-            var h = Drop(torch.addmm(_b1[e], rows, _w1[e], 1, 1).relu_());
-            parts.Add(torch.addmm(_b2[e], h, _w2[e], 1, 1));
+            var h = Drop(Affine(rows, _w1[e], _b1[e]).relu_());
+            parts.Add(Affine(h, _w2[e], _b2[e]));
             offset += counts[e];
         }
         // parts are in perm order; argsort(perm) puts each row back in place.

@@ -91,10 +91,10 @@ public sealed class NeighborDistillation : IDistillationMethod
     {
         if (_o.Mixing == NeighborMixing.Hard)
         {
-            var keep = torch.rand_like(own).lt(FixedScalars.Of(_o.Alpha));
+            var keep = CounterRandom.Uniform(own.shape, 1, own.device).lt(FixedScalars.Of(_o.Alpha));
             return torch.where(keep, own, neighbour);
         }
-        var r = torch.rand_like(own) * FixedScalars.Of(2 * _o.Alpha);
+        var r = CounterRandom.Uniform(own.shape, 2 * _o.Alpha, own.device);
         return r * own + (FixedScalars.One - r) * neighbour;
     }
 
