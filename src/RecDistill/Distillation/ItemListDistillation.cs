@@ -54,9 +54,7 @@ public abstract class ItemListDistillation : IDistillationMethod
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         var users = _batchUsers!;
-        var items = _lists!.index_select(0, users);                                   // [n, m]
-        var scores = torch.bmm(student.Items(items), student.Users(users).unsqueeze(-1)).squeeze(-1);
-        return ListLoss(users, scores);
+        return ListLoss(users, student.ListScores(users, _lists!.index_select(0, users)));
     }
 
     public virtual void Dispose()

@@ -87,12 +87,9 @@ public sealed class SoftLabelDistillation : IDistillationMethod
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         var users = _batchUsers ?? TensorOps.Unique(batch.Users);
-        var u = student.Users(users).unsqueeze(-1);                               // [n, d, 1]
-        var sItems = _s!.index_select(0, users);
-        var setItems = _set!.index_select(0, users);
         var mask = _setMask!.index_select(0, users);
-        var studentS = torch.bmm(student.Items(sItems), u).squeeze(-1);           // [n, K]
-        var studentSet = torch.bmm(student.Items(setItems), u).squeeze(-1);       // [n, L + K]
+        var studentS = student.ListScores(users, _s!.index_select(0, users));      // [n, K]
+        var studentSet = student.ListScores(users, _set!.index_select(0, users));  // [n, L + K]
         var lossS = SoftCrossEntropy(_teacherS!.index_select(0, users), studentS, null, _o.Tau);
         var lossT = SoftCrossEntropy(_teacherSet!.index_select(0, users), studentSet, mask, _o.Tau);
         var w = _w!.index_select(0, users);

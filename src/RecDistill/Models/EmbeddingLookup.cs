@@ -65,6 +65,17 @@ public sealed class EmbeddingLookup
 
     public Tensor Items(Tensor ids) => Gather(_items, _itemMap, ids);
 
+    /// <summary>
+    /// Scores of per-user item lists: users [n], items [n, m] -> [n, m] with entry (r, j) the dot
+    /// product of user r's and item items[r, j]'s vectors (<see cref="ListScores"/>).
+    /// </summary>
+    public Tensor ListScores(Tensor users, Tensor items)
+    {
+        var u = _userMap is null ? users : _userMap.index_select(0, users);
+        var i = _itemMap is null ? items : _itemMap.index_select(0, items.flatten()).view(items.shape);
+        return Models.ListScores.Compute(_users, _items, u, i);
+    }
+
     private static Tensor Gather(Tensor rows, Tensor? map, Tensor ids)
     {
         var flat = ids.flatten();

@@ -1,0 +1,120 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Models;
+
+/// <summary>
+/// scores[r, j] = userRows[users[r]] . itemRows[items[r, j]]: the student's scores on per-user item
+/// lists, which every output-layer distillation loss needs for hundreds of thousands of (user, item)
+/// pairs per batch. Gathering the item vectors into [n, m, d] and multiplying costs a large copy, and
+/// its backward an index_add that libtorch runs one row at a time; this runs both directions in C#
+/// straight on the tables (forward and the user gradient parallel over rows; the item gradient, a
+/// scatter with repeated rows, in one pass). Other devices and dtypes take the gather-and-bmm route.
+/// </summary>
+public sealed class ListScores : torch.autograd.SingleTensorFunction<ListScores>
+{
+    public override string Name => nameof(ListScores);
+
+    /// <summary>userRows [U, d], itemRows [I, d], users [n] (rows of userRows), items [n, m] (rows of itemRows) -> [n, m].</summary>
+    public static Tensor Compute(Tensor userRows, Tensor itemRows, Tensor users, Tensor items)
+    {
+        bool kernel = userRows.device_type == DeviceType.CPU && userRows.dtype == ScalarType.Float32 && itemRows.dtype == ScalarType.Float32;
+        if (!kernel)
+        {
+            var iv = itemRows.index_select(0, items.flatten()).view(items.shape[0], items.shape[1], -1);
+            return torch.bmm(iv, userRows.index_select(0, users).unsqueeze(-1)).squeeze(-1);
+        }
+        users = users.to(ScalarType.Int64).contiguous();
+        items = items.to(ScalarType.Int64).contiguous();
+        // The kernel reads rows by these indices without bounds checks.
+        if (items.numel() > 0 && (items.min().item<long>() < 0 || items.max().item<long>() >= itemRows.shape[0]))
+            throw new ArgumentOutOfRangeException(nameof(items), "an item index lies outside the item rows");
+        if (users.numel() > 0 && (users.min().item<long>() < 0 || users.max().item<long>() >= userRows.shape[0]))
+            throw new ArgumentOutOfRangeException(nameof(users), "a user index lies outside the user rows");
+        if (users.shape[0] != items.shape[0] || userRows.shape[1] != itemRows.shape[1])
+            throw new ArgumentException("users [n] and items [n, m] must match, and both tables must have the same width");
+        return apply(userRows, itemRows, users, items);
+    }
+
+    public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
+    {
+        var (u, i, users, items) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3]);
+        var uc = u.detach().contiguous();
+        var ic = i.detach().contiguous();
+        ctx.save_for_backward(new List<Tensor> { uc, ic, users, items });
+        var scores = torch.empty(items.shape[0], items.shape[1], dtype: ScalarType.Float32);
+        Forward(uc, ic, users, items, scores);
+        return scores;
+    }
+
+    public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var saved = ctx.get_saved_variables();
+        var (u, i, users, items) = (saved[0], saved[1], saved[2], saved[3]);
+        var g = gradOutput.contiguous();
+        var gu = torch.zeros_like(u);
+        var gi = torch.zeros_like(i);
+        Backward(u, i, users, items, g, gu, gi);
+        return new List<Tensor> { gu, gi, null!, null! };
+    }
+
+    private static unsafe void Forward(Tensor u, Tensor i, Tensor users, Tensor items, Tensor scores)
+    {
+        int n = (int)items.shape[0], m = (int)items.shape[1], d = (int)u.shape[1];
+        fixed (byte* up = u.bytes, ip = i.bytes, usp = users.bytes, isp = items.bytes, sp = scores.bytes)
+        {
+            nint U = (nint)up, I = (nint)ip, Us = (nint)usp, Is = (nint)isp, S = (nint)sp;
+            RowChunks.Run(n, 256, (from, to) =>
+            {
+                for (int r = from; r < to; r++)
+                {
+                    var ur = new ReadOnlySpan<float>((float*)U + ((long*)Us)[r] * d, d);
+                    long* row = (long*)Is + (long)r * m;
+                    float* outRow = (float*)S + (long)r * m;
+                    for (int j = 0; j < m; j++)
+                        outRow[j] = System.Numerics.Tensors.TensorPrimitives.Dot(ur, new ReadOnlySpan<float>((float*)I + row[j] * d, d));
+                }
+            });
+        }
+    }
+
+    private static unsafe void Backward(Tensor u, Tensor i, Tensor users, Tensor items, Tensor g, Tensor gu, Tensor gi)
+    {
+        int n = (int)items.shape[0], m = (int)items.shape[1], d = (int)u.shape[1];
+        fixed (byte* up = u.bytes, ip = i.bytes, usp = users.bytes, isp = items.bytes, gp = g.bytes, gup = gu.bytes, gip = gi.bytes)
+        {
+            nint U = (nint)up, I = (nint)ip, Us = (nint)usp, Is = (nint)isp, G = (nint)gp, GU = (nint)gup;
+            // dL/du_r = sum_j g[r, j] i_{items[r, j]}; a user may own several rows r, so sum per row
+            // in parallel and add to the user's gradient row in order afterwards.
+            var perRow = new float[(long)n * d];
+            RowChunks.Run(n, 256, (from, to) =>
+            {
+                for (int r = from; r < to; r++)
+                {
+                    var acc = perRow.AsSpan(r * d, d);
+                    long* row = (long*)Is + (long)r * m;
+                    float* gRow = (float*)G + (long)r * m;
+                    for (int j = 0; j < m; j++)
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>((float*)I + row[j] * d, d), gRow[j], acc, acc);
+                }
+            });
+            for (int r = 0; r < n; r++)
+            {
+                var target = new Span<float>((float*)GU + ((long*)Us)[r] * d, d);
+                System.Numerics.Tensors.TensorPrimitives.Add(target, perRow.AsSpan(r * d, d), target);
+            }
+            // dL/di_k = sum over (r, j) with items[r, j] = k of g[r, j] u_{users[r]}: one pass in row order.
+            for (int r = 0; r < n; r++)
+            {
+                var ur = new ReadOnlySpan<float>((float*)U + ((long*)Us)[r] * d, d);
+                long* row = (long*)Is + (long)r * m;
+                float* gRow = (float*)G + (long)r * m;
+                for (int j = 0; j < m; j++)
+                {
+                    var target = new Span<float>((float*)gip + row[j] * d, d);
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(ur, gRow[j], target, target);
+                }
+            }
+        }
+    }
+}
