@@ -40,32 +40,25 @@ public sealed class FrozenTeacher : IDisposable
 
     /// <summary>Teacher scores: users [n], items [n, m] -> [n, m].</summary>
     /// <remarks>
-    /// Computed in user chunks whose gathered item vectors stay around 4 MB: SLD asks for all
-    /// users' lists every epoch (5,219 x 100 items x 200 floats would be a 418 MB temporary that
-    /// costs more to write and read than the products themselves).
+    /// On the CPU, <see cref="ListScores"/> reads the vectors in place. Elsewhere it gathers them, so
+    /// this runs in user chunks whose gathered item vectors stay around 4 MB: SLD asks for all users'
+    /// lists every epoch (5,219 x 100 items x 200 floats would be a 418 MB temporary).
     /// </remarks>
     public Tensor Scores(Tensor users, Tensor items)
     {
+        using var _ = torch.no_grad();
         long n = users.shape[0], m = items.shape[1];
-        long chunk = Math.Max(1, (1L << 20) / Math.Max(1, m * Dim));
-        if (n <= chunk) return ScoresOf(users, items);
+        long chunk = Users.device_type == DeviceType.CPU ? n : Math.Max(1, (1L << 20) / Math.Max(1, m * Dim));
+        if (n <= chunk) return ListScores.Compute(Users, Items, users, items);
         var parts = new List<Tensor>();
         for (long start = 0; start < n; start += chunk)
         {
             long c = Math.Min(chunk, n - start);
-            parts.Add(ScoresOf(users.narrow(0, start, c), items.narrow(0, start, c)));
+            parts.Add(ListScores.Compute(Users, Items, users.narrow(0, start, c), items.narrow(0, start, c)));
         }
         var all = torch.cat(parts, 0);
         foreach (var p in parts) p.Dispose();
         return all;
-    }
-
-    private Tensor ScoresOf(Tensor users, Tensor items)
-    {
-        using var scope = torch.NewDisposeScope();
-        var u = Users.index_select(0, users);                          // [n, d]
-        var i = Items.index_select(0, items.flatten()).view(items.shape[0], items.shape[1], -1);
-        return torch.bmm(i, u.unsqueeze(-1)).squeeze(-1).MoveToOuterDisposeScope();
     }
 
     public void Dispose()
