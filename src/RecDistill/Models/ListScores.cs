@@ -86,7 +86,8 @@ public sealed class ListScores : torch.autograd.SingleTensorFunction<ListScores>
             nint U = (nint)up, I = (nint)ip, Us = (nint)usp, Is = (nint)isp, G = (nint)gp, GU = (nint)gup;
             // dL/du_r = sum_j g[r, j] i_{items[r, j]}; a user may own several rows r, so sum per row
             // in parallel and add to the user's gradient row in order afterwards.
-            var perRow = new float[(long)n * d];
+            var perRow = System.Buffers.ArrayPool<float>.Shared.Rent(n * d);
+            Array.Clear(perRow, 0, n * d);
             RowChunks.Run(n, 256, (from, to) =>
             {
                 for (int r = from; r < to; r++)
@@ -103,6 +104,7 @@ public sealed class ListScores : torch.autograd.SingleTensorFunction<ListScores>
                 var target = new Span<float>((float*)GU + ((long*)Us)[r] * d, d);
                 System.Numerics.Tensors.TensorPrimitives.Add(target, perRow.AsSpan(r * d, d), target);
             }
+            System.Buffers.ArrayPool<float>.Shared.Return(perRow);
             // dL/di_k = sum over (r, j) with items[r, j] = k of g[r, j] u_{users[r]}: one pass in row order.
             for (int r = 0; r < n; r++)
             {

@@ -278,6 +278,14 @@ public sealed class Trainer
     /// <summary>Sum over the batch of the mean over negatives of -log sigmoid(s_ui - s_uj).</summary>
     public static Tensor BprLoss(EmbeddingLookup lookup, TrainingBatch batch)
     {
+        if (lookup.IsRowSparse)
+        {
+            // Row-sparse tables: each user's positive and negatives scored as one list, straight on the
+            // rows (ListScores), without gathering [B, d] copies and scattering their gradients back.
+            var scores = lookup.ListScores(batch.Users, torch.cat(new[] { batch.Positives.unsqueeze(1), batch.Negatives }, 1));
+            long ns = batch.Negatives.shape[1];
+            return -nn.functional.logsigmoid(scores.narrow(1, 0, 1) - scores.narrow(1, 1, ns)).mean(new long[] { 1 }).sum();
+        }
         var u = lookup.Users(batch.Users);              // [B, d]
         var p = lookup.Items(batch.Positives);          // [B, d]
         var n = lookup.Items(batch.Negatives);          // [B, ns, d]
