@@ -19,6 +19,7 @@ using var teacher = FrozenTeacher.Load(Path.Combine(args[1], ModelFile.FileName)
 using var ctx = new DistillationContext(teacher, data, 20, CPU);
 var sw = Stopwatch.StartNew();
 ctx.TeacherTopK(100); Console.WriteLine($"teacher top-100: {sw.ElapsedMilliseconds} ms");
+const int nb = 20;
 foreach (var m in args.Skip(2)) {
   sw.Restart();
   using var kd = DistillationMethods.Create(DistillationOptions.Defaults(m, Backbone.Bpr), ctx);
@@ -28,19 +29,22 @@ foreach (var m in args.Skip(2)) {
   sw.Restart(); kd?.OnEpochStart(1, student, rng); Console.WriteLine($"{m} epoch step {sw.ElapsedMilliseconds} ms");
   sw.Restart(); kd?.OnEpochStart(2, student, rng); Console.WriteLine($"{m} second epoch step {sw.ElapsedMilliseconds} ms");
   var s = new TrainingSampler(data).Sample(rng);
-  double tIds = 0, tLookup = 0, tLoss = 0, tBwd = 0; var w = new Stopwatch();
-  int nb = 10;
+  // Per phase: the mean over the batches and the minimum (the figure to compare on a busy machine,
+  // where other processes inflate the mean).
+  var mean = new double[4]; var min = new double[] { 1e9, 1e9, 1e9, 1e9 }; var w = new Stopwatch();
+  void Add(int phase) { double ms = w.Elapsed.TotalMilliseconds; mean[phase] += ms / nb; min[phase] = Math.Min(min[phase], ms); }
   for (int b = 0; b < nb; b++) {
     using var scope = torch.NewDisposeScope();
     int st = b * 2048;
     var batch = new TrainingBatch(tensor(s.Users[st..(st+2048)]), tensor(s.Positives[st..(st+2048)]), tensor(s.Negatives[st..(st+2048)]).view(2048,1), 1, b);
-    w.Restart(); var (xu, xi) = kd?.ExtraIds(batch) ?? (null, null); tIds += w.Elapsed.TotalMilliseconds;
+    w.Restart(); var (xu, xi) = kd?.ExtraIds(batch) ?? (null, null); Add(0);
     w.Restart();
     var items = xi is null ? torch.cat(new[]{batch.Positives, batch.Negatives.flatten()}) : torch.cat(new[]{batch.Positives, batch.Negatives.flatten(), xi.flatten()});
     var users = xu is null ? batch.Users : torch.cat(new[]{batch.Users, xu.flatten()});
-    var look = student.Lookup(users, items); tLookup += w.Elapsed.TotalMilliseconds;
-    w.Restart(); var loss = Trainer.BprLoss(look, batch); if (kd != null) loss = loss + kd.Loss(batch, look); loss.item<float>(); tLoss += w.Elapsed.TotalMilliseconds;
-    w.Restart(); loss.backward(); tBwd += w.Elapsed.TotalMilliseconds;
+    var look = student.Lookup(users, items); Add(1);
+    w.Restart(); var loss = Trainer.BprLoss(look, batch); if (kd != null) loss = loss + kd.Loss(batch, look); loss.item<float>(); Add(2);
+    w.Restart(); loss.backward(); Add(3);
   }
-  Console.WriteLine($"{m} per batch: ids {tIds/nb:F1} ms, lookup {tLookup/nb:F1} ms, loss {tLoss/nb:F1} ms, backward {tBwd/nb:F1} ms");
+  Console.WriteLine($"{m} per batch (mean / min of {nb}): ids {mean[0]:F1} / {min[0]:F1} ms, lookup {mean[1]:F1} / {min[1]:F1} ms, " +
+                    $"loss {mean[2]:F1} / {min[2]:F1} ms, backward {mean[3]:F1} / {min[3]:F1} ms; total {mean.Sum():F1} / {min.Sum():F1} ms");
 }
