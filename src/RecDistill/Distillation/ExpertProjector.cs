@@ -57,7 +57,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     public int Experts => (int)_w1.shape[0];
 
-    private static Tensor Affine(Tensor x, Tensor w, Tensor b) => torch.addmm(b, x, w, 1, 1);
+    private static Tensor Affine(Tensor x, Tensor w, Tensor b) => Distillation.Affine.Compute(x, w, b);
 
     /// <summary>student [n, d_S] (and, for the selection form, teacher [n, d_T]) -> [n, d_T].</summary>
     public override Tensor forward(Tensor student, Tensor? teacher)

@@ -1,0 +1,67 @@
+using RecDistill.Distillation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Tests;
+
+public class SgemmTests
+{
+    /// <summary>Shapes with remainders of the 8-row blocks, the 32-column panels and the 256-deep k blocks.</summary>
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(8, 32, 256)]
+    [InlineData(13, 45, 70)]
+    [InlineData(67, 600, 33)]
+    [InlineData(300, 20, 210)]
+    public unsafe void Matches_libtorch_for_plain_and_transposed_operands(int m, int k, int n)
+    {
+        if (!Sgemm.IsSupported) return; // the kernel needs AVX-512; callers fall back to libtorch elsewhere
+        torch.manual_seed(m + k + n);
+        var a = torch.randn(m, k); var b = torch.randn(k, n); var bias = torch.randn(n);
+        var at = a.t().contiguous(); var bt = b.t().contiguous();
+        var want = torch.addmm(bias, a, b, 1, 1);
+        foreach (var (aT, bT) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            var c = torch.empty(m, n);
+            fixed (byte* ap = (aT ? at : a).bytes, bp = (bT ? bt : b).bytes, cp = c.bytes, biasp = bias.bytes)
+                Sgemm.Multiply((float*)ap, aT ? 1 : k, aT ? m : 1, (float*)bp, bT ? 1 : n, bT ? k : 1, (float*)cp, m, k, n, (float*)biasp);
+            Assert.True(c.allclose(want, rtol: 1e-4, atol: 1e-4), $"{m}x{k}x{n} transposed A {aT} B {bT}: max diff {(c - want).abs().max().item<float>()}");
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Affine_matches_addmm_in_value_and_gradients(int threads)
+    {
+        int before = torch.get_num_threads();
+        torch.set_num_threads(threads);
+        try
+        {
+            torch.manual_seed(9);
+            var x0 = torch.randn(301, 23); var w0 = torch.randn(23, 70); var b0 = torch.randn(1, 70); var g = torch.randn(301, 70);
+            var (x1, w1, b1) = (x0.clone().requires_grad_(true), w0.clone().requires_grad_(true), b0.clone().requires_grad_(true));
+            var y1 = Affine.Compute(x1, w1, b1);
+            (y1 * g).sum().backward();
+            var (x2, w2, b2) = (x0.clone().requires_grad_(true), w0.clone().requires_grad_(true), b0.clone().requires_grad_(true));
+            var y2 = torch.addmm(b2, x2, w2, 1, 1);
+            (y2 * g).sum().backward();
+            Assert.True(y1.allclose(y2, rtol: 1e-4, atol: 1e-4), "value");
+            Assert.True(x1.grad!.allclose(x2.grad!, rtol: 1e-4, atol: 1e-4), "x gradient");
+            Assert.True(w1.grad!.allclose(w2.grad!, rtol: 1e-4, atol: 1e-3), "w gradient");
+            Assert.True(b1.grad!.allclose(b2.grad!, rtol: 1e-4, atol: 1e-3), "b gradient");
+            Assert.Equal(b0.shape, b1.grad!.shape);
+        }
+        finally { torch.set_num_threads(before); }
+    }
+
+    [Fact]
+    public void Affine_without_input_gradient_still_trains_the_weights()
+    {
+        torch.manual_seed(3);
+        var x = torch.randn(40, 5); var w = torch.randn(5, 7).requires_grad_(true); var b = torch.zeros(7).requires_grad_(true);
+        Affine.Compute(x, w, b).sum().backward();
+        Assert.True(w.grad!.allclose(x.sum(new long[] { 0 }).unsqueeze(1).expand(5, 7), rtol: 1e-4, atol: 1e-4));
+        Assert.Null(x.grad);
+    }
+}
