@@ -13,8 +13,8 @@ public readonly record struct Recommendation(long ItemId, float Score);
 /// <para>
 /// Items are scored in blocks: for a block of B items the scores are built by one SIMD
 /// multiply-add pass per dimension over the dimension-major item table (System.Numerics.Tensors),
-/// then the block's seen items are set to -inf and the block goes through a k-entry heap with a
-/// SIMD threshold check. No full sort of the items. A batch scores a group of users against each
+/// then the block's seen items are set to -inf and the block goes through the top-K selector
+/// (<see cref="TopK"/>, SIMD threshold check). No full sort of the items. A batch scores a group of users against each
 /// block while the block is in cache.
 /// </para>
 /// Unknown users: <see cref="Recommend"/> throws <see cref="UnknownUserException"/>; the library never
@@ -120,12 +120,12 @@ public sealed class Recommender
         float[]? dequantized = shareBlock ? pool.Rent(d * block) : fp16 ? pool.Rent(block) : null;
         try
         {
-            var heaps = new TopK[g];
+            var selectors = new TopK[g];
             var seenPos = new int[g];
             for (int j = 0; j < g; j++)
             {
                 _m.UserVector(users[j], userVectors.AsSpan(j * d, d));
-                heaps[j] = new TopK(Math.Min(k, ni));
+                selectors[j] = new TopK(Math.Min(k, ni));
             }
             for (int start = 0; start < ni; start += block)
             {
@@ -168,10 +168,10 @@ public sealed class Recommender
                         for (; p < seen.Length && seen[p] < end; p++) a[seen[p] - start] = float.NegativeInfinity;
                         seenPos[j] = p;
                     }
-                    heaps[j].Offer(a, start);
+                    selectors[j].Offer(a, start);
                 }
             }
-            for (int j = 0; j < g; j++) results[j] = heaps[j].ToSorted(_m.ItemRawIds);
+            for (int j = 0; j < g; j++) results[j] = selectors[j].ToSorted(_m.ItemRawIds);
         }
         finally
         {
