@@ -15,14 +15,17 @@ public class TopKRankingTests
         return kept.Concat(Enumerable.Range(0, m).Where(excluded.Contains)).Take(k).Select(i => (long)i).ToArray();
     }
 
+    /// <summary>m = 41, k = 12: no selection round (the buffer holds every item); m = 700, k = 5: many.</summary>
     [Theory]
-    [InlineData(1, 1)]
-    [InlineData(2, 2)]
-    [InlineData(3, 2)]
-    public void Matches_brute_force_with_ties_exclusions_and_short_rows(int seed, int threads)
+    [InlineData(1, 1, 41, 12)]
+    [InlineData(2, 2, 41, 12)]
+    [InlineData(3, 2, 41, 12)]
+    [InlineData(4, 1, 700, 5)]
+    [InlineData(5, 2, 700, 5)]
+    public void Matches_brute_force_with_ties_exclusions_and_short_rows(int seed, int threads, int m, int k)
     {
         var rng = new Random(seed);
-        int n = 53, m = 41, d = 3, k = 12;
+        int n = 53, d = 3;
         // Small integer vectors give many tied scores.
         var u = new float[n * d]; var v = new float[m * d];
         for (int i = 0; i < u.Length; i++) u[i] = rng.Next(-2, 3);
@@ -31,7 +34,7 @@ public class TopKRankingTests
         for (int r = 0; r < n; r++)
         {
             // Row 0 keeps fewer than k items, so its list ends with excluded items.
-            int count = r == 0 ? m - 5 : rng.Next(0, 15);
+            int count = r == 0 ? m - k + 3 : rng.Next(0, 15);
             excluded[r] = Enumerable.Range(0, m).OrderBy(_ => rng.Next()).Take(count).ToArray();
         }
         int before = torch.get_num_threads();
