@@ -109,7 +109,7 @@ public sealed class NeighborDistillation : IDistillationMethod
 /// <summary>Euclidean k nearest neighbours (self excluded) after a PCA reduction, in row batches.</summary>
 public static class NearestNeighbors
 {
-    public static Tensor Compute(Tensor vectors, int k, int pcaDim, long maxDistancesPerBatch = 16L << 20)
+    public static Tensor Compute(Tensor vectors, int k, int pcaDim, long maxDistancesPerBatch = Evaluation.TopKRanking.DefaultMaxScoresPerBatch)
     {
         using var _ = torch.no_grad();
         int n = (int)vectors.shape[0];
@@ -124,22 +124,13 @@ public static class NearestNeighbors
             var (_, eigvec) = torch.linalg.eigh(cov);
             x = x.matmul(eigvec.narrow(1, eigvec.shape[1] - pcaDim, pcaDim));
         }
-        var sqRow = (x * x).sum(1).unsqueeze(0);
-        var xt = x.t().contiguous();
-        var result = torch.empty(n, k, dtype: ScalarType.Int64, device: vectors.device);
-        int batch = (int)Math.Clamp(maxDistancesPerBatch / n, 1, n);
-        for (int start = 0; start < n; start += batch)
-        {
-            int b = Math.Min(batch, n - start);
-            var rows = x.narrow(0, start, b);
-            // ||x_j||^2 - 2 x_i.x_j in one fused product: ||x_i||^2 is the same along a row, so it
-            // does not change which j are nearest.
-            var d = torch.addmm(sqRow, rows, xt, beta: 1, alpha: -2);
-            var self = torch.arange(start, start + b, dtype: ScalarType.Int64, device: vectors.device).unsqueeze(1);
-            d.scatter_(1, self, torch.full(b, 1, float.PositiveInfinity, device: vectors.device));
-            var (_, idx) = d.topk(k, dim: 1, largest: false);
-            result.narrow(0, start, b).copy_(idx);
-        }
+        // Nearest j for row i = largest 2 x_i.x_j - ||x_j||^2 (||x_i||^2 is the same along a row): a
+        // ranking of [x, 1] against [2x, -||x||^2] with the row itself left out, so the neighbour search
+        // runs through the same batched product and top-k selection as evaluation (ties: lower id).
+        var ones = torch.ones(n, 1, dtype: x.dtype, device: x.device);
+        var left = torch.cat(new[] { x, ones }, 1);
+        var right = torch.cat(new[] { x * FixedScalars.Of(2), -(x * x).sum(new long[] { 1 }, keepdim: true) }, 1);
+        var result = Evaluation.TopKRanking.Compute(left, right, row => new[] { row }, k, maxDistancesPerBatch);
         return result.MoveToOuterDisposeScope();
     }
 }
