@@ -28,6 +28,22 @@ public static class TestData
         };
     }
 
+    /// <summary>
+    /// Sets libtorch's thread count until the result is disposed, then restores the previous one:
+    /// <c>using var _ = TestData.Threads(2);</c> (tests of kernels that split rows over threads).
+    /// </summary>
+    public static IDisposable Threads(int count)
+    {
+        int before = TorchSharp.torch.get_num_threads();
+        TorchSharp.torch.set_num_threads(count);
+        return new RestoreThreads(before);
+    }
+
+    private sealed class RestoreThreads(int before) : IDisposable
+    {
+        public void Dispose() => TorchSharp.torch.set_num_threads(before);
+    }
+
     public static string TempDir()
     {
         var d = Path.Combine(Path.GetTempPath(), "recdistill-tests", Guid.NewGuid().ToString("N"));

@@ -21,23 +21,18 @@ public class CounterRandomTests
     [Fact]
     public void Draws_follow_the_torch_seed_and_not_the_thread_count()
     {
-        int before = torch.get_num_threads();
-        try
+        float[] Draw(int threads)
         {
-            float[] Draw(int threads)
-            {
-                torch.set_num_threads(threads);
-                torch.manual_seed(11);
-                var a = CounterRandom.Uniform(new long[] { 70_000 }, 2.0, CPU).data<float>().ToArray();
-                var b = CounterRandom.Dropout(torch.ones(50_000), 0.5).data<float>().ToArray();
-                return a.Concat(b).ToArray();
-            }
-            var one = Draw(1);
-            Assert.Equal(one, Draw(2));
-            torch.manual_seed(12);
-            Assert.NotEqual(one.Take(70_000).ToArray(), CounterRandom.Uniform(new long[] { 70_000 }, 2.0, CPU).data<float>().ToArray());
+            using var threadScope = TestData.Threads(threads);
+            torch.manual_seed(11);
+            var a = CounterRandom.Uniform(new long[] { 70_000 }, 2.0, CPU).data<float>().ToArray();
+            var b = CounterRandom.Dropout(torch.ones(50_000), 0.5).data<float>().ToArray();
+            return a.Concat(b).ToArray();
         }
-        finally { torch.set_num_threads(before); }
+        var one = Draw(1);
+        Assert.Equal(one, Draw(2));
+        torch.manual_seed(12);
+        Assert.NotEqual(one.Take(70_000).ToArray(), CounterRandom.Uniform(new long[] { 70_000 }, 2.0, CPU).data<float>().ToArray());
     }
 
     [Fact]

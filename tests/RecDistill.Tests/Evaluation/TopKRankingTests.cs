@@ -37,21 +37,16 @@ public class TopKRankingTests
             int count = r == 0 ? m - k + 3 : rng.Next(0, 15);
             excluded[r] = Enumerable.Range(0, m).OrderBy(_ => rng.Next()).Take(count).ToArray();
         }
-        int before = torch.get_num_threads();
-        torch.set_num_threads(threads);
-        try
-        {
-            // A small batch bound forces several user batches and a remainder.
-            using var got = TopKRanking.Compute(tensor(u, n, d), tensor(v, m, d), excluded, k, maxScoresPerBatch: m * 7);
-            var ids = got.data<long>().ToArray();
-            var scores = new float[n, m];
-            for (int r = 0; r < n; r++)
-                for (int i = 0; i < m; i++)
-                    for (int c = 0; c < d; c++) scores[r, i] += u[r * d + c] * v[i * d + c];
-            for (int r = 0; r < n; r++)
-                Assert.Equal(Expected(scores, r, excluded[r].ToHashSet(), k), ids.AsSpan(r * k, k).ToArray());
-        }
-        finally { torch.set_num_threads(before); }
+        using var threadScope = TestData.Threads(threads);
+        // A small batch bound forces several user batches and a remainder.
+        using var got = TopKRanking.Compute(tensor(u, n, d), tensor(v, m, d), excluded, k, maxScoresPerBatch: m * 7);
+        var ids = got.data<long>().ToArray();
+        var scores = new float[n, m];
+        for (int r = 0; r < n; r++)
+            for (int i = 0; i < m; i++)
+                for (int c = 0; c < d; c++) scores[r, i] += u[r * d + c] * v[i * d + c];
+        for (int r = 0; r < n; r++)
+            Assert.Equal(Expected(scores, r, excluded[r].ToHashSet(), k), ids.AsSpan(r * k, k).ToArray());
     }
 
     [Fact]

@@ -12,30 +12,25 @@ public class ListScoresTests
     [InlineData(2)]
     public void Matches_gather_and_bmm(int threads)
     {
-        int before = torch.get_num_threads();
-        torch.set_num_threads(threads);
-        try
-        {
-            torch.manual_seed(4);
-            int nu = 40, ni = 90, d = 19, n = 700, m = 13; // d not a multiple of the SIMD width
-            var u0 = torch.randn(nu, d); var i0 = torch.randn(ni, d);
-            var users = torch.randint(0, nu, new long[] { n }, dtype: ScalarType.Int64);
-            var items = torch.randint(0, ni, new long[] { n, m }, dtype: ScalarType.Int64);
-            var weights = torch.randn(n, m);
+        using var threadScope = TestData.Threads(threads);
+        torch.manual_seed(4);
+        int nu = 40, ni = 90, d = 19, n = 700, m = 13; // d not a multiple of the SIMD width
+        var u0 = torch.randn(nu, d); var i0 = torch.randn(ni, d);
+        var users = torch.randint(0, nu, new long[] { n }, dtype: ScalarType.Int64);
+        var items = torch.randint(0, ni, new long[] { n, m }, dtype: ScalarType.Int64);
+        var weights = torch.randn(n, m);
 
-            var u1 = u0.clone().requires_grad_(true); var i1 = i0.clone().requires_grad_(true);
-            var got = ListScores.Compute(u1, i1, users, items);
-            (got * weights).sum().backward();
+        var u1 = u0.clone().requires_grad_(true); var i1 = i0.clone().requires_grad_(true);
+        var got = ListScores.Compute(u1, i1, users, items);
+        (got * weights).sum().backward();
 
-            var u2 = u0.clone().requires_grad_(true); var i2 = i0.clone().requires_grad_(true);
-            var want = torch.bmm(i2.index_select(0, items.flatten()).view(n, m, d), u2.index_select(0, users).unsqueeze(-1)).squeeze(-1);
-            (want * weights).sum().backward();
+        var u2 = u0.clone().requires_grad_(true); var i2 = i0.clone().requires_grad_(true);
+        var want = torch.bmm(i2.index_select(0, items.flatten()).view(n, m, d), u2.index_select(0, users).unsqueeze(-1)).squeeze(-1);
+        (want * weights).sum().backward();
 
-            Assert.True(got.allclose(want, rtol: 1e-5, atol: 1e-5), "scores");
-            Assert.True(u1.grad!.allclose(u2.grad!, rtol: 1e-4, atol: 1e-4), "user gradient");
-            Assert.True(i1.grad!.allclose(i2.grad!, rtol: 1e-4, atol: 1e-4), "item gradient");
-        }
-        finally { torch.set_num_threads(before); }
+        Assert.True(got.allclose(want, rtol: 1e-5, atol: 1e-5), "scores");
+        Assert.True(u1.grad!.allclose(u2.grad!, rtol: 1e-4, atol: 1e-4), "user gradient");
+        Assert.True(i1.grad!.allclose(i2.grad!, rtol: 1e-4, atol: 1e-4), "item gradient");
     }
 
     [Fact]

@@ -27,21 +27,16 @@ public class ModelTests
         var data = TestData.Clustered();
         var adjacency = GraphAdjacency.Build(data.NumUsers, data.NumItems, data.Train);
         using var sparse = adjacency.ToSparseTensor();
-        int before = TorchSharp.torch.get_num_threads();
-        TorchSharp.torch.set_num_threads(threads);
-        try
-        {
-            var x = randn(adjacency.Size, 7, generator: new TorchSharp.torch.Generator(3)).requires_grad_(true);
-            var weights = randn(adjacency.Size, 7, generator: new TorchSharp.torch.Generator(4));
-            var ours = adjacency.Multiply(adjacency.Multiply(x));
-            var reference = mm(sparse, mm(sparse, x));
-            Assert.True(allclose(ours, reference, rtol: 1e-5, atol: 1e-6));
-            var g1 = autograd.grad(new[] { (ours * weights).sum() }, new[] { x })[0];
-            var g2 = autograd.grad(new[] { (reference * weights).sum() }, new[] { x })[0];
-            Assert.True(allclose(g1, g2, rtol: 1e-5, atol: 1e-6));
-            Assert.True(g1.abs().sum().item<float>() > 0);
-        }
-        finally { TorchSharp.torch.set_num_threads(before); }
+        using var threadScope = TestData.Threads(threads);
+        var x = randn(adjacency.Size, 7, generator: new TorchSharp.torch.Generator(3)).requires_grad_(true);
+        var weights = randn(adjacency.Size, 7, generator: new TorchSharp.torch.Generator(4));
+        var ours = adjacency.Multiply(adjacency.Multiply(x));
+        var reference = mm(sparse, mm(sparse, x));
+        Assert.True(allclose(ours, reference, rtol: 1e-5, atol: 1e-6));
+        var g1 = autograd.grad(new[] { (ours * weights).sum() }, new[] { x })[0];
+        var g2 = autograd.grad(new[] { (reference * weights).sum() }, new[] { x })[0];
+        Assert.True(allclose(g1, g2, rtol: 1e-5, atol: 1e-6));
+        Assert.True(g1.abs().sum().item<float>() > 0);
     }
 
     [Fact]

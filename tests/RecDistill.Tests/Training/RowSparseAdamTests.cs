@@ -14,10 +14,8 @@ public class RowSparseAdamTests
     [InlineData(600, 19, 2)]
     public void Matches_dense_Adam_with_L2_when_every_row_is_touched(int rows, int dim, int threads)
     {
-        int before = get_num_threads();
-        set_num_threads(threads);
-        try { CompareWithDenseAdam(rows, dim); }
-        finally { set_num_threads(before); }
+        using var _ = TestData.Threads(threads);
+        CompareWithDenseAdam(rows, dim);
     }
 
     private static void CompareWithDenseAdam(int rows, int dim)
@@ -64,17 +62,12 @@ public class RowSparseAdamTests
     [InlineData(7, 5, 1, false)]
     public void Exact_mode_ends_where_dense_Adam_ends_with_rows_skipped(int rows, int dim, int threads, bool cpuKernel)
     {
-        int before = get_num_threads();
-        set_num_threads(threads);
-        try
-        {
-            var (exact, dense, lazy) = RunSubsets(rows, dim, SparseAdamMode.Exact, cpuKernel);
-            Assert.True(allclose(exact, dense, rtol: 1e-4, atol: 1e-5),
-                $"max difference {(exact - dense).abs().max().ToDouble()}");
-            // The check can fail: lazy Adam on the same steps ends elsewhere.
-            Assert.False(allclose(lazy, dense, rtol: 1e-3, atol: 1e-4));
-        }
-        finally { set_num_threads(before); }
+        using var threadScope = TestData.Threads(threads);
+        var (exact, dense, lazy) = RunSubsets(rows, dim, SparseAdamMode.Exact, cpuKernel);
+        Assert.True(allclose(exact, dense, rtol: 1e-4, atol: 1e-5),
+            $"max difference {(exact - dense).abs().max().ToDouble()}");
+        // The check can fail: lazy Adam on the same steps ends elsewhere.
+        Assert.False(allclose(lazy, dense, rtol: 1e-3, atol: 1e-4));
     }
 
     private static (Tensor Exact, Tensor Dense, Tensor Lazy) RunSubsets(int rows, int dim, SparseAdamMode mode, bool cpuKernel)
