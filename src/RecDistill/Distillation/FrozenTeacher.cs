@@ -40,7 +40,7 @@ public sealed class FrozenTeacher : IDisposable
 
     /// <summary>Teacher scores: users [n], items [n, m] -> [n, m].</summary>
     /// <remarks>
-    /// On the CPU, <see cref="ListScores"/> reads the vectors in place. Elsewhere it gathers them, so
+    /// <see cref="ListScores"/> reads the vectors in place where it can. Otherwise it gathers them, so
     /// this runs in user chunks whose gathered item vectors stay around 4 MB: SLD asks for all users'
     /// lists every epoch (5,219 x 100 items x 200 floats would be a 418 MB temporary).
     /// </remarks>
@@ -48,7 +48,7 @@ public sealed class FrozenTeacher : IDisposable
     {
         using var _ = torch.no_grad();
         long n = users.shape[0], m = items.shape[1];
-        long chunk = Users.device_type == DeviceType.CPU ? n : Math.Max(1, (1L << 20) / Math.Max(1, m * Dim));
+        long chunk = ListScores.ReadsInPlace(Users, Items) ? n : Math.Max(1, (1L << 20) / Math.Max(1, m * Dim));
         if (n <= chunk) return ListScores.Compute(Users, Items, users, items);
         var parts = new List<Tensor>();
         for (long start = 0; start < n; start += chunk)

@@ -15,11 +15,14 @@ public sealed class ListScores : torch.autograd.SingleTensorFunction<ListScores>
 {
     public override string Name => nameof(ListScores);
 
+    /// <summary>Whether <see cref="Compute"/> reads these tables in place (the C# kernel) rather than gathering [n, m, d].</summary>
+    public static bool ReadsInPlace(Tensor userRows, Tensor itemRows) =>
+        userRows.device_type == DeviceType.CPU && userRows.dtype == ScalarType.Float32 && itemRows.dtype == ScalarType.Float32;
+
     /// <summary>userRows [U, d], itemRows [I, d], users [n] (rows of userRows), items [n, m] (rows of itemRows) -> [n, m].</summary>
     public static Tensor Compute(Tensor userRows, Tensor itemRows, Tensor users, Tensor items)
     {
-        bool kernel = userRows.device_type == DeviceType.CPU && userRows.dtype == ScalarType.Float32 && itemRows.dtype == ScalarType.Float32;
-        if (!kernel)
+        if (!ReadsInPlace(userRows, itemRows))
         {
             var iv = itemRows.index_select(0, items.flatten()).view(items.shape[0], items.shape[1], -1);
             return torch.bmm(iv, userRows.index_select(0, users).unsqueeze(-1)).squeeze(-1);
