@@ -20,25 +20,28 @@ public static unsafe class Sgemm
     public static bool IsSupported => Vector512.IsHardwareAccelerated;
 
     /// <summary>
-    /// c[i * n + j] = sum_k A(i, k) B(k, j) (+ bias[j]), with A(i, k) = a[i * aRow + k * aCol] and
-    /// B(k, j) = b[k * bRow + j * bCol]; C is row-major [m, n] and is overwritten.
+    /// c[i * cRow + j] = sum_k A(i, k) B(k, j) (+ bias[j]), with A(i, k) = a[i * aRow + k * aCol] and
+    /// B(k, j) = b[k * bRow + j * bCol]; C's rows are cRow apart (default n: row-major [m, n]) and are
+    /// overwritten in columns 0..n-1.
     /// </summary>
     public static void Multiply(float* a, long aRow, long aCol, float* b, long bRow, long bCol, float* c,
-        int m, int k, int n, float* bias = null)
+        int m, int k, int n, float* bias = null, long cRow = 0)
     {
         using var packed = new PackedMatrix(b, bRow, bCol, k, n);
-        Multiply(a, aRow, aCol, packed, c, m, bias);
+        Multiply(a, aRow, aCol, packed, c, m, bias, cRow);
     }
 
     /// <summary>C = A B (+ bias) with B packed beforehand (to multiply many row batches by the same B).</summary>
-    public static void Multiply(float* a, long aRow, long aCol, PackedMatrix b, float* c, int m, float* bias = null)
+    public static void Multiply(float* a, long aRow, long aCol, PackedMatrix b, float* c, int m, float* bias = null, long cRow = 0)
     {
         int k = b.Rows, n = b.Columns;
+        if (cRow == 0) cRow = n;
+        if (cRow < n) throw new ArgumentOutOfRangeException(nameof(cRow), "C's rows overlap");
         if (m == 0 || n == 0) return;
         if (k == 0)
         {
             for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) c[(long)i * n + j] = bias is null ? 0f : bias[j];
+                for (int j = 0; j < n; j++) c[i * cRow + j] = bias is null ? 0f : bias[j];
             return;
         }
         nint A = (nint)a, P = (nint)b.Data, C = (nint)c, Bias = (nint)bias;
@@ -46,7 +49,7 @@ public static unsafe class Sgemm
         long work = (long)m * k * n;
         int chunk = work < (1L << 22) ? m : Math.Max(MR, (m / (4 * Math.Max(1, TorchSharp.torch.get_num_threads())) + MR - 1) / MR * MR);
         RowChunks.Run(m, chunk, (from, to) =>
-            Rows((float*)A, aRow, aCol, (float*)P, (float*)C, (float*)Bias, from, to, k, n));
+            Rows((float*)A, aRow, aCol, (float*)P, (float*)C, cRow, (float*)Bias, from, to, k, n));
     }
 
     /// <summary>B [k, n] packed for the kernel: panels [panel][k][32], the columns past n zero; native, 64-byte aligned.</summary>
@@ -92,7 +95,7 @@ public static unsafe class Sgemm
         }
     }
 
-    private static void Rows(float* a, long aRow, long aCol, float* packed, float* c, float* bias, int from, int to, int k, int n)
+    private static void Rows(float* a, long aRow, long aCol, float* packed, float* c, long cRow, float* bias, int from, int to, int k, int n)
     {
         int panels = (n + NR - 1) / NR;
         float* tile = stackalloc float[MR * NR];
@@ -123,7 +126,7 @@ public static unsafe class Sgemm
                         int cols = Math.Min(NR, n - p * NR);
                         for (int r = 0; r < mr; r++)
                         {
-                            float* dst = c + (long)(i0 + r) * n + p * NR;
+                            float* dst = c + (i0 + r) * cRow + p * NR;
                             float* src = tile + r * NR;
                             if (cols == NR)
                             {

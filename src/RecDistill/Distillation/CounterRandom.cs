@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -20,15 +21,57 @@ public static class CounterRandom
     {
         if (p <= 0) return x;
         if (x.device_type != DeviceType.CPU) return nn.functional.dropout(x, p, training: true);
-        // Keep when a 32-bit draw is at least p * 2^32: P(keep) = 1 - p to within 2^-32.
-        uint threshold = (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+        uint threshold = KeepThreshold(p);
         float scale = (float)(1 / (1 - p));
         var mask = Fill(x.shape, (bits, span) =>
         {
-            for (int i = 0; i < span.Length; i++) span[i] = (uint)(Hash(bits + (ulong)i) >> 32) >= threshold ? scale : 0f;
+            span.Fill(scale);
+            DropInPlace(span, bits, 0, threshold, 1f);
         });
         return x * mask;
     }
+
+    /// <summary>
+    /// values[i] = Keeps(seed, first + i) ? values[i] * scale : 0, sixteen draws at a time: a dropout
+    /// mask applied in place, the same as <see cref="Dropout"/>'s for the same seed and counters.
+    /// </summary>
+    internal static void DropInPlace(Span<float> values, ulong seed, long first, uint threshold, float scale)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var limit = Vector512.Create(threshold);
+            var factor = Vector512.Create(scale);
+            for (; i + 16 <= values.Length; i += 16)
+            {
+                var keep = Vector512.GreaterThanOrEqual(Draws16(seed, first + i), limit).AsSingle();
+                (Vector512.Create((ReadOnlySpan<float>)values.Slice(i, 16)) * factor & keep).CopyTo(values.Slice(i, 16));
+            }
+        }
+        for (; i < values.Length; i++) values[i] = Keeps(seed, first + i, threshold) ? values[i] * scale : 0f;
+    }
+
+    /// <summary>The 32-bit draws of counters first .. first + 15: (uint)(Hash(seed + first + j) >> 32).</summary>
+    private static Vector512<uint> Draws16(ulong seed, long first)
+    {
+        var low = Vector512.Create(seed + (ulong)first) + Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7);
+        var high = low + Vector512.Create(8UL);
+        return Vector512.Narrow(Hash(low) >> 32, Hash(high) >> 32);
+    }
+
+    /// <summary>Keep when a 32-bit draw is at least p * 2^32: P(keep) = 1 - p to within 2^-32.</summary>
+    internal static uint KeepThreshold(double p) => (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+
+    /// <summary>Whether element i of the dropout mask with this seed is kept (the mask of <see cref="Dropout"/>).</summary>
+    internal static bool Keeps(ulong seed, long i, uint threshold) => (uint)(Hash(seed + (ulong)i) >> 32) >= threshold;
+
+    /// <summary>
+    /// The counter base of one call: one draw from libtorch's generator, mixed so that consecutive
+    /// calls' counters never overlap in practice. Kernels that apply dropout themselves draw it in
+    /// the order the libtorch path would call <see cref="Dropout"/>, and so use the same masks.
+    /// </summary>
+    internal static ulong NextSeed() =>
+        Hash((ulong)torch.randint(long.MaxValue, new long[] { 1 }, dtype: ScalarType.Int64).item<long>()) * 0x9E3779B97F4A7C15UL;
 
     /// <summary>Uniform floats in [0, high) of the given shape (24 random bits each).</summary>
     public static Tensor Uniform(long[] shape, double high, Device device)
@@ -37,9 +80,20 @@ public static class CounterRandom
         float step = (float)(high / (1 << 24));
         return Fill(shape, (bits, span) =>
         {
-            for (int i = 0; i < span.Length; i++) span[i] = (Hash(bits + (ulong)i) >> 40) * step;
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var factor = Vector512.Create(step);
+                // The top 24 bits of the 32-bit draw are the hash's top 24 bits: the scalar formula's value.
+                for (; i + 16 <= span.Length; i += 16)
+                    (Vector512.ConvertToSingle(Draws16(bits, i) >> 8) * factor).CopyTo(span.Slice(i, 16));
+            }
+            for (; i < span.Length; i++) span[i] = UniformDraw(bits, i, step);
         });
     }
+
+    /// <summary>Element i of <see cref="Uniform"/> with this seed: the top 24 bits of its hash, times the step.</summary>
+    internal static float UniformDraw(ulong seed, long i, float step) => (Hash(seed + (ulong)i) >> 40) * step;
 
     /// <summary>A float32 tensor whose chunk c is filled by body(counter of its first element, chunk).</summary>
     private static unsafe Tensor Fill(long[] shape, SpanFiller body)
@@ -47,8 +101,7 @@ public static class CounterRandom
         var result = torch.empty(shape, dtype: ScalarType.Float32);
         long n = result.numel();
         if (n == 0) return result;
-        // One draw from libtorch's generator, mixed so that consecutive calls' counters never overlap in practice.
-        ulong seed = Hash((ulong)torch.randint(long.MaxValue, new long[] { 1 }, dtype: ScalarType.Int64).item<long>()) * 0x9E3779B97F4A7C15UL;
+        ulong seed = NextSeed();
         fixed (byte* bytes = result.bytes)
         {
             nint ptr = (nint)bytes;
@@ -74,6 +127,15 @@ public static class CounterRandom
         z += 0x9E3779B97F4A7C15UL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary><see cref="Hash(ulong)"/> on eight counters at once.</summary>
+    private static Vector512<ulong> Hash(Vector512<ulong> z)
+    {
+        z += Vector512.Create(0x9E3779B97F4A7C15UL);
+        z = (z ^ (z >> 30)) * Vector512.Create(0xBF58476D1CE4E5B9UL);
+        z = (z ^ (z >> 27)) * Vector512.Create(0x94D049BB133111EBUL);
         return z ^ (z >> 31);
     }
 }

@@ -64,6 +64,8 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     {
         if (_combination == ExpertCombination.MeanNormalized)
         {
+            if (UsesKernel(student))
+                return nn.functional.normalize(ExpertMlp.Compute(student, _w1, _b1, _w2, _b2, null, training ? _dropout : 0), p: 2, dim: -1);
             // The mean of E experts equals one wide MLP: the experts' hidden layers side by side
             // ([n, E*H]) times their stacked output weights ([E*H, d_T]). The large second layer thus
             // runs as one GEMM instead of E small ones; the first layer stays per expert so that each
@@ -93,10 +95,19 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         return (RunSelected(student, selected) * (gate / gate.detach()), selected);
     }
 
+    /// <summary>
+    /// Whether the experts run as one C# function (<see cref="ExpertMlp"/>, CPU with AVX-512) rather than
+    /// as libtorch calls per expert. Same values and masks; tests switch it off to compare the two.
+    /// </summary>
+    public bool UseKernel { get; set; } = true;
+
+    private bool UsesKernel(Tensor student) => UseKernel && ExpertMlp.Supports(student, _w1);
+
     private Tensor Drop(Tensor x) => _dropout > 0 && training ? CounterRandom.Dropout(x, _dropout) : x;
 
     private Tensor RunSelected(Tensor student, Tensor selected)
     {
+        if (UsesKernel(student)) return ExpertMlp.Compute(student, _w1, _b1, _w2, _b2, selected, training ? _dropout : 0);
         var (perm, counts) = TensorOps.GroupByLabel(selected, Experts);
         var parts = new List<Tensor>();
         long offset = 0;

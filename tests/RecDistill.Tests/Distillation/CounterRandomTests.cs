@@ -60,4 +60,24 @@ public class CounterRandomTests
         y.sum().backward();
         Assert.Equal(y.detach().data<float>().ToArray(), x.grad!.data<float>().ToArray());
     }
+
+    [Fact]
+    public void Vector_draws_equal_the_scalar_definition()
+    {
+        // Lengths and offsets off the 16-lane blocks; thresholds of p = 0.1 and 0.5.
+        foreach (var (seed, first, length, p) in new[] { (17UL, 0L, 1000, 0.1), (0xDEADBEEFUL, 5L, 37, 0.5), (3UL, 1L << 40, 16, 0.1) })
+        {
+            uint threshold = CounterRandom.KeepThreshold(p);
+            var values = Enumerable.Range(0, length).Select(i => 1f + i).ToArray();
+            CounterRandom.DropInPlace(values, seed, first, threshold, 2f);
+            for (int i = 0; i < length; i++)
+                Assert.Equal(CounterRandom.Keeps(seed, first + i, threshold) ? (1f + i) * 2f : 0f, values[i]);
+        }
+        torch.manual_seed(4);
+        ulong s = CounterRandom.NextSeed();
+        torch.manual_seed(4);
+        var u = CounterRandom.Uniform(new long[] { 1003 }, 3.0, CPU).data<float>().ToArray();
+        float step = (float)(3.0 / (1 << 24));
+        for (int i = 0; i < u.Length; i++) Assert.Equal(CounterRandom.UniformDraw(s, i, step), u[i]);
+    }
 }
