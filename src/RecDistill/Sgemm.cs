@@ -113,7 +113,9 @@ public static unsafe class Sgemm
                 for (int i0 = from; i0 < to; i0 += MR)
                 {
                     int mr = Math.Min(MR, to - i0);
-                    for (int r = 0; r < MR; r++)
+                    // Whole 8-row blocks read A in place; only a partial last block is copied (zero-padded).
+                    float* direct = mr == MR ? a + i0 * aRow + k0 * aCol : null;
+                    for (int r = 0; r < MR && direct is null; r++)
                     {
                         if (r >= mr) { for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = 0f; continue; }
                         float* row = a + (i0 + r) * aRow + k0 * aCol;
@@ -122,7 +124,8 @@ public static unsafe class Sgemm
                     }
                     for (int p = p0; p < p1; p++)
                     {
-                        Kernel(block, packed + ((long)p * k + k0) * NR, kc, tile);
+                        if (direct is null) Kernel(block, packed + ((long)p * k + k0) * NR, kc, tile);
+                        else KernelInPlace(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, tile);
                         int cols = Math.Min(NR, n - p * NR);
                         for (int r = 0; r < mr; r++)
                         {
@@ -143,6 +146,35 @@ public static unsafe class Sgemm
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// tile (8 x 32, row-major) = A's 8 rows x kc read in place (A(r, kk) = a[r * aRow + kk * aCol]) times
+    /// the panel slice [kc][32]. Copying A into a block first costs as much as the products when B has
+    /// one or two panels (the projectors' narrow layers), and each A value is a broadcast load either way.
+    /// </summary>
+    private static void KernelInPlace(float* a, long aRow, long aCol, float* bp, int kc, float* tile)
+    {
+        long o1 = aRow, o2 = 2 * aRow, o3 = 3 * aRow, o4 = 4 * aRow, o5 = 5 * aRow, o6 = 6 * aRow, o7 = 7 * aRow;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default,
+                         c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int kk = 0; kk < kc; kk++, a += aCol, bp += NR)
+        {
+            var b0 = Vector512.Load(bp);
+            var b1 = Vector512.Load(bp + 16);
+            var x = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[o1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[o2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[o3]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[o4]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[o5]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[o6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[o7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+        }
+        c00.Store(tile); c01.Store(tile + 16); c10.Store(tile + 32); c11.Store(tile + 48);
+        c20.Store(tile + 64); c21.Store(tile + 80); c30.Store(tile + 96); c31.Store(tile + 112);
+        c40.Store(tile + 128); c41.Store(tile + 144); c50.Store(tile + 160); c51.Store(tile + 176);
+        c60.Store(tile + 192); c61.Store(tile + 208); c70.Store(tile + 224); c71.Store(tile + 240);
     }
 
     /// <summary>tile (8 x 32, row-major) = interleaved A block [kc][8] times the panel slice [kc][32].</summary>
