@@ -1,0 +1,93 @@
+// The projectors' cost, each figure a ratio measured in this run (minimum of N repetitions, which
+// is the figure to compare on a busy machine):
+//   1. Sgemm vs libtorch's matmul on the products of NKD's and CPD's experts (forward and backward shapes);
+//   2. one projector pass (forward, then backward of a linear loss) through ExpertMlp, the C# expert
+//      function, vs the projector's libtorch path (one call chain per expert), for CPD's selection form
+//      (30 experts, 20 -> 110 -> 200) and NKD's mean form (5 experts, 20 -> 100 -> 200, dropout 0.1).
+// Methods are compiled fully optimised at once (TieredCompilation off), as in a long training run;
+// otherwise the first shapes would be timed before the JIT's optimised tier.
+// Usage: dotnet run -c Release bench/projector.cs -- [--threads 1] [--rows 5500] [--repeat 20]
+#:project ../src/RecDistill/RecDistill.csproj
+#:property AllowUnsafeBlocks=true
+#:property TieredCompilation=false
+using System.Diagnostics;
+using System.Globalization;
+using RecDistill;
+using RecDistill.Distillation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+string? Arg(string name) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
+int threads = int.Parse(Arg("--threads") ?? "1", CultureInfo.InvariantCulture);
+int rows = int.Parse(Arg("--rows") ?? "5500", CultureInfo.InvariantCulture); // distinct users + items of a CiteULike batch
+int repeat = int.Parse(Arg("--repeat") ?? "20", CultureInfo.InvariantCulture);
+AllocatorTuning.KeepFreedMemory();
+torch.set_num_threads(threads);
+if (!Sgemm.IsSupported) { Console.WriteLine("no AVX-512 here: the kernels do not run"); return; }
+Console.WriteLine($"threads {threads}, rows {rows}, minimum of {repeat}");
+
+double Min(Action body)
+{
+    for (int w = 0; w < 3; w++) body(); // warm-up (allocator, caches)
+    double best = double.MaxValue;
+    for (int r = 0; r < repeat; r++)
+    {
+        using var scope = NewDisposeScope();
+        var sw = Stopwatch.StartNew();
+        body();
+        best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+    }
+    return best;
+}
+
+Console.WriteLine("\n| product (m x k x n) | Sgemm | libtorch matmul | libtorch / Sgemm |");
+Console.WriteLine("|---|---|---|---|");
+int cpdRows = rows / 30; // one of CPD's 30 experts
+foreach (var (m, k, n, transposedA, what) in new[]
+{
+    (rows, 20, 100, false, "NKD layer 1, one expert"), (rows, 500, 200, false, "NKD layer 2, five experts side by side"),
+    (rows, 200, 500, false, "NKD backward: dH = G W2^T"), (500, rows, 200, true, "NKD backward: dW2 = H^T G"),
+    (rows, 100, 20, false, "NKD backward: dX = dH W1^T"), (cpdRows, 20, 110, false, "CPD layer 1, one expert"),
+    (cpdRows, 110, 200, false, "CPD layer 2, one expert"),
+})
+{
+    var a = transposedA ? randn(k, m) : randn(m, k);
+    var b = randn(k, n);
+    var c = empty(m, n);
+    double ours = Min(() =>
+    {
+        unsafe
+        {
+            fixed (byte* ap = a.bytes, bp = b.bytes, cp = c.bytes)
+                Sgemm.Multiply((float*)ap, transposedA ? 1 : k, transposedA ? m : 1, (float*)bp, n, 1, (float*)cp, m, k, n);
+        }
+    });
+    double torchMs = Min(() => (transposedA ? a.t() : a).matmul(b).sum().item<float>());
+    Console.WriteLine($"| {m} x {k} x {n}{(transposedA ? ", A transposed" : "")} ({what}) | {ours:F3} ms ({2.0 * m * k * n / ours / 1e6:F0} GFLOP/s) | {torchMs:F3} ms | {torchMs / ours:F1} |");
+}
+
+Console.WriteLine("\n| projector pass | ExpertMlp (C#) | libtorch path | libtorch / ExpertMlp |");
+Console.WriteLine("|---|---|---|---|");
+manual_seed(1);
+foreach (var (name, experts, hidden, form, dropout) in new[]
+{
+    ("CPD/DE: 30 experts, selection", 30, 110, ExpertCombination.TeacherGumbelSelection, 0.0),
+    ("NKD: 5 experts, mean, dropout 0.1", 5, 100, ExpertCombination.MeanNormalized, 0.1),
+})
+{
+    using var projector = new ExpertProjector("p", 20, 200, experts, hidden, dropout, form);
+    projector.train();
+    var x = randn(rows, 20).requires_grad_(true);
+    var t = randn(rows, 200);
+    double Pass(bool kernel)
+    {
+        projector.UseKernel = kernel;
+        return Min(() =>
+        {
+            var y = projector.forward(x, form == ExpertCombination.MeanNormalized ? null : t);
+            (y * t).sum().backward();
+        });
+    }
+    double ours = Pass(true), libtorch = Pass(false);
+    Console.WriteLine($"| {name}, forward + backward | {ours:F1} ms | {libtorch:F1} ms | {libtorch / ours:F2} |");
+}
