@@ -129,6 +129,34 @@ public static class AtomicFile
             try { File.Delete(tmp); } catch (IOException) { }
             throw;
         }
+        RemoveStaleTemporaries(dir, Path.GetFileName(path));
+    }
+
+    /// <summary>
+    /// Temporaries of this file left by writers that were killed mid-write (e.g. a training run
+    /// stopped at the end of a session while writing its checkpoint): those whose process is gone.
+    /// A live writer's temporary is left alone.
+    /// </summary>
+    private static void RemoveStaleTemporaries(string dir, string name)
+    {
+        string prefix = $".{name}.";
+        foreach (var file in Directory.EnumerateFiles(dir, $".{name}.*.tmp"))
+        {
+            var middle = Path.GetFileName(file)[prefix.Length..^".tmp".Length];
+            if (!int.TryParse(middle, out int pid) || pid == Environment.ProcessId || IsRunning(pid)) continue;
+            try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     public static void WriteText(string path, string text) =>
