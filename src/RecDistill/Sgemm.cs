@@ -99,8 +99,8 @@ public static unsafe class Sgemm
     {
         int panels = (n + NR - 1) / NR;
         float* tile = stackalloc float[MR * NR];
-        // A's 8 rows x kc block, interleaved [kc][8] (rows past the end zero), so the inner loop reads
-        // one pointer. Loop order: panel group -> k block -> row block -> panel, so that the group's
+        // A partial last block of rows is copied to [kc][8] with the missing rows zero; whole blocks are
+        // read in place. Loop order: panel group -> k block -> row block -> panel, so that the group's
         // k-block slice of B (at most PanelGroup x 256 x 32 floats, 512 KB) stays in L2 while all
         // row blocks pass over it; wide B (ranking all items) would otherwise stream from memory.
         float* block = stackalloc float[MR * KC];
@@ -124,8 +124,9 @@ public static unsafe class Sgemm
                     }
                     for (int p = p0; p < p1; p++)
                     {
-                        if (direct is null) Kernel(block, packed + ((long)p * k + k0) * NR, kc, tile);
-                        else KernelInPlace(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, tile);
+                        // The copied block is A(r, kk) = block[kk * 8 + r]: row stride 1, column stride 8.
+                        if (direct is null) Kernel(block, 1, MR, packed + ((long)p * k + k0) * NR, kc, tile);
+                        else Kernel(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, tile);
                         int cols = Math.Min(NR, n - p * NR);
                         for (int r = 0; r < mr; r++)
                         {
@@ -153,7 +154,7 @@ public static unsafe class Sgemm
     /// the panel slice [kc][32]. Copying A into a block first costs as much as the products when B has
     /// one or two panels (the projectors' narrow layers), and each A value is a broadcast load either way.
     /// </summary>
-    private static void KernelInPlace(float* a, long aRow, long aCol, float* bp, int kc, float* tile)
+    private static void Kernel(float* a, long aRow, long aCol, float* bp, int kc, float* tile)
     {
         long o1 = aRow, o2 = 2 * aRow, o3 = 3 * aRow, o4 = 4 * aRow, o5 = 5 * aRow, o6 = 6 * aRow, o7 = 7 * aRow;
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default,
@@ -177,27 +178,4 @@ public static unsafe class Sgemm
         c60.Store(tile + 192); c61.Store(tile + 208); c70.Store(tile + 224); c71.Store(tile + 240);
     }
 
-    /// <summary>tile (8 x 32, row-major) = interleaved A block [kc][8] times the panel slice [kc][32].</summary>
-    private static void Kernel(float* ap, float* bp, int kc, float* tile)
-    {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default,
-                         c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
-        for (int kk = 0; kk < kc; kk++, ap += MR, bp += NR)
-        {
-            var b0 = Vector512.Load(bp);
-            var b1 = Vector512.Load(bp + 16);
-            var x = Vector512.Create(ap[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
-            x = Vector512.Create(ap[1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
-            x = Vector512.Create(ap[2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
-            x = Vector512.Create(ap[3]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
-            x = Vector512.Create(ap[4]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
-            x = Vector512.Create(ap[5]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
-            x = Vector512.Create(ap[6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
-            x = Vector512.Create(ap[7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
-        }
-        c00.Store(tile); c01.Store(tile + 16); c10.Store(tile + 32); c11.Store(tile + 48);
-        c20.Store(tile + 64); c21.Store(tile + 80); c30.Store(tile + 96); c31.Store(tile + 112);
-        c40.Store(tile + 128); c41.Store(tile + 144); c50.Store(tile + 160); c51.Store(tile + 176);
-        c60.Store(tile + 192); c61.Store(tile + 208); c70.Store(tile + 224); c71.Store(tile + 240);
-    }
 }
