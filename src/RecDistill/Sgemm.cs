@@ -115,12 +115,15 @@ public static unsafe class Sgemm
                     int mr = Math.Min(MR, to - i0);
                     // Whole 8-row blocks read A in place; only a partial last block is copied (zero-padded).
                     float* direct = mr == MR ? a + i0 * aRow + k0 * aCol : null;
-                    for (int r = 0; r < MR && direct is null; r++)
+                    if (direct is null)
                     {
-                        if (r >= mr) { for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = 0f; continue; }
-                        float* row = a + (i0 + r) * aRow + k0 * aCol;
-                        if (aCol == 1) for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = row[kk];
-                        else for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = row[kk * aCol];
+                        for (int r = 0; r < MR; r++)
+                        {
+                            if (r >= mr) { for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = 0f; continue; }
+                            float* row = a + (i0 + r) * aRow + k0 * aCol;
+                            if (aCol == 1) for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = row[kk];
+                            else for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = row[kk * aCol];
+                        }
                     }
                     for (int p = p0; p < p1; p++)
                     {
@@ -177,5 +180,4 @@ public static unsafe class Sgemm
         c40.Store(tile + 128); c41.Store(tile + 144); c50.Store(tile + 160); c51.Store(tile + 176);
         c60.Store(tile + 192); c61.Store(tile + 208); c70.Store(tile + 224); c71.Store(tile + 240);
     }
-
 }

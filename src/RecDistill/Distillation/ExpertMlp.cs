@@ -82,7 +82,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         var w2 = ((Tensor)vars[3]).detach().contiguous();
         var b2 = ((Tensor)vars[4]).detach().contiguous();
         var (order, offsets, seeds, config) = ((Tensor)vars[5], (Tensor)vars[6], (Tensor)vars[7], (Tensor)vars[8]);
-        var s = new Shape(x, w1, w2, config);
+        var s = new Shape((int)x.shape[0], w1, w2, config);
         Tensor y, input, hidden;
         if (s.Selected) (y, input, hidden) = ForwardSelected(s, x, w1, b1, w2, b2, order, offsets, seeds);
         else (y, input, hidden) = ForwardMean(s, x, w1, b1, w2, b2, seeds);
@@ -96,7 +96,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         var saved = ctx.get_saved_variables();
         var (input, hidden, w1, w2, order, offsets, seeds, config) = (saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6], saved[7]);
         var g = gradOutput.to(ScalarType.Float32).contiguous();
-        var s = new Shape(null, w1, w2, config) { Rows = (int)g.shape[0], StudentDim = (int)w1.shape[1] };
+        var s = new Shape((int)g.shape[0], w1, w2, config);
         bool xGrad = (bool)ctx.get_data("x_grad");
         var grads = s.Selected
             ? BackwardSelected(s, g, input, hidden, w1, w2, order, offsets, seeds, xGrad)
@@ -106,9 +106,9 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
 
     private sealed record Shape
     {
-        public Shape(Tensor? x, Tensor w1, Tensor w2, Tensor config)
+        public Shape(int rows, Tensor w1, Tensor w2, Tensor config)
         {
-            Rows = x is null ? 0 : (int)x.shape[0];
+            Rows = rows;
             StudentDim = (int)w1.shape[1];
             Experts = (int)w1.shape[0]; Hidden = (int)w1.shape[2]; TeacherDim = (int)w2.shape[2];
             var c = config.data<double>();
@@ -116,8 +116,8 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
             Threshold = Dropout > 0 ? CounterRandom.KeepThreshold(Dropout) : 0;
             Scale = Dropout > 0 ? (float)(1 / (1 - Dropout)) : 1f;
         }
-        public int Rows { get; init; }
-        public int StudentDim { get; init; }
+        public int Rows { get; }
+        public int StudentDim { get; }
         public int Experts { get; }
         public int Hidden { get; }
         public int TeacherDim { get; }
@@ -138,7 +138,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         var y = torch.empty(n, dT, dtype: ScalarType.Float32);
         fixed (byte* xp = x.bytes, w1p = w1.bytes, b1p = b1.bytes, w2p = w2.bytes, b2p = b2.bytes, xgp = xg.bytes, hdp = hd.bytes, ygp = yg.bytes, yp = y.bytes)
         {
-            var p = new Pointers(xp, w1p, b1p, w2p, b2p, xgp, hdp, ygp, yp);
+            nint X = (nint)xp, W1 = (nint)w1p, B1 = (nint)b1p, W2 = (nint)w2p, B2 = (nint)b2p, XG = (nint)xgp, HD = (nint)hdp, YG = (nint)ygp, Y = (nint)yp;
             var ord = order.data<long>().ToArray();
             var off = offsets.data<long>().ToArray();
             var seed = seeds.data<long>().ToArray();
@@ -146,19 +146,19 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
             {
                 int start = (int)off[e], count = (int)(off[e + 1] - start);
                 if (count == 0) return;
-                float* xe = p.A + (long)start * dS, he = p.B + (long)start * h, ye = p.C + (long)start * dT;
+                float* xe = (float*)XG + (long)start * dS, he = (float*)HD + (long)start * h, ye = (float*)YG + (long)start * dT;
                 for (int j = 0; j < count; j++)
                 {
-                    var src = new ReadOnlySpan<float>(p.X + ord[start + j] * dS, dS);
+                    var src = new ReadOnlySpan<float>((float*)X + ord[start + j] * dS, dS);
                     var dst = new Span<float>(xe + (long)j * dS, dS);
                     src.CopyTo(dst);
                     if (s.Dropout > 0) DropRow(dst, (ulong)seed[2 * e], (long)j * dS, s);
                 }
-                Sgemm.Multiply(xe, dS, 1, p.W1 + (long)e * dS * h, h, 1, he, count, dS, h, p.B1 + (long)e * h);
+                Sgemm.Multiply(xe, dS, 1, (float*)W1 + (long)e * dS * h, h, 1, he, count, dS, h, (float*)B1 + (long)e * h);
                 ReluDrop(he, count, h, h, s.Dropout > 0 ? (ulong)seed[2 * e + 1] : 0, s);
-                Sgemm.Multiply(he, h, 1, p.W2 + (long)e * h * dT, dT, 1, ye, count, h, dT, p.B2 + (long)e * dT);
+                Sgemm.Multiply(he, h, 1, (float*)W2 + (long)e * h * dT, dT, 1, ye, count, h, dT, (float*)B2 + (long)e * dT);
                 for (int j = 0; j < count; j++)
-                    new ReadOnlySpan<float>(ye + (long)j * dT, dT).CopyTo(new Span<float>(p.Y + ord[start + j] * dT, dT));
+                    new ReadOnlySpan<float>(ye + (long)j * dT, dT).CopyTo(new Span<float>((float*)Y + ord[start + j] * dT, dT));
             });
         }
         yg.Dispose();
@@ -209,13 +209,12 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         var ord = order.data<long>().ToArray();
         var off = offsets.data<long>().ToArray();
         var seed = seeds.data<long>().ToArray();
+        // Without an input gradient gx is null and its pointer too (an empty span pins to null).
         fixed (byte* gp = g.bytes, xgp = xg.bytes, hdp = hd.bytes, w1p = w1.bytes, w2p = w2.bytes, ggp = gg.bytes, dhp = dh.bytes, dxp = dxg.bytes,
-               gw1p = gw1.bytes, gb1p = gb1.bytes, gw2p = gw2.bytes, gb2p = gb2.bytes)
+               gw1p = gw1.bytes, gb1p = gb1.bytes, gw2p = gw2.bytes, gb2p = gb2.bytes, gxp = gx is null ? Span<byte>.Empty : gx.bytes)
         {
             nint G = (nint)gp, XG = (nint)xgp, HD = (nint)hdp, W1 = (nint)w1p, W2 = (nint)w2p, GG = (nint)ggp, DH = (nint)dhp, DX = (nint)dxp,
-                 GW1 = (nint)gw1p, GB1 = (nint)gb1p, GW2 = (nint)gw2p, GB2 = (nint)gb2p;
-            nint GX = 0;
-            if (gx is not null) fixed (byte* gxp = gx.bytes) GX = (nint)gxp; // gx's storage stays put while the tensor lives
+                 GW1 = (nint)gw1p, GB1 = (nint)gb1p, GW2 = (nint)gw2p, GB2 = (nint)gb2p, GX = (nint)gxp;
             PerExpert(experts, e =>
             {
                 int start = (int)off[e], count = (int)(off[e + 1] - start);
@@ -256,7 +255,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         using var dxe = torch.empty(n, dS, dtype: ScalarType.Float32);
         var seed = seeds.data<long>().ToArray();
         fixed (byte* gp = g.bytes, ip = input.bytes, hp = hidden.bytes, w1p = w1.bytes, w2p = w2.bytes, dhp = dh.bytes, dxp = dxe.bytes,
-               gw1p = gw1.bytes, gb1p = gb1.bytes, gw2p = gw2.bytes, gb2p = gb2.bytes)
+               gw1p = gw1.bytes, gb1p = gb1.bytes, gw2p = gw2.bytes, gb2p = gb2.bytes, gxp = gx is null ? Span<byte>.Empty : gx.bytes)
         {
             Sgemm.Multiply((float*)hp, 1, wide, (float*)gp, dT, 1, (float*)gw2p, wide, n, dT);       // dW2 = H^T G
             ColumnSums((float*)gp, n, dT, dT, (float*)gb2p);
@@ -270,12 +269,11 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
                 float* w1e = (float*)w1p + (long)e * dS * h;
                 Sgemm.Multiply(xe, 1, dS, de, wide, 1, (float*)gw1p + (long)e * dS * h, dS, n, h);    // dW1 = X^T dH
                 ColumnSums(de, n, h, wide, (float*)gb1p + (long)e * h);
-                if (gx is null) continue;
+                if (gxp is null) continue;
                 Sgemm.Multiply(de, wide, 1, w1e, 1, h, (float*)dxp, n, h, dS);                       // dX = dH W1^T
                 var d = new Span<float>(dxp, n * dS);
                 if (s.Dropout > 0) DropRow(d, (ulong)seed[e], 0, s);
-                fixed (byte* gxp = gx.bytes)
-                    System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(gxp, n * dS), d, new Span<float>(gxp, n * dS));
+                System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(gxp, n * dS), d, new Span<float>(gxp, n * dS));
             }
         }
         return (gx, gw1, gb1, gw2, gb2);
@@ -329,17 +327,4 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
     /// <summary>Runs body for every expert, in parallel over experts when libtorch may use more than one thread.</summary>
     private static void PerExpert(int experts, Action<int> body) =>
         RowChunks.Run(experts, 1, (from, to) => { for (int e = from; e < to; e++) body(e); });
-
-    private readonly unsafe struct Pointers(byte* x, byte* w1, byte* b1, byte* w2, byte* b2, byte* a, byte* b, byte* c, byte* y)
-    {
-        public float* X { get; } = (float*)x;
-        public float* W1 { get; } = (float*)w1;
-        public float* B1 { get; } = (float*)b1;
-        public float* W2 { get; } = (float*)w2;
-        public float* B2 { get; } = (float*)b2;
-        public float* A { get; } = (float*)a;
-        public float* B { get; } = (float*)b;
-        public float* C { get; } = (float*)c;
-        public float* Y { get; } = (float*)y;
-    }
 }

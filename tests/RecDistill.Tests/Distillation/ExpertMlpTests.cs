@@ -49,6 +49,31 @@ public class ExpertMlpTests
         Assert.True(kernel[1].abs().sum().item<float>() > 0, "the input gradient is not all zero");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Without_an_input_gradient_the_weights_still_get_the_libtorch_paths_gradients(bool selection)
+    {
+        if (!Sgemm.IsSupported) return;
+        manual_seed(6);
+        using var p = new ExpertProjector("p", 5, 24, 4, 9, 0.0,
+            selection ? ExpertCombination.TeacherGumbelSelection : ExpertCombination.MeanNormalized);
+        p.train();
+        var s = randn(90, 5); var t = randn(90, 24); var g = randn(90, 24);
+        Tensor[] Weights(bool kernel)
+        {
+            p.UseKernel = kernel;
+            p.zero_grad();
+            manual_seed(13);
+            (p.forward(s, selection ? t : null) * g).sum().backward(); // s does not require a gradient
+            return p.parameters().Select(q => q.grad!.clone()).ToArray();
+        }
+        var kernel = Weights(true);
+        var reference = Weights(false);
+        for (int i = 0; i < kernel.Length; i++)
+            Assert.True(kernel[i].allclose(reference[i], rtol: 1e-4, atol: 1e-5), $"parameter {i}");
+    }
+
     [Fact]
     public void Dropout_masks_differ_between_steps_and_evaluation_has_none()
     {
