@@ -145,7 +145,7 @@ public static class ModelExport
         {
             using var uc = u.cpu().contiguous();
             using var ic = i.cpu().contiguous();
-            return (uc.data<float>().ToArray(), ic.data<float>().ToArray());
+            return (TensorCopy.ToArray<float>(uc), TensorCopy.ToArray<float>(ic));
         }
     }
 

@@ -44,7 +44,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         if (selection is not null)
         {
             if (selection.numel() != n) throw new ArgumentException("one selected expert per row");
-            var labels = selection.to(ScalarType.Int64).cpu().data<long>().ToArray();
+            var labels = TensorCopy.ToArray<long>(selection.to(ScalarType.Int64));
             foreach (var e in labels)
             {
                 if (e < 0 || e >= experts) throw new ArgumentOutOfRangeException(nameof(selection), $"expert {e} of {experts}");
@@ -139,9 +139,9 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         fixed (byte* xp = x.bytes, w1p = w1.bytes, b1p = b1.bytes, w2p = w2.bytes, b2p = b2.bytes, xgp = xg.bytes, hdp = hd.bytes, ygp = yg.bytes, yp = y.bytes)
         {
             nint X = (nint)xp, W1 = (nint)w1p, B1 = (nint)b1p, W2 = (nint)w2p, B2 = (nint)b2p, XG = (nint)xgp, HD = (nint)hdp, YG = (nint)ygp, Y = (nint)yp;
-            var ord = order.data<long>().ToArray();
-            var off = offsets.data<long>().ToArray();
-            var seed = seeds.data<long>().ToArray();
+            var ord = TensorCopy.ToArray<long>(order);
+            var off = TensorCopy.ToArray<long>(offsets);
+            var seed = TensorCopy.ToArray<long>(seeds);
             PerExpert(s.Experts, e =>
             {
                 int start = (int)off[e], count = (int)(off[e + 1] - start);
@@ -175,7 +175,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         var hidden = torch.empty(n, wide, dtype: ScalarType.Float32);
         var y = torch.empty(n, dT, dtype: ScalarType.Float32);
         using var b2Sum = b2.sum(new long[] { 0 }).contiguous(); // the experts' output biases add up
-        var seed = seeds.data<long>().ToArray();
+        var seed = TensorCopy.ToArray<long>(seeds);
         fixed (byte* xp = x.bytes, ip = input.bytes, w1p = w1.bytes, b1p = b1.bytes, w2p = w2.bytes, bsp = b2Sum.bytes, hp = hidden.bytes, yp = y.bytes)
         {
             for (int e = 0; e < experts; e++)
@@ -206,9 +206,9 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         using var gg = torch.empty(n, dT, dtype: ScalarType.Float32);  // g in group order
         using var dh = torch.empty(n, h, dtype: ScalarType.Float32);
         using var dxg = torch.empty(n, dS, dtype: ScalarType.Float32);
-        var ord = order.data<long>().ToArray();
-        var off = offsets.data<long>().ToArray();
-        var seed = seeds.data<long>().ToArray();
+        var ord = TensorCopy.ToArray<long>(order);
+        var off = TensorCopy.ToArray<long>(offsets);
+        var seed = TensorCopy.ToArray<long>(seeds);
         // Without an input gradient gx is null and its pointer too (an empty span pins to null).
         fixed (byte* gp = g.bytes, xgp = xg.bytes, hdp = hd.bytes, w1p = w1.bytes, w2p = w2.bytes, ggp = gg.bytes, dhp = dh.bytes, dxp = dxg.bytes,
                gw1p = gw1.bytes, gb1p = gb1.bytes, gw2p = gw2.bytes, gb2p = gb2.bytes, gxp = gx is null ? Span<byte>.Empty : gx.bytes)
@@ -253,7 +253,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         var gx = xGrad ? torch.zeros(n, dS) : null;
         using var dh = torch.empty(n, wide, dtype: ScalarType.Float32);
         using var dxe = torch.empty(n, dS, dtype: ScalarType.Float32);
-        var seed = seeds.data<long>().ToArray();
+        var seed = TensorCopy.ToArray<long>(seeds);
         fixed (byte* gp = g.bytes, ip = input.bytes, hp = hidden.bytes, w1p = w1.bytes, w2p = w2.bytes, dhp = dh.bytes, dxp = dxe.bytes,
                gw1p = gw1.bytes, gb1p = gb1.bytes, gw2p = gw2.bytes, gb2p = gb2.bytes, gxp = gx is null ? Span<byte>.Empty : gx.bytes)
         {

@@ -19,7 +19,7 @@ internal static class TensorOps
     public static (Tensor Order, long[] Sizes) GroupByLabel(Tensor labels, int groups)
     {
         var (_, order) = labels.sort();
-        return (order, torch.bincount(labels, minlength: groups).cpu().data<long>().ToArray());
+        return (order, TensorCopy.ToArray<long>(torch.bincount(labels, minlength: groups)));
     }
 
     /// <summary>Row-wise dot products: a [n, d], b [n, d] -> [n].</summary>

@@ -55,7 +55,7 @@ public sealed class FullRankingEvaluator
             var ids = torch.tensor(evalUsers.Select(u => (long)u).ToArray(), device: userVectors.device);
             var ranked = TopKRanking.Compute(userVectors.index_select(0, ids), itemVectors, row => Seen(evalUsers[row]), topK,
                 MaxScoresPerBatch);
-            top = ranked.cpu().data<long>().ToArray();
+            top = TensorCopy.ToArray<long>(ranked);
         }
         for (int r = 0; r < evalUsers.Length; r++)
         {

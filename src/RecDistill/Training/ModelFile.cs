@@ -36,14 +36,13 @@ public static class ModelFile
     public static void Save(string path, IRecommender model)
     {
         var header = JsonSerializer.SerializeToUtf8Bytes(ConfigOf(model), JsonOptions.Default);
-        float[] users = ToArray(model.UserWeight), items = ToArray(model.ItemWeight);
         using var ms = new MemoryStream();
         ms.Write(Magic);
         WriteInt(ms, FormatVersion);
         WriteInt(ms, header.Length);
         ms.Write(header);
-        ms.Write(MemoryMarshal.AsBytes(users.AsSpan()));
-        ms.Write(MemoryMarshal.AsBytes(items.AsSpan()));
+        TensorCopy.WriteTo<float>(ms, model.UserWeight);
+        TensorCopy.WriteTo<float>(ms, model.ItemWeight);
         var body = ms.ToArray();
         ulong sum = Fnv1a(body);
         var tail = new byte[8];
@@ -85,12 +84,6 @@ public static class ModelFile
         return model;
     }
 
-    private static float[] ToArray(Tensor t)
-    {
-        using var _ = torch.no_grad();
-        using var c = t.detach().cpu().contiguous();
-        return c.data<float>().ToArray();
-    }
 
     private static void WriteInt(Stream s, int v)
     {

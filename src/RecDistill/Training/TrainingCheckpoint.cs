@@ -56,12 +56,8 @@ public static class TrainingCheckpoint
             w.Write(FormatVersion);
             w.Write(json.Length);
             w.Write(json);
-            using (torch.no_grad())
-                foreach (var (_, t) in tensors)
-                {
-                    using var c = t.detach().cpu().contiguous();
-                    w.Write(MemoryMarshal.AsBytes(c.data<float>().ToArray().AsSpan()));
-                }
+            w.Flush();
+            foreach (var (_, t) in tensors) TensorCopy.WriteTo<float>(s, t);
             using var opt = new MemoryStream();
             if (writeOptimizer is not null)
                 using (var ow = new BinaryWriter(opt, System.Text.Encoding.UTF8, leaveOpen: true)) writeOptimizer(ow);
