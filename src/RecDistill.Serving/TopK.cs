@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -9,8 +10,8 @@ namespace RecDistill.Serving;
 /// tying the current threshold's score is never better and only scores strictly above it enter;
 /// -inf and NaN never enter.
 /// Candidates are appended to a buffer of about 2k entries; when it is full, a linear-time selection
-/// keeps the k best and raises the threshold to the worst of them. A 256-bit SIMD pre-check skips 8
-/// scores at a time when none beats the threshold. Per row this is O(items + k log k), cheaper than a
+/// keeps the k best and raises the threshold to the worst of them. A SIMD compare of 16 scores at a
+/// time (8 without AVX-512) skips those that do not beat the threshold. Per row this is O(items + k log k), cheaper than a
 /// binary heap (log k work per accepted candidate) when k is in the hundreds.
 /// Public because training's full ranking (evaluation, teacher and student top-K lists) selects
 /// through it too: one selection rule for serving and training.
@@ -45,9 +46,25 @@ public sealed class TopK
     public void Offer(ReadOnlySpan<float> scores, int firstItem)
     {
         int j = 0;
-        if (Vector256.IsHardwareAccelerated)
+        ref float r = ref MemoryMarshal.GetReference(scores);
+        if (Vector512.IsHardwareAccelerated)
         {
-            ref float r = ref MemoryMarshal.GetReference(scores);
+            for (; j <= scores.Length - 16; j += 16)
+            {
+                // Only the lanes above the threshold are visited, lowest first (ascending ids).
+                ulong above = Vector512.GreaterThan(Vector512.LoadUnsafe(ref r, (nuint)j), Vector512.Create(_threshold)).ExtractMostSignificantBits();
+                while (above != 0)
+                {
+                    int t = j + System.Numerics.BitOperations.TrailingZeroCount(above);
+                    above &= above - 1;
+                    float v = Unsafe.Add(ref r, t);
+                    // An Add may have raised the threshold: the lane is checked again.
+                    if (v > _threshold) Add(v, firstItem + t);
+                }
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
             for (; j <= scores.Length - 8; j += 8)
             {
                 if (!Vector256.GreaterThanAny(Vector256.LoadUnsafe(ref r, (nuint)j), Vector256.Create(_threshold))) continue;
@@ -57,6 +74,55 @@ public sealed class TopK
         }
         for (; j < scores.Length; j++)
             if (scores[j] > _threshold) Add(scores[j], firstItem + j);
+    }
+
+    /// <summary>
+    /// Offers a whole row, items firstItem + j, to an empty selection: the same result as <see cref="Offer"/>,
+    /// found faster for k in the tens and hundreds. The scan starts from a threshold estimated on a sample
+    /// of the row (expected to let about 3k scores in instead of several times that, each entry costing
+    /// buffer work); when fewer than k scores beat the estimate, the row is scanned again from scratch.
+    /// </summary>
+    public void OfferRow(ReadOnlySpan<float> scores, int firstItem = 0)
+    {
+        if (_count == 0 && _threshold == float.NegativeInfinity)
+        {
+            float estimate = EstimateThreshold(scores);
+            if (estimate > float.NegativeInfinity)
+            {
+                _threshold = estimate;
+                Offer(scores, firstItem);
+                // At least k scores above the estimate: the k best (ties included) are all among them.
+                if (_count >= _k) return;
+                Clear();
+            }
+        }
+        Offer(scores, firstItem);
+    }
+
+    private const int SampleSize = 512;
+
+    /// <summary>
+    /// The r-th largest of SampleSize evenly spaced scores, r chosen so that about 3k scores of the row
+    /// exceed it; -inf when the row is too short for a sample to help.
+    /// </summary>
+    private float EstimateThreshold(ReadOnlySpan<float> scores)
+    {
+        int n = scores.Length;
+        if (_k < 32 || n < 4 * SampleSize) return float.NegativeInfinity;
+        int r = Math.Max(6, (int)Math.Ceiling(3.0 * _k * SampleSize / n));
+        if (r > SampleSize / 4) return float.NegativeInfinity;
+        // The r largest samples so far, descending (insertion into a short array).
+        Span<float> best = stackalloc float[r];
+        int kept = 0;
+        for (int s = 0; s < SampleSize; s++)
+        {
+            float v = scores[(int)((long)s * n / SampleSize)];
+            if (!(v > float.NegativeInfinity) || (kept == r && v <= best[r - 1])) continue;
+            int at = kept < r ? kept++ : r - 1;
+            while (at > 0 && best[at - 1] < v) { best[at] = best[at - 1]; at--; }
+            best[at] = v;
+        }
+        return kept == r ? best[r - 1] : float.NegativeInfinity;
     }
 
     private void Add(float score, int item)

@@ -101,7 +101,7 @@ public static class TopKRanking
                 {
                     var row = new Span<float>((float*)scoresPtr + (long)b * numItems, numItems);
                     foreach (var i in excluded(firstRow + b)) row[i] = float.NegativeInfinity;
-                    heap.Offer(row, 0);
+                    heap.OfferRow(row);
                     var top = new Span<long>((long*)outPtr + (long)b * k, k);
                     int filled = heap.DrainSorted(top);
                     // Fewer than k items with a finite score: all of them are in; the rest are the excluded ones.

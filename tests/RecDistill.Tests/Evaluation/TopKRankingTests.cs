@@ -15,8 +15,13 @@ public class TopKRankingTests
         return kept.Concat(Enumerable.Range(0, m).Where(excluded.Contains)).Take(k).Select(i => (long)i).ToArray();
     }
 
-    /// <summary>m = 41, k = 12: no selection round (the buffer holds every item); m = 700, k = 5: many.</summary>
+    /// <summary>
+    /// m = 41, k = 12: no selection round (the buffer holds every item); m = 700, k = 5: many; m = 3000 with
+    /// k = 40 and 150: rows long enough for the sampled starting threshold (TopK.OfferRow), amid many ties.
+    /// </summary>
     [Theory]
+    [InlineData(6, 1, 3000, 40)]
+    [InlineData(7, 2, 3000, 150)]
     [InlineData(1, 1, 41, 12)]
     [InlineData(2, 2, 41, 12)]
     [InlineData(3, 2, 41, 12)]
