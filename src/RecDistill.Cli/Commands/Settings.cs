@@ -192,7 +192,7 @@ public class TrainSettings : DataSettings
     public bool Overwrite { get; set; }
 
     [CommandOption("--resume <DIR>")]
-    [Description("Continue an interrupted run from its last epoch checkpoint, with the run's own options (only --threads and --device may be given again). The result equals an uninterrupted run's.")]
+    [Description("Continue an interrupted run from its last checkpoint (written with every validation and at least once a minute), with the run's own options (only --threads and --device may be given again). The result equals an uninterrupted run's.")]
     public string? Resume { get; set; }
 
     public Backbone Backbone => Model.ToLowerInvariant() == "lightgcn" ? Backbone.LightGcn : Backbone.Bpr;

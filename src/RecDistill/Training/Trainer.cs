@@ -35,9 +35,19 @@ public sealed class Trainer
 
     /// <summary>
     /// When set, the state needed to continue the run (weights, optimizer moments, distillation
-    /// parameters, early-stopping state) is written here atomically at the end of every epoch.
+    /// parameters, early-stopping state) is written here atomically at the end of every epoch with a
+    /// validation, of the last epoch, and of any epoch ending <see cref="StateInterval"/> or more after
+    /// the previous write.
     /// </summary>
     public string? StatePath { get; init; }
+
+    /// <summary>
+    /// Longest time between two writes of the resume state. A resumed run replays the epochs since the
+    /// last write with the same draws (each epoch reseeds from (seed, epoch)), so writing less often
+    /// costs only the replay, while writing after every epoch cost a BPR teacher (0.3 s epochs, a 70 MB
+    /// state on CiteULike) a sixth of its time.
+    /// </summary>
+    public TimeSpan StateInterval { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Continue from <see cref="StatePath"/> when it exists (needs <see cref="CheckpointPath"/> for the best weights).</summary>
     public bool Resume { get; init; }
@@ -71,6 +81,7 @@ public sealed class Trainer
 
         var history = new List<EpochRecord>();
         var clock = Stopwatch.StartNew();
+        var sinceStateWrite = Stopwatch.StartNew();
         double elapsedBefore = 0;
         int bestEpoch = 0, badEvals = 0, epoch = 0, firstEpoch = 1;
         double best = double.NegativeInfinity;
@@ -195,7 +206,9 @@ public sealed class Trainer
                 finished = early || epoch == _o.MaxEpochs;
                 // The resume state first, then the best model: a run killed between the two resumes
                 // from a state whose best weights are its own and rewrites model.bin.
-                if (StatePath is not null)
+                if (StatePath is not null && (validMetric is not null || finished || sinceStateWrite.Elapsed >= StateInterval))
+                {
+                    sinceStateWrite.Restart();
                     SaveState(model, methodParams, userOpt, itemOpt, denseOpt, new TrainingCheckpointHeader
                     {
                         Epoch = epoch, Finished = finished, EarlyStopped = early, Best = best, BestEpoch = bestEpoch,
@@ -204,6 +217,7 @@ public sealed class Trainer
                         LastValid = lastValid is null ? null : new Dictionary<string, double>(lastValid),
                         History = history, Fingerprint = fingerprint,
                     });
+                }
                 if (improved && CheckpointPath is not null) ModelFile.Save(CheckpointPath, model);
             }
         }

@@ -28,10 +28,10 @@ public sealed record TrainingCheckpointHeader
 }
 
 /// <summary>
-/// The per-epoch resume file (checkpoint.bin): magic, version, a JSON header, named float32 tensors
+/// The resume file (checkpoint.bin): magic, version, a JSON header, named float32 tensors
 /// (current weights, optimizer moments, distillation parameters) and the dense optimizer's own state.
 /// Written through a temporary file and a rename: a run killed at any moment leaves the previous
-/// epoch's file whole. Random state is not stored: every epoch reseeds from (seed, epoch).
+/// file whole. Random state is not stored: every epoch reseeds from (seed, epoch).
 /// </summary>
 public static class TrainingCheckpoint
 {

@@ -17,7 +17,8 @@ public class ResumeTests
 
     /// <summary>Trains a fresh model (and MKD method when asked); kills the run at the first batch of killAtEpoch.</summary>
     private static (TrainResult? Result, float[] Users, float[] Items) Run(SplitDataset data, FrozenTeacher? teacher,
-        Backbone backbone, string dir, int? killAtEpoch, bool resume, SparseAdamMode adam = SparseAdamMode.Lazy)
+        Backbone backbone, string dir, int? killAtEpoch, bool resume, SparseAdamMode adam = SparseAdamMode.Lazy,
+        TimeSpan? stateInterval = null)
     {
         manual_seed(21);
         using IRecommender model = backbone == Backbone.Bpr
@@ -36,6 +37,7 @@ public class ResumeTests
             CheckpointPath = Path.Combine(dir, ModelFile.FileName),
             StatePath = Path.Combine(dir, TrainingCheckpoint.FileName),
             Resume = resume,
+            StateInterval = stateInterval ?? TimeSpan.FromMinutes(1),
             Progress = p => { if (p.Epoch == killAtEpoch && p.Batch == 1) throw new Killed(); },
         };
         TrainResult? result = null;
@@ -66,7 +68,9 @@ public class ResumeTests
         var dir = TestData.TempDir();
         var killed = Run(data, teacher, backbone, dir, killAt, resume: false, adam);
         Assert.Null(killed.Result);
-        Assert.True(File.Exists(Path.Combine(dir, TrainingCheckpoint.FileName)));
+        // The state was written with the last validation (every second epoch here), not after each epoch:
+        // the resumed run replays the epochs since.
+        Assert.Equal((killAt - 1) / Options.EvalEvery * Options.EvalEvery, CheckpointEpoch(dir));
         var resumed = Run(data, teacher, backbone, dir, null, resume: true, adam);
 
         Assert.Equal(whole.Users, resumed.Users);
@@ -79,6 +83,18 @@ public class ResumeTests
         var (_, users, _) = ModelFile.Read(Path.Combine(dir, ModelFile.FileName));
         Assert.Equal(whole.Users, users);
         teacher?.Dispose();
+    }
+
+    private static int CheckpointEpoch(string dir) => TrainingCheckpoint.Load(Path.Combine(dir, TrainingCheckpoint.FileName)).Header.Epoch;
+
+    [Fact]
+    public void With_a_zero_interval_the_state_is_written_after_every_epoch()
+    {
+        set_num_threads(1);
+        var data = TestData.Clustered(users: 40, items: 60);
+        var dir = TestData.TempDir();
+        Run(data, null, Backbone.Bpr, dir, killAtEpoch: 4, resume: false, stateInterval: TimeSpan.Zero);
+        Assert.Equal(3, CheckpointEpoch(dir));
     }
 
     [Fact]
