@@ -1,4 +1,5 @@
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace RecDistill;
 
@@ -20,6 +21,22 @@ internal static class FixedScalars
     /// "Unknown scalar type" after 135 epochs).
     /// </summary>
     public static Scalar Of(double value) => Cache.GetOrAdd(value, v => v);
+
+    /// <summary>
+    /// a + b with the alpha of 1 held here. TorchSharp's own `a + b` (Tensor.add(Tensor), also
+    /// Tensor + Scalar and Scalar - Tensor) passes an implicit Scalar 1 as alpha, which the finalizer
+    /// can free mid-call: a LightGCN HTD run failed in add with libtorch's "toFloat" assertion after
+    /// 250 epochs. Per-batch and per-epoch code uses these instead of the operators.
+    /// </summary>
+    public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, UnitAlpha);
+
+    public static Tensor Plus(this Tensor a, Scalar b) => a.add(b, UnitAlpha);
+
+    /// <summary>1 - x (the operator would pass an implicit alpha, see <see cref="Plus(Tensor, Tensor)"/>).</summary>
+    public static Tensor OneMinus(Tensor x) => x.neg().add(One, UnitAlpha);
+
+    /// <summary>Integral, so that it also serves integer tensors.</summary>
+    private static readonly Scalar UnitAlpha = 1;
 
     public static readonly Scalar True = true;
     public static readonly Scalar NegativeInfinity = float.NegativeInfinity;

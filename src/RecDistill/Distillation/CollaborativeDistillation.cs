@@ -32,7 +32,7 @@ public sealed class CollaborativeDistillation(DistillationContext ctx, CdOptions
         var logw = RankSampling.ExponentialRankLogWeights((int)top.shape[1], options.T, top.device).expand(top.shape[0], -1);
         var items = top.gather(1, RankSampling.WithoutReplacement(logw, options.L));
         var teacher = Context.Teacher.Scores(torch.arange(top.shape[0], device: top.device), items);
-        _targets = Keep(((teacher + FixedScalars.Of(options.T2)) / FixedScalars.Of(options.T1)).sigmoid());
+        _targets = Keep((teacher.Plus(FixedScalars.Of(options.T2)) / FixedScalars.Of(options.T1)).sigmoid());
         return items;
     }
 

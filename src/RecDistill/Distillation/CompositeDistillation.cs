@@ -46,7 +46,7 @@ public sealed class CompositeDistillation : IDistillationMethod
         foreach (var p in _parts)
         {
             var l = p.Loss(batch, student);
-            total = total is null ? l : total + l;
+            total = total is null ? l : total.Plus(l);
         }
         return total!;
     }

@@ -84,7 +84,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         var (feature, reg) = LossParts(batch, student);
-        var loss = reg is null ? feature : feature + _o.AlphaC * reg;
+        var loss = reg is null ? feature : feature.Plus(reg * FixedScalars.Of(_o.AlphaC));
         return loss * FixedScalars.Of(_o.Lambda);
     }
 
@@ -127,7 +127,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         Tensor? pU = pairwise || listwise ? parts[2] : null;
         Tensor? pI = pairwise ? parts[3] : null;
         Tensor? pq = listwise ? parts[^1] : null;
-        var loss = (tu - projU).square().sum() + (ti - projI).square().sum() * FixedScalars.Of(0.5);
+        var loss = (tu - projU).square().sum().Plus((ti - projI).square().sum() * FixedScalars.Of(0.5));
 
         // Pairs (u, positive, first negative) of the batch, as rows of the unique user/item sets.
         var ru = torch.searchsorted(users, batch.Users);
@@ -156,7 +156,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
             var raw = torch.bmm(sq!.index_select(0, rows).view(shape), suD.unsqueeze(-1)).squeeze(-1);   // [n, Q]
             var proj = torch.bmm(pq!.index_select(0, rows).view(shape), pU!.unsqueeze(-1)).squeeze(-1);
             var list = SoftLabelDistillation.SoftCrossEntropy(raw, proj, null, _o.Tau).sum();
-            reg = reg is null ? list : reg + list;
+            reg = reg is null ? list : reg.Plus(list);
         }
         return (loss, reg);
     }

@@ -131,7 +131,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     {
         var u = torch.rand_like(logits).clamp_(FixedScalars.Of(1e-10), FixedScalars.Of(1 - 1e-10));
         var g = -(-u.log()).log();
-        return ((logits + g) / FixedScalars.Of(tau)).softmax(-1);
+        return (logits.Plus(g) / FixedScalars.Of(tau)).softmax(-1);
     }
 
     /// <summary>Projected vectors of the given student rows, gradient flowing to the projector only.</summary>

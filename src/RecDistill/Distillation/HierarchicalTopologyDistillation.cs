@@ -64,7 +64,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         var t = _ctx.Teacher;
         var lu = Topology(t.Users.index_select(0, _users!), student.Users(_users!));
         var li = Topology(t.Items.index_select(0, _items!), student.Items(_items!));
-        return (lu + li) * FixedScalars.Of(_o.Lambda);
+        return lu.Plus(li) * FixedScalars.Of(_o.Lambda);
     }
 
     /// <summary>The HTD loss of one set of entities: teacher vectors [n, d_T], student vectors [n, d_S].</summary>
@@ -95,11 +95,11 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
                 var members = order.narrow(0, offset, size);
                 var tg = tn.index_select(0, members);
                 var sg = sn.index_select(0, members);
-                entityLoss = entityLoss + (tg.matmul(tg.t()) - sg.matmul(sg.t())).square().sum();
+                entityLoss = entityLoss.Plus((tg.matmul(tg.t()) - sg.matmul(sg.t())).square().sum());
             }
             offset += size;
         }
-        return entityLoss * FixedScalars.Of(_o.Alpha) + groupLoss * FixedScalars.Of(1 - _o.Alpha);
+        return (entityLoss * FixedScalars.Of(_o.Alpha)).Plus(groupLoss * FixedScalars.Of(1 - _o.Alpha));
     }
 
     public void Dispose() => Projector.Dispose();

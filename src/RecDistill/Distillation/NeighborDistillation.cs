@@ -83,7 +83,7 @@ public sealed class NeighborDistillation : IDistillationMethod
         var weight = torch.full(s.shape[0], FixedScalars.Of(0.5), device: s.device);
         weight.narrow(0, 0, nu).fill_(FixedScalars.One);
         var p = Projector.forward(Mix(s, sn), null);
-        var distance = FixedScalars.One - nn.functional.cosine_similarity(Mix(te, tn), p, dim: 1);
+        var distance = FixedScalars.OneMinus(nn.functional.cosine_similarity(Mix(te, tn), p, dim: 1));
         return (distance * weight).sum() * FixedScalars.Of(_o.Lambda);
     }
 
@@ -95,7 +95,7 @@ public sealed class NeighborDistillation : IDistillationMethod
             return torch.where(keep, own, neighbour);
         }
         var r = CounterRandom.Uniform(own.shape, 2 * _o.Alpha, own.device);
-        return r * own + (FixedScalars.One - r) * neighbour;
+        return (r * own).Plus(FixedScalars.OneMinus(r) * neighbour);
     }
 
     public void Dispose()

@@ -59,18 +59,18 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         // c_p: teacher-top items at student positions >= p (capped at K); favoured positions sit at or above them.
         var inTeacher = studentTop.unsqueeze(2).eq(teacherTop.unsqueeze(1)).any(2).to(ScalarType.Float32); // [U, mxK]
         var fromEnd = inTeacher.flip(1).cumsum(1).flip(1).clamp_max(FixedScalars.Of(k));
-        var positions = RankSampling.WithoutReplacement((fromEnd + FixedScalars.One) / FixedScalars.Of(_o.T), l);
+        var positions = RankSampling.WithoutReplacement(fromEnd.Plus(FixedScalars.One) / FixedScalars.Of(_o.T), l);
         var j = studentTop.gather(1, positions);                                  // [U, L]
         var teacherInJ = teacherTop.unsqueeze(2).eq(j.unsqueeze(1)).any(2);       // [U, K]
         var teacherInS = teacherTop.unsqueeze(2).eq(s.unsqueeze(1)).any(2);
-        var overlap = teacherInJ.to(ScalarType.Float32).sum(1) / k;
+        var overlap = teacherInJ.to(ScalarType.Float32).sum(1) / FixedScalars.Of(k);
         var set = torch.cat(new[] { j, teacherTop }, 1);                          // [U, L + K]
         var mask = torch.cat(new[] { torch.ones_like(j, dtype: ScalarType.Bool), teacherInJ.logical_or(teacherInS).logical_not() }, 1);
         var users = torch.arange(data.NumUsers, dtype: ScalarType.Int64, device: _ctx.Device);
         _s = s.clone().MoveToOuterDisposeScope();
         _set = set.MoveToOuterDisposeScope();
         _setMask = mask.MoveToOuterDisposeScope();
-        _w = (overlap * -_o.Beta).exp().MoveToOuterDisposeScope();
+        _w = (overlap * FixedScalars.Of(-_o.Beta)).exp().MoveToOuterDisposeScope();
         _teacherS = _ctx.Teacher.Scores(users, s).MoveToOuterDisposeScope();
         _teacherSet = _ctx.Teacher.Scores(users, set).MoveToOuterDisposeScope();
         _overlapMean = overlap.mean().item<float>();
@@ -93,7 +93,7 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         var lossS = SoftCrossEntropy(_teacherS!.index_select(0, users), studentS, null, _o.Tau);
         var lossT = SoftCrossEntropy(_teacherSet!.index_select(0, users), studentSet, mask, _o.Tau);
         var w = _w!.index_select(0, users);
-        return ((FixedScalars.One - w) * lossS + w * lossT).sum() * FixedScalars.Of(_o.Lambda);
+        return (FixedScalars.OneMinus(w) * lossS).Plus(w * lossT).sum() * FixedScalars.Of(_o.Lambda);
     }
 
     /// <summary>Per row: cross entropy from softmax(teacher / tau) to softmax(student / tau) over the unmasked entries.</summary>

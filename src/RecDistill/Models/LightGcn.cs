@@ -41,9 +41,9 @@ public sealed class LightGcn : EmbeddingModel
         for (int l = 0; l < Layers; l++)
         {
             e = _sparseAdjacency is null ? _adjacency.Multiply(e) : torch.mm(_sparseAdjacency, e);
-            sum = sum + e;
+            sum = sum.Plus(e);
         }
-        return sum / (Layers + 1);
+        return sum / FixedScalars.Of(Layers + 1);
     }
 
     public override EmbeddingLookup Lookup(Tensor userIds, Tensor itemIds)

@@ -155,7 +155,7 @@ public sealed class Trainer
                     if (method is not null)
                     {
                         kd = method.Loss(batch, lookup);
-                        loss = loss + kd;
+                        loss = loss.Plus(kd);
                     }
                     double lv = loss.item<float>();
                     if (!double.IsFinite(lv))
