@@ -75,7 +75,7 @@ foreach (var (name, options, dT) in sets)
     var ours = TimeTraining(sparse);
     manual_seed(1);
     using var dense = new DenseBprMf(data.NumUsers, data.NumItems, dT);
-    var baseline = TimeTraining(dense);
+    var baseline = TimeTraining(dense, options: train with { TorchAdam = true });
     manual_seed(1);
     using var sparseExact = new BprMf(data.NumUsers, data.NumItems, dT);
     var exact = TimeTraining(sparseExact, options: train with { SparseAdam = SparseAdamMode.Exact });
@@ -147,7 +147,7 @@ foreach (var (name, options, dT) in sets)
                  {
                      ("lazy", "row-sparse Adam", () => new BprMf(data.NumUsers, data.NumItems, dT), full),
                      ("exact", "row-sparse Adam, exact mode", () => new BprMf(data.NumUsers, data.NumItems, dT), full with { SparseAdam = SparseAdamMode.Exact }),
-                     ("dense", "dense tables + torch Adam", () => new DenseBprMf(data.NumUsers, data.NumItems, dT), full),
+                     ("dense", "dense tables + torch Adam", () => new DenseBprMf(data.NumUsers, data.NumItems, dT), full with { TorchAdam = true }),
                  })
         {
             if (!modes.Contains(mode)) continue;

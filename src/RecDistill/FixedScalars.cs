@@ -37,6 +37,17 @@ internal static class FixedScalars
 
     /// <summary>Integral, so that it also serves integer tensors.</summary>
     private static readonly Scalar UnitAlpha = 1;
+    private static readonly Scalar IntZero = 0;
+
+    /// <summary>
+    /// 0, 1, ..., n - 1 (TorchSharp's arange(stop) makes implicit Scalars of its start and step; here
+    /// they live for the process and the stop until the call has returned).
+    /// </summary>
+    public static Tensor Arange(long n, ScalarType dtype, Device? device)
+    {
+        using Scalar stop = n;
+        return torch.arange(IntZero, stop, UnitAlpha, dtype, device);
+    }
 
     public static readonly Scalar True = true;
     public static readonly Scalar NegativeInfinity = float.NegativeInfinity;

@@ -31,7 +31,7 @@ public sealed class CollaborativeDistillation(DistillationContext ctx, CdOptions
         var top = Context.TeacherTopK(options.TopN);
         var logw = RankSampling.ExponentialRankLogWeights((int)top.shape[1], options.T, top.device).expand(top.shape[0], -1);
         var items = top.gather(1, RankSampling.WithoutReplacement(logw, options.L));
-        var teacher = Context.Teacher.Scores(torch.arange(top.shape[0], device: top.device), items);
+        var teacher = Context.Teacher.Scores(FixedScalars.Arange(top.shape[0], ScalarType.Int64, top.device), items);
         _targets = Keep((teacher.Plus(FixedScalars.Of(options.T2)) / FixedScalars.Of(options.T1)).sigmoid());
         return items;
     }

@@ -25,7 +25,7 @@ public sealed class KnowledgeDistillation(DistillationContext ctx, KdOptions opt
     protected override Tensor BuildLists(int epoch, IRecommender student, Random rng)
     {
         var top = Context.TeacherTopK(options.K);
-        _teacherScores = Keep(Context.Teacher.Scores(torch.arange(top.shape[0], device: top.device), top));
+        _teacherScores = Keep(Context.Teacher.Scores(FixedScalars.Arange(top.shape[0], ScalarType.Int64, top.device), top));
         return top.clone();
     }
 

@@ -21,5 +21,5 @@ public static class RankSampling
 
     /// <summary>Log-weights -rank / T for ranks 0..n-1, as one row [1, n].</summary>
     public static Tensor ExponentialRankLogWeights(int n, double temperature, Device device) =>
-        (torch.arange(n, dtype: ScalarType.Float32, device: device) * (-1.0 / temperature)).unsqueeze(0);
+        (FixedScalars.Arange(n, ScalarType.Float32, device) * FixedScalars.Of(-1.0 / temperature)).unsqueeze(0);
 }

@@ -66,7 +66,7 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         var overlap = teacherInJ.to(ScalarType.Float32).sum(1) / FixedScalars.Of(k);
         var set = torch.cat(new[] { j, teacherTop }, 1);                          // [U, L + K]
         var mask = torch.cat(new[] { torch.ones_like(j, dtype: ScalarType.Bool), teacherInJ.logical_or(teacherInS).logical_not() }, 1);
-        var users = torch.arange(data.NumUsers, dtype: ScalarType.Int64, device: _ctx.Device);
+        var users = FixedScalars.Arange(data.NumUsers, ScalarType.Int64, _ctx.Device);
         _s = s.clone().MoveToOuterDisposeScope();
         _set = set.MoveToOuterDisposeScope();
         _setMask = mask.MoveToOuterDisposeScope();

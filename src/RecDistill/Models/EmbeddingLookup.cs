@@ -47,7 +47,7 @@ public sealed class EmbeddingLookup
         var touched = torch.zeros(tableRows, dtype: ScalarType.Bool, device: ids.device).index_fill_(0, ids, FixedScalars.True);
         var unique = touched.nonzero().squeeze(1);
         var map = torch.zeros(tableRows, dtype: ScalarType.Int64, device: ids.device)
-            .index_copy_(0, unique, torch.arange(unique.shape[0], dtype: ScalarType.Int64, device: ids.device));
+            .index_copy_(0, unique, FixedScalars.Arange(unique.shape[0], ScalarType.Int64, ids.device));
         return (unique, map);
     }
 

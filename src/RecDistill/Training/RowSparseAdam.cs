@@ -61,8 +61,26 @@ public sealed class RowSparseAdam : IDisposable
             // Off the CPU fast path the exact mode is plain dense Adam over the whole table.
             using var scope = torch.NewDisposeScope();
             var full = torch.zeros_like(_table).index_copy_(0, rowIds, gradRows);
-            StepWithTensorOps(torch.arange(_table.shape[0], dtype: ScalarType.Int64, device: _table.device), full);
+            StepWithTensorOps(FixedScalars.Arange(_table.shape[0], ScalarType.Int64, _table.device), full);
             Array.Fill(_rowStep, Steps);
+        }
+    }
+
+    /// <summary>One step on every row of the table: gradRows [rows, d] (the dense optimizer's step).</summary>
+    public void StepAll(Tensor gradRows)
+    {
+        Steps++;
+        if (_rowStep is not null) ExtendCorrections(Steps);
+        if (CanUpdateInPlace(null, gradRows) && gradRows.shape[0] == _table.shape[0])
+        {
+            StepInPlace(null, gradRows);
+            if (_rowStep is not null) Array.Fill(_rowStep, Steps);
+        }
+        else
+        {
+            using var ids = FixedScalars.Arange(_table.shape[0], ScalarType.Int64, _table.device);
+            StepWithTensorOps(ids, gradRows);
+            if (_rowStep is not null) Array.Fill(_rowStep, Steps);
         }
     }
 
@@ -85,9 +103,9 @@ public sealed class RowSparseAdam : IDisposable
         }
     }
 
-    private bool CanUpdateInPlace(Tensor rowIds, Tensor gradRows) =>
+    private bool CanUpdateInPlace(Tensor? rowIds, Tensor gradRows) =>
         _table.device_type == DeviceType.CPU && gradRows.device_type == DeviceType.CPU
-        && _table.dtype == ScalarType.Float32 && gradRows.dtype == ScalarType.Float32 && rowIds.dtype == ScalarType.Int64
+        && _table.dtype == ScalarType.Float32 && gradRows.dtype == ScalarType.Float32 && (rowIds is null || rowIds.dtype == ScalarType.Int64)
         && _table.is_contiguous() && _m.is_contiguous() && _v.is_contiguous() && _table.dim() == 2;
 
     /// <summary>
@@ -96,14 +114,15 @@ public sealed class RowSparseAdam : IDisposable
     /// scatters them back, which cost more than the rest of a BPR step. Rows are independent, so
     /// the result does not depend on the thread count.
     /// </summary>
-    private unsafe void StepInPlace(Tensor rowIds, Tensor gradRows)
+    /// <summary>rowIds null: every row of the table, in order.</summary>
+    private unsafe void StepInPlace(Tensor? rowIds, Tensor gradRows)
     {
         using var _ = torch.no_grad();
-        var ids = rowIds.is_contiguous() ? rowIds : rowIds.contiguous();
+        var ids = rowIds is null || rowIds.is_contiguous() ? rowIds : rowIds.contiguous();
         var grads = gradRows.is_contiguous() ? gradRows : gradRows.contiguous();
-        int rows = (int)ids.shape[0];
+        int rows = (int)(ids?.shape[0] ?? _table.shape[0]);
         var p = NewUpdate((int)_table.shape[1]);
-        fixed (byte* w = _table.bytes, m = _m.bytes, v = _v.bytes, g = grads.bytes, r = ids.bytes)
+        fixed (byte* w = _table.bytes, m = _m.bytes, v = _v.bytes, g = grads.bytes, r = ids is null ? Span<byte>.Empty : ids.bytes)
         fixed (long* rowStep = _rowStep)
         fixed (float* stepSize = CollectionsMarshal.AsSpan(_stepSize), inv2 = CollectionsMarshal.AsSpan(_invCorrection2))
         {
@@ -111,7 +130,7 @@ public sealed class RowSparseAdam : IDisposable
             p.RowStep = rowStep; p.StepSizes = stepSize; p.InvCorrections2 = inv2; p.Step = Steps;
             RowChunks.Run(rows, 256, p.Run);
         }
-        if (!ReferenceEquals(ids, rowIds)) ids.Dispose();
+        if (!ReferenceEquals(ids, rowIds)) ids!.Dispose();
         if (!ReferenceEquals(grads, gradRows)) grads.Dispose();
     }
 
@@ -140,7 +159,7 @@ public sealed class RowSparseAdam : IDisposable
     private unsafe struct Update
     {
         public float* W, M, V, G;
-        public long* Rows;
+        public long* Rows; // null: row i is table row i
         public int D;
         public float Beta1, Beta2, Decay, Eps, StepSize, InvCorrection2;
         // Exact mode only (RowStep null in lazy mode).
@@ -157,11 +176,12 @@ public sealed class RowSparseAdam : IDisposable
             var step = new Vector<float>(StepSize); var inv2 = new Vector<float>(InvCorrection2);
             for (int i = from; i < to; i++)
             {
-                long row = Rows[i] * D;
+                long id = Rows is null ? i : Rows[i];
+                long row = id * D;
                 if (RowStep is not null)
                 {
-                    CatchUp(row, RowStep[Rows[i]] + 1, Step - 1);
-                    RowStep[Rows[i]] = Step;
+                    CatchUp(row, RowStep[id] + 1, Step - 1);
+                    RowStep[id] = Step;
                 }
                 float* w = W + row, m = M + row, v = V + row, g = G + (long)i * D;
                 int j = 0;

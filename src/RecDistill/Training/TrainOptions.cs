@@ -21,6 +21,13 @@ public sealed record TrainOptions
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public SparseAdamMode SparseAdam { get; init; } = SparseAdamMode.Lazy;
+    /// <summary>
+    /// Dense parameters (LightGCN's tables, projectors and experts) through TorchSharp's Adam instead of
+    /// <see cref="DenseAdam"/>'s fused pass: the straightforward baseline of bench/speed.cs. Left out of
+    /// the JSON when false.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool TorchAdam { get; init; }
     /// <summary>The metric early stopping watches.</summary>
     public string SelectionMetric { get; init; } = "ndcg@20";
 

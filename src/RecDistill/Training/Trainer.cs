@@ -63,7 +63,7 @@ public sealed class Trainer
         var device = model.Device;
 
         RowSparseAdam? userOpt = null, itemOpt = null;
-        TorchSharp.Modules.Adam? denseOpt = null;
+        DenseAdam? denseOpt = null;
         var methodParams = method?.Parameters.ToList() ?? new List<TorchSharp.Modules.Parameter>();
         var extra = new List<TorchSharp.Modules.Parameter>(methodParams);
         if (model.RowSparse)
@@ -77,7 +77,7 @@ public sealed class Trainer
             extra.Insert(0, model.UserWeight);
         }
         if (extra.Count > 0)
-            denseOpt = optim.Adam(extra, lr: _o.LearningRate, weight_decay: _o.WeightDecay);
+            denseOpt = new DenseAdam(extra, _o.LearningRate, _o.WeightDecay, _o.TorchAdam);
 
         var history = new List<EpochRecord>();
         var clock = Stopwatch.StartNew();
@@ -165,14 +165,14 @@ public sealed class Trainer
                             (bestEpoch > 0 ? $"; the best model (epoch {bestEpoch}) is kept" : "; no model was saved"));
                     lossSum += lv;
 
-                    denseOpt?.zero_grad();
+                    denseOpt?.ZeroGrad();
                     loss.backward();
                     if (lookup.IsRowSparse)
                     {
                         userOpt!.Step(lookup.UserRowIds!, lookup.UserRows.grad!);
                         itemOpt!.Step(lookup.ItemRowIds!, lookup.ItemRows.grad!);
                     }
-                    denseOpt?.step();
+                    denseOpt?.Step();
                     Progress?.Invoke(new TrainingProgress(epoch, _o.MaxEpochs, b + 1, batches, lossSum / (b + 1),
                         lastValid, bestEpoch, best, Elapsed()));
                 }
@@ -249,7 +249,7 @@ public sealed class Trainer
         }, JsonOptions.Default);
 
     private void SaveState(IRecommender model, List<TorchSharp.Modules.Parameter> methodParams, RowSparseAdam? userOpt,
-        RowSparseAdam? itemOpt, TorchSharp.Modules.Adam? denseOpt, TrainingCheckpointHeader header)
+        RowSparseAdam? itemOpt, DenseAdam? denseOpt, TrainingCheckpointHeader header)
     {
         var tensors = new List<(string, Tensor)> { ("users", model.UserWeight), ("items", model.ItemWeight) };
         if (userOpt is not null)
@@ -258,13 +258,14 @@ public sealed class Trainer
             tensors.Add(("items.m", itemOpt!.FirstMoment)); tensors.Add(("items.v", itemOpt.SecondMoment));
         }
         for (int k = 0; k < methodParams.Count; k++) tensors.Add(($"method.{k}", methodParams[k]));
-        TrainingCheckpoint.Save(StatePath!, header with { SparseSteps = userOpt?.Steps ?? 0 }, tensors,
-            denseOpt is null ? null : w => denseOpt.save_state_dict(w));
+        if (denseOpt is not null) tensors.AddRange(denseOpt.StateTensors);
+        TrainingCheckpoint.Save(StatePath!, header with { SparseSteps = userOpt?.Steps ?? 0, DenseSteps = denseOpt?.Steps },
+            tensors, denseOpt?.WriteTorchState);
     }
 
     private TrainingCheckpointHeader RestoreState(IRecommender model, IDistillationMethod? method,
         List<TorchSharp.Modules.Parameter> methodParams, RowSparseAdam? userOpt, RowSparseAdam? itemOpt,
-        TorchSharp.Modules.Adam? denseOpt, string fingerprint)
+        DenseAdam? denseOpt, string fingerprint)
     {
         var (h, t, opt) = TrainingCheckpoint.Load(StatePath!);
         if (h.Fingerprint != fingerprint)
@@ -280,11 +281,7 @@ public sealed class Trainer
         }
         userOpt?.Restore(Get("users.m"), Get("users.v"), h.SparseSteps);
         itemOpt?.Restore(Get("items.m"), Get("items.v"), h.SparseSteps);
-        if (denseOpt is not null)
-        {
-            using var r = new BinaryReader(new MemoryStream(opt));
-            denseOpt.load_state_dict(r);
-        }
+        denseOpt?.Restore(Get, h.DenseSteps, opt, StatePath!);
         foreach (var v in t.Values) v.Dispose();
         return h;
     }

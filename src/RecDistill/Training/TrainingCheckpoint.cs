@@ -23,6 +23,8 @@ public sealed record TrainingCheckpointHeader
     /// <summary>Training options, model and method that wrote the checkpoint; a resume must match them.</summary>
     public string Fingerprint { get; init; } = "";
     public long SparseSteps { get; init; }
+    /// <summary>Step count of each parameter of the dense optimizer (DenseAdam), in its order.</summary>
+    public List<long>? DenseSteps { get; init; }
     public List<string> Tensors { get; init; } = new();
     public List<long[]> Shapes { get; init; } = new();
 }
