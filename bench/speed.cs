@@ -9,7 +9,7 @@
 //   evaluation: full ranking with train/valid masking and metrics (ours, user batches)
 //               vs  one bare matmul of all users x all items + topk (no masking, no metrics)
 // Usage: dotnet run -c Release bench/speed.cs -- [--data ../shared/data/citeulike-t/users.dat | none]
-//          [--gowalla] [--epochs 3] [--threads 2] [--report results/perf/speed.md] [--smoke]
+//          [--gowalla] [--epochs 8] [--threads 2] [--report results/perf/speed.md] [--smoke]
 //          [--default-malloc] [--lightgcn-dim 64 (0: skip)] [--converge [--converge-modes lazy,exact,dense]]
 #:project ../src/RecDistill/RecDistill.csproj
 #:property JsonSerializerIsReflectionEnabledByDefault=true
@@ -26,7 +26,8 @@ using static TorchSharp.torch;
 
 string? Arg(string name) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
 bool smoke = args.Contains("--smoke");
-int epochs = int.Parse(Arg("--epochs") ?? (smoke ? "1" : "3"), CultureInfo.InvariantCulture);
+// Epoch times settle after several epochs (tiered JIT); 8 timed epochs measure the steady state of runs of hundreds.
+int epochs = int.Parse(Arg("--epochs") ?? (smoke ? "1" : "8"), CultureInfo.InvariantCulture);
 int threads = int.Parse(Arg("--threads") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 // As the CLI does, unless --default-malloc: glibc keeps freed memory instead of unmapping it.
 bool tunedMalloc = !args.Contains("--default-malloc") && RecDistill.AllocatorTuning.KeepFreedMemory();
