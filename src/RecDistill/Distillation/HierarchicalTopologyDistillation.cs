@@ -93,13 +93,28 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
             if (size > 1)
             {
                 var members = order.narrow(0, offset, size);
-                var tg = tn.index_select(0, members);
-                var sg = sn.index_select(0, members);
-                entityLoss = entityLoss.Plus((tg.matmul(tg.t()) - sg.matmul(sg.t())).square().sum());
+                entityLoss = entityLoss.Plus(GroupBlockLoss(tn.index_select(0, members), sn.index_select(0, members)));
             }
             offset += size;
         }
         return (entityLoss * FixedScalars.Of(_o.Alpha)).Plus(groupLoss * FixedScalars.Of(1 - _o.Alpha));
+    }
+
+    /// <summary>
+    /// ||tg tg^T - sg sg^T||^2 over one group's n normalised teacher and projected vectors [n, d]. Past
+    /// 2d members it is computed from d x d products instead, ||tg^T tg||^2 - 2 ||tg^T sg||^2 +
+    /// ||sg^T sg||^2 (the same value: ||A B^T||^2 = tr(A^T A B^T B)): O(n d^2) instead of O(n^2 d) work
+    /// and no n x n blocks. Late in a run the groups collapse into a few large ones (thousands of
+    /// items at d = 200), which had made HTD's epochs three times slower than its first ones.
+    /// </summary>
+    public static Tensor GroupBlockLoss(Tensor tg, Tensor sg, bool? gramForm = null)
+    {
+        if (!(gramForm ?? tg.shape[0] > 2 * tg.shape[1]))
+            return (tg.matmul(tg.t()) - sg.matmul(sg.t())).square().sum();
+        var teacher = tg.t().matmul(tg).square().sum();
+        var cross = tg.t().matmul(sg).square().sum();
+        var student = sg.t().matmul(sg).square().sum();
+        return (teacher - cross * FixedScalars.Of(2)).Plus(student);
     }
 
     public void Dispose() => Projector.Dispose();

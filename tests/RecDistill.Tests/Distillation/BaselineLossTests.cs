@@ -135,4 +135,23 @@ public class BaselineLossTests
         }
         Assert.Equal(0.3 * entity + 0.7 * grp, htd.Topology(t, s).item<float>(), 3);
     }
+
+    [Fact]
+    public void Htd_group_blocks_from_d_by_d_products_equal_the_entity_by_entity_form()
+    {
+        manual_seed(6);
+        // 50 members of dimension 8: past 2d, so the default is the d x d form.
+        var tg = nn.functional.normalize(randn(50, 8), dim: 1);
+        var s0 = nn.functional.normalize(randn(50, 8), dim: 1);
+        var sDirect = s0.clone().requires_grad_(true);
+        var sGram = s0.clone().requires_grad_(true);
+        var direct = HierarchicalTopologyDistillation.GroupBlockLoss(tg, sDirect, gramForm: false);
+        var gram = HierarchicalTopologyDistillation.GroupBlockLoss(tg, sGram);
+        float a = direct.item<float>(), b = gram.item<float>();
+        Assert.True(Math.Abs(a - b) <= 1e-5 * a, $"{a} against {b}");
+        Assert.True(direct.item<float>() > 1, "a block with nothing to match");
+        direct.backward();
+        gram.backward();
+        Assert.True(allclose(sDirect.grad!, sGram.grad!, rtol: 1e-4, atol: 1e-4));
+    }
 }
