@@ -48,7 +48,7 @@ public sealed class DenseAdam : IDisposable
         {
             var grad = p.grad;
             if (grad is null) continue;
-            using var gradRows = grad.view(rows.shape);
+            using var gradRows = grad.reshape(rows.shape);
             optimizer.StepAll(gradRows);
         }
     }
