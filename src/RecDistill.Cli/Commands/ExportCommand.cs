@@ -142,11 +142,7 @@ public static class ModelExport
         using var _ = torch.no_grad();
         var (u, i) = model.FinalEmbeddings();
         using (u) using (i)
-        {
-            using var uc = u.cpu().contiguous();
-            using var ic = i.cpu().contiguous();
-            return (TensorCopy.ToArray<float>(uc), TensorCopy.ToArray<float>(ic));
-        }
+            return (TensorCopy.ToArray<float>(u), TensorCopy.ToArray<float>(i));
     }
 
     public static CompactModel ToCompact(IRecommender model, SplitDataset data, VectorPrecision precision)

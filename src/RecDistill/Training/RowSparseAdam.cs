@@ -73,16 +73,13 @@ public sealed class RowSparseAdam : IDisposable
         Steps++;
         if (_rowStep is not null) ExtendCorrections(Steps);
         if (CanUpdateInPlace(null, gradRows) && gradRows.shape[0] == _table.shape[0])
-        {
             StepInPlace(null, gradRows);
-            if (_rowStep is not null) Array.Fill(_rowStep, Steps);
-        }
         else
         {
             using var ids = FixedScalars.Arange(_table.shape[0], ScalarType.Int64, _table.device);
             StepWithTensorOps(ids, gradRows);
-            if (_rowStep is not null) Array.Fill(_rowStep, Steps);
         }
+        if (_rowStep is not null) Array.Fill(_rowStep, Steps);
     }
 
     /// <summary>
