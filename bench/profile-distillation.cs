@@ -2,6 +2,7 @@
 // lookup, loss and backward, plus each method's one-off setup and per-epoch step (first epoch, which
 // may fill caches, and second).
 // Usage: dotnet run bench/profile-distillation.cs -- ../shared/data/citeulike-t/users.dat TEACHER_RUN_DIR scratch sld nkd cpd mkd
+// Environment: PROFILE_BATCHES (default 20; batches cycle through the epoch), PROFILE_THREADS (default 1).
 #:project ../src/RecDistill/RecDistill.csproj
 #:property JsonSerializerIsReflectionEnabledByDefault=true
 using System.Diagnostics;
@@ -13,13 +14,13 @@ using RecDistill;
 using TorchSharp;
 using static TorchSharp.torch;
 AllocatorTuning.KeepFreedMemory(); // as the CLI does
-torch.set_num_threads(1);
+torch.set_num_threads(int.TryParse(Environment.GetEnvironmentVariable("PROFILE_THREADS"), out var thr) ? thr : 1);
 var data = DatasetLoader.Load(new DataOptions { Path = args[0], Format = DataFormat.Citeulike });
 using var teacher = FrozenTeacher.Load(Path.Combine(args[1], ModelFile.FileName), data, CPU);
 using var ctx = new DistillationContext(teacher, data, 20, CPU);
 var sw = Stopwatch.StartNew();
 ctx.TeacherTopK(100); Console.WriteLine($"teacher top-100: {sw.ElapsedMilliseconds} ms");
-const int nb = 20;
+int nb = int.TryParse(Environment.GetEnvironmentVariable("PROFILE_BATCHES"), out var nbEnv) ? nbEnv : 20;
 foreach (var m in args.Skip(2)) {
   sw.Restart();
   using var kd = DistillationMethods.Create(DistillationOptions.Defaults(m, Backbone.Bpr), ctx);
@@ -35,7 +36,7 @@ foreach (var m in args.Skip(2)) {
   void Add(int phase) { double ms = w.Elapsed.TotalMilliseconds; mean[phase] += ms / nb; min[phase] = Math.Min(min[phase], ms); }
   for (int b = 0; b < nb; b++) {
     using var scope = torch.NewDisposeScope();
-    int st = b * 2048;
+    int st = b % (s.Users.Length / 2048) * 2048;
     var batch = new TrainingBatch(tensor(s.Users[st..(st+2048)]), tensor(s.Positives[st..(st+2048)]), tensor(s.Negatives[st..(st+2048)]).view(2048,1), 1, b);
     w.Restart(); var (xu, xi) = kd?.ExtraIds(batch) ?? (null, null); Add(0);
     w.Restart();

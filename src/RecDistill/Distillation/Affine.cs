@@ -22,6 +22,10 @@ public sealed class Affine : torch.autograd.SingleTensorFunction<Affine>
         return apply(x, w, b);
     }
 
+    /// <summary>x [n, k] times w [k, m] (no bias) through the same kernel.</summary>
+    public static Tensor Product(Tensor x, Tensor w) =>
+        Compute(x, w, torch.zeros(w.shape[1], dtype: w.dtype, device: w.device));
+
     public override unsafe Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
     {
         var (x, w, b) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2]);

@@ -78,14 +78,30 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         var tn = nn.functional.normalize(teacher, dim: 1);
         var sn = nn.functional.normalize(projected, dim: 1);
         // Group level: entity-to-prototype cosine similarities, over the groups that have members.
-        var protoT = nn.functional.normalize(assign.t().matmul(teacher) / safe, dim: 1);   // [G, d_T]
-        var protoS = nn.functional.normalize(assign.t().matmul(projected) / safe, dim: 1);
-        var groupDiff = (tn.matmul(protoT.t()) - sn.matmul(protoS.t())) * present.to(teacher.dtype);
+        // Products through Affine (Sgemm): libtorch's matmul takes MKL's generic path on these CPUs.
+        var members = assign.t();                                                       // [G, n]
+        var protoT = nn.functional.normalize(Affine.Product(members, teacher) / safe, dim: 1);   // [G, d_T]
+        var protoS = nn.functional.normalize(Affine.Product(members, projected) / safe, dim: 1);
+        var groupDiff = (Affine.Product(tn, protoT.t()) - Affine.Product(sn, protoS.t())) * present.to(teacher.dtype);
         var groupLoss = groupDiff.square().sum();
         // Entity level: entity-entity cosine similarities within each group, one block per group:
         // the n x n form (masked to same-group pairs) costs the number of groups times more.
         var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);
-        var entityLoss = torch.zeros(1, dtype: teacher.dtype, device: teacher.device).squeeze();
+        var entityLoss = UseKernel && GroupSimilarityLoss.Supports(tn, sn)
+            ? GroupSimilarityLoss.Compute(tn, sn, order, sizes)
+            : EntityLossPerGroup(tn, sn, order, sizes);
+        return (entityLoss * FixedScalars.Of(_o.Alpha)).Plus(groupLoss * FixedScalars.Of(1 - _o.Alpha));
+    }
+
+    /// <summary>
+    /// Whether the entity level runs as one C# function (<see cref="GroupSimilarityLoss"/>, CPU with
+    /// AVX-512) rather than as libtorch calls per group. Same value up to rounding; tests compare the two.
+    /// </summary>
+    public bool UseKernel { get; set; } = true;
+
+    private static Tensor EntityLossPerGroup(Tensor tn, Tensor sn, Tensor order, long[] sizes)
+    {
+        var entityLoss = torch.zeros(1, dtype: tn.dtype, device: tn.device).squeeze();
         long offset = 0;
         foreach (long size in sizes)
         {
@@ -97,7 +113,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
             }
             offset += size;
         }
-        return (entityLoss * FixedScalars.Of(_o.Alpha)).Plus(groupLoss * FixedScalars.Of(1 - _o.Alpha));
+        return entityLoss;
     }
 
     /// <summary>

@@ -154,4 +154,51 @@ public class BaselineLossTests
         gram.backward();
         Assert.True(allclose(sDirect.grad!, sGram.grad!, rtol: 1e-4, atol: 1e-4));
     }
+    [Fact]
+    public void Htd_entity_kernel_equals_the_per_group_blocks_in_value_and_gradient()
+    {
+        if (!GroupSimilarityLoss.Supports(zeros(1, 1), zeros(1, 1))) return; // no AVX-512 here: HTD uses the libtorch blocks
+        manual_seed(8);
+        const int d = 8;
+        // Groups of 0, 1, 2, 7 and 40 members (past 2d: the d x d form), rows shuffled among groups.
+        var sizes = new long[] { 7, 0, 1, 40, 2 };
+        int n = (int)sizes.Sum();
+        var labels = new long[n];
+        int at = 0;
+        for (int g = 0; g < sizes.Length; g++) for (int i = 0; i < sizes[g]; i++) labels[at++] = g;
+        var rng = new Random(3);
+        labels = labels.OrderBy(_ => rng.Next()).ToArray();
+        var t = nn.functional.normalize(randn(n, d), dim: 1);
+        var s0 = nn.functional.normalize(randn(n, d), dim: 1);
+        var (order, counts) = TensorOps.GroupByLabel(tensor(labels), sizes.Length);
+        Assert.Equal(sizes, counts);
+
+        var sRef = s0.clone().requires_grad_(true);
+        var expected = zeros(1).squeeze();
+        long offset = 0;
+        foreach (long size in counts)
+        {
+            var members = order.narrow(0, offset, size);
+            if (size > 1) expected = expected + HierarchicalTopologyDistillation.GroupBlockLoss(t.index_select(0, members), sRef.index_select(0, members));
+            offset += size;
+        }
+        (expected * 3).backward();
+
+        foreach (int threads in new[] { 1, 2 })
+        {
+            int before = get_num_threads();
+            set_num_threads(threads);
+            try
+            {
+                var sKernel = s0.clone().requires_grad_(true);
+                var loss = GroupSimilarityLoss.Compute(t, sKernel, order, counts);
+                float a = expected.item<float>(), b = loss.item<float>();
+                Assert.True(a > 1, "groups with nothing to match");
+                Assert.True(Math.Abs(a - b) <= 1e-5 * a, $"{a} against {b}");
+                (loss * 3).backward();
+                Assert.True(allclose(sRef.grad!, sKernel.grad!, rtol: 1e-4, atol: 1e-5));
+            }
+            finally { set_num_threads(before); }
+        }
+    }
 }
