@@ -1,3 +1,4 @@
+using System.Buffers;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -85,44 +86,59 @@ public sealed class GroupSimilarityLoss : torch.autograd.SingleTensorFunction<Gr
     /// <summary>n x n form: D = T T^T - S S^T; loss ||D||^2; gradient -4 D S into g.</summary>
     private static unsafe double PairBlock(float* t, float* s, float* g, int n, int d)
     {
-        var a = new float[(long)n * n];
-        var b = new float[(long)n * n];
-        double loss;
-        fixed (float* ap = a, bp = b)
+        // Pooled: a group's blocks are often past the large-object threshold, and a batch has dozens.
+        var a = ArrayPool<float>.Shared.Rent(n * n);
+        var b = ArrayPool<float>.Shared.Rent(n * n);
+        try
         {
-            // B(k, j) = X[j, k]: the transposed operand is read in place.
-            Sgemm.Multiply(t, d, 1, t, 1, d, ap, n, d, n);
-            Sgemm.Multiply(s, d, 1, s, 1, d, bp, n, d, n);
-            var diff = new Span<float>(ap, n * n);
-            TensorPrimitives.Subtract(diff, new ReadOnlySpan<float>(bp, n * n), diff);
-            loss = TensorPrimitives.SumOfSquares<float>(diff);
-            Sgemm.Multiply(ap, n, 1, s, d, 1, g, n, n, d);
-            var grad = new Span<float>(g, n * d);
-            TensorPrimitives.Multiply(grad, -4f, grad);
+            fixed (float* ap = a, bp = b)
+            {
+                // B(k, j) = X[j, k]: the transposed operand is read in place.
+                Sgemm.Multiply(t, d, 1, t, 1, d, ap, n, d, n);
+                Sgemm.Multiply(s, d, 1, s, 1, d, bp, n, d, n);
+                var diff = new Span<float>(ap, n * n);
+                TensorPrimitives.Subtract(diff, new ReadOnlySpan<float>(bp, n * n), diff);
+                double loss = TensorPrimitives.SumOfSquares<float>(diff);
+                Sgemm.Multiply(ap, n, 1, s, d, 1, g, n, n, d);
+                var grad = new Span<float>(g, n * d);
+                TensorPrimitives.Multiply(grad, -4f, grad);
+                return loss;
+            }
         }
-        return loss;
+        finally
+        {
+            ArrayPool<float>.Shared.Return(a);
+            ArrayPool<float>.Shared.Return(b);
+        }
     }
 
     /// <summary>d x d form for large groups: loss ||T^T T||^2 - 2 ||T^T S||^2 + ||S^T S||^2; gradient 4 (S S^T S - T T^T S).</summary>
     private static unsafe double GramBlock(float* t, float* s, float* g, int n, int d)
     {
-        var tt = new float[(long)d * d];
-        var ts = new float[(long)d * d];
-        var ss = new float[(long)d * d];
-        var part = new float[(long)n * d];
-        fixed (float* ttp = tt, tsp = ts, ssp = ss, pp = part)
+        var tt = ArrayPool<float>.Shared.Rent(d * d);
+        var ts = ArrayPool<float>.Shared.Rent(d * d);
+        var ss = ArrayPool<float>.Shared.Rent(d * d);
+        var part = ArrayPool<float>.Shared.Rent(n * d);
+        try
         {
-            // A(i, k) = X[k, i]: X^T read in place.
-            Sgemm.Multiply(t, 1, d, t, d, 1, ttp, d, n, d);
-            Sgemm.Multiply(t, 1, d, s, d, 1, tsp, d, n, d);
-            Sgemm.Multiply(s, 1, d, s, d, 1, ssp, d, n, d);
-            double loss = SquaredSum(ttp, d * d) - 2 * SquaredSum(tsp, d * d) + SquaredSum(ssp, d * d);
-            Sgemm.Multiply(s, d, 1, ssp, d, 1, g, n, d, d);
-            Sgemm.Multiply(t, d, 1, tsp, d, 1, pp, n, d, d);
-            var grad = new Span<float>(g, n * d);
-            TensorPrimitives.Subtract(grad, new ReadOnlySpan<float>(pp, n * d), grad);
-            TensorPrimitives.Multiply(grad, 4f, grad);
-            return loss;
+            fixed (float* ttp = tt, tsp = ts, ssp = ss, pp = part)
+            {
+                // A(i, k) = X[k, i]: X^T read in place.
+                Sgemm.Multiply(t, 1, d, t, d, 1, ttp, d, n, d);
+                Sgemm.Multiply(t, 1, d, s, d, 1, tsp, d, n, d);
+                Sgemm.Multiply(s, 1, d, s, d, 1, ssp, d, n, d);
+                double loss = SquaredSum(ttp, d * d) - 2 * SquaredSum(tsp, d * d) + SquaredSum(ssp, d * d);
+                Sgemm.Multiply(s, d, 1, ssp, d, 1, g, n, d, d);
+                Sgemm.Multiply(t, d, 1, tsp, d, 1, pp, n, d, d);
+                var grad = new Span<float>(g, n * d);
+                TensorPrimitives.Subtract(grad, new ReadOnlySpan<float>(pp, n * d), grad);
+                TensorPrimitives.Multiply(grad, 4f, grad);
+                return loss;
+            }
+        }
+        finally
+        {
+            foreach (var buffer in new[] { tt, ts, ss, part }) ArrayPool<float>.Shared.Return(buffer);
         }
     }
 

@@ -71,27 +71,29 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     public Tensor Topology(Tensor teacher, Tensor student)
     {
         var (projected, group) = Projector.ForwardSelected(student, teacher);
-        var assign = nn.functional.one_hot(group, _o.Groups).to(teacher.dtype);      // [n, G]
-        var counts = assign.sum(new long[] { 0 });                                     // [G] (a bare 0 binds to the dtype overload)
+        var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);
+        var counts = torch.tensor(sizes).to(teacher.dtype, teacher.device);           // [G]
         var present = counts.gt(FixedScalars.Zero);
         var safe = counts.clamp_min(FixedScalars.One).unsqueeze(1);
         var tn = nn.functional.normalize(teacher, dim: 1);
         var sn = nn.functional.normalize(projected, dim: 1);
         // Group level: entity-to-prototype cosine similarities, over the groups that have members.
-        // Products through Affine (Sgemm): libtorch's matmul takes MKL's generic path on these CPUs.
-        var members = assign.t();                                                       // [G, n]
-        var protoT = nn.functional.normalize(Affine.Product(members, teacher) / safe, dim: 1);   // [G, d_T]
-        var protoS = nn.functional.normalize(Affine.Product(members, projected) / safe, dim: 1);
+        // Prototypes as sums by group (index_add: O(n d), where the one-hot product was O(n G d)); the
+        // similarity products through Affine (Sgemm): libtorch's matmul takes MKL's generic path on these CPUs.
+        var protoT = nn.functional.normalize(GroupSums(teacher, group) / safe, dim: 1);    // [G, d_T]
+        var protoS = nn.functional.normalize(GroupSums(projected, group) / safe, dim: 1);
         var groupDiff = (Affine.Product(tn, protoT.t()) - Affine.Product(sn, protoS.t())) * present.to(teacher.dtype);
         var groupLoss = groupDiff.square().sum();
         // Entity level: entity-entity cosine similarities within each group, one block per group:
         // the n x n form (masked to same-group pairs) costs the number of groups times more.
-        var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);
         var entityLoss = UseKernel && GroupSimilarityLoss.Supports(tn, sn)
             ? GroupSimilarityLoss.Compute(tn, sn, order, sizes)
             : EntityLossPerGroup(tn, sn, order, sizes);
         return (entityLoss * FixedScalars.Of(_o.Alpha)).Plus(groupLoss * FixedScalars.Of(1 - _o.Alpha));
     }
+
+    private Tensor GroupSums(Tensor rows, Tensor group) =>
+        torch.zeros(_o.Groups, rows.shape[1], dtype: rows.dtype, device: rows.device).index_add(0, group, rows, FixedScalars.One);
 
     /// <summary>
     /// Whether the entity level runs as one C# function (<see cref="GroupSimilarityLoss"/>, CPU with
