@@ -47,6 +47,7 @@ public static class TensorCopy
         var expected = typeof(T) == typeof(float) ? ScalarType.Float32
             : typeof(T) == typeof(long) ? ScalarType.Int64
             : typeof(T) == typeof(int) ? ScalarType.Int32
+            : typeof(T) == typeof(double) ? ScalarType.Float64
             : throw new NotSupportedException($"TensorCopy: element type {typeof(T).Name}");
         if (t.dtype != expected) throw new ArgumentException($"TensorCopy: a {t.dtype} tensor read as {typeof(T).Name}");
         using var _ = torch.no_grad();

@@ -77,19 +77,28 @@ public static class CounterRandom
     public static Tensor Uniform(long[] shape, double high, Device device)
     {
         if (device.type != DeviceType.CPU) return torch.rand(shape, device: device) * FixedScalars.Of(high);
-        float step = (float)(high / (1 << 24));
-        return Fill(shape, (bits, span) =>
+        float step = UniformStep(high);
+        return Fill(shape, (bits, span) => UniformInto(span, bits, 0, step));
+    }
+
+    /// <summary>The spacing of <see cref="Uniform"/>'s values in [0, high).</summary>
+    internal static float UniformStep(double high) => (float)(high / (1 << 24));
+
+    /// <summary>
+    /// values[i] = element first + i of <see cref="Uniform"/> with this seed and step, sixteen draws at a
+    /// time (for kernels that draw the noise where they use it).
+    /// </summary>
+    internal static void UniformInto(Span<float> values, ulong seed, long first, float step)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            int i = 0;
-            if (Vector512.IsHardwareAccelerated)
-            {
-                var factor = Vector512.Create(step);
-                // The top 24 bits of the 32-bit draw are the hash's top 24 bits: the scalar formula's value.
-                for (; i + 16 <= span.Length; i += 16)
-                    (Vector512.ConvertToSingle(Draws16(bits, i) >> 8) * factor).CopyTo(span.Slice(i, 16));
-            }
-            for (; i < span.Length; i++) span[i] = UniformDraw(bits, i, step);
-        });
+            var factor = Vector512.Create(step);
+            // The top 24 bits of the 32-bit draw are the hash's top 24 bits: the scalar formula's value.
+            for (; i + 16 <= values.Length; i += 16)
+                (Vector512.ConvertToSingle(Draws16(seed, first + i) >> 8) * factor).CopyTo(values.Slice(i, 16));
+        }
+        for (; i < values.Length; i++) values[i] = UniformDraw(seed, first + i, step);
     }
 
     /// <summary>Element i of <see cref="Uniform"/> with this seed: the top 24 bits of its hash, times the step.</summary>

@@ -77,6 +77,14 @@ public sealed class NeighborDistillation : IDistillationMethod
         // Users, positives and negatives go through the projector in one call; items weigh 0.5.
         var s = torch.cat(new[] { student.Users(_users!), student.Items(_pos!), student.Items(_neg!) });
         var sn = torch.cat(new[] { student.Users(_nUsers!), student.Items(_nPos!), student.Items(_nNeg!) });
+        if (UseKernel && NeighborCosineLoss.Supports(s, t.Users))
+        {
+            var projected = Projector.forward(Mix(s, sn), null);
+            var own = torch.cat(new[] { _users!, _pos!, _neg! });
+            var neighbour = torch.cat(new[] { _nUsers!, _nPos!, _nNeg! });
+            return NeighborCosineLoss.Compute(projected, t.Users, t.Items, own, neighbour, _users!.shape[0], _o.Mixing, _o.Alpha, 0.5)
+                   * FixedScalars.Of(_o.Lambda);
+        }
         var te = torch.cat(new[] { t.Users.index_select(0, _users!), t.Items.index_select(0, _pos!), t.Items.index_select(0, _neg!) });
         var tn = torch.cat(new[] { t.Users.index_select(0, _nUsers!), t.Items.index_select(0, _nPos!), t.Items.index_select(0, _nNeg!) });
         long nu = _users!.shape[0];
@@ -86,6 +94,12 @@ public sealed class NeighborDistillation : IDistillationMethod
         var distance = FixedScalars.OneMinus(nn.functional.cosine_similarity(Mix(te, tn), p, dim: 1));
         return (distance * weight).sum() * FixedScalars.Of(_o.Lambda);
     }
+
+    /// <summary>
+    /// Whether the teacher side and the loss run as one C# function (<see cref="NeighborCosineLoss"/>, CPU)
+    /// rather than as libtorch calls. Same noise, same value up to rounding; tests compare the two.
+    /// </summary>
+    public bool UseKernel { get; set; } = true;
 
     private Tensor Mix(Tensor own, Tensor neighbour)
     {

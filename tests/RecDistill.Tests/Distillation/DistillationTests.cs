@@ -117,6 +117,68 @@ public class DistillationTests
         Assert.InRange(sld.EpochDiagnostics["sld_overlap"], 0, 1);
     }
 
+    [Theory]
+    [InlineData(NeighborMixing.Soft)]
+    [InlineData(NeighborMixing.Hard)]
+    public void Nkd_kernel_equals_the_libtorch_path_in_value_and_gradients(NeighborMixing mixing)
+    {
+        var (data, teacher) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        using var student = new BprMf(data.NumUsers, data.NumItems, 4, initStd: 0.5);
+        using var nkd = new NeighborDistillation(ctx, new NkdOptions { Experts = 2, PcaDim = 8, Mixing = mixing });
+        var batch = Batch(data);
+        (float Loss, float[] Users, float[] Items, float[] Projector) Run(bool kernel)
+        {
+            nkd.UseKernel = kernel;
+            nkd.Projector.zero_grad();
+            manual_seed(21); // the same neighbours, dropout masks and mixing noise on both paths
+            var (xu, xi) = nkd.ExtraIds(batch);
+            var lookup = student.Lookup(torch.cat(new[] { batch.Users, xu! }),
+                torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), xi! }));
+            var loss = nkd.Loss(batch, lookup);
+            loss.backward();
+            return (loss.item<float>(), lookup.UserRows.grad!.data<float>().ToArray(), lookup.ItemRows.grad!.data<float>().ToArray(),
+                nkd.Projector.parameters().SelectMany(p => p.grad!.data<float>().ToArray()).ToArray());
+        }
+        var reference = Run(kernel: false);
+        var fused = Run(kernel: true);
+        Assert.True(reference.Loss > 0);
+        Assert.Equal(reference.Loss, fused.Loss, 4);
+        foreach (var (a, b) in new[] { (reference.Users, fused.Users), (reference.Items, fused.Items), (reference.Projector, fused.Projector) })
+        {
+            Assert.Equal(a.Length, b.Length);
+            Assert.Contains(a, v => v != 0);
+            for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-5 + 1e-4 * Math.Abs(a[i]), $"element {i}: {a[i]} against {b[i]}");
+        }
+    }
+
+    [Fact]
+    public void Nkd_cosine_kernel_matches_its_formula_for_unnormalised_rows()
+    {
+        manual_seed(4);
+        var users = randn(6, 5);
+        var items = randn(9, 5);
+        var own = tensor(new long[] { 0, 3, 5, 1, 8, 2 });
+        var neighbour = tensor(new long[] { 2, 3, 7, 0, 4, 6 });
+        // Two users, four items, rows of any length: the gradient's radial part counts here.
+        var p0 = randn(6, 5) * 3;
+        var pKernel = p0.clone().requires_grad_(true);
+        manual_seed(9);
+        var loss = NeighborCosineLoss.Compute(pKernel, users, items, own, neighbour, 2, NeighborMixing.Soft, 0.5, 0.5);
+        loss.backward();
+
+        manual_seed(9); // the same seed, so the same noise r ~ U(0, 1)
+        var r = CounterRandom.Uniform(new long[] { 6, 5 }, 1.0, CPU);
+        var t = torch.cat(new[] { users.index_select(0, own.narrow(0, 0, 2)), items.index_select(0, own.narrow(0, 2, 4)) });
+        var tn = torch.cat(new[] { users.index_select(0, neighbour.narrow(0, 0, 2)), items.index_select(0, neighbour.narrow(0, 2, 4)) });
+        var pRef = p0.clone().requires_grad_(true);
+        var cos = nn.functional.cosine_similarity(r * t + (1 - r) * tn, pRef, dim: 1);
+        var expected = ((1 - cos) * tensor(new float[] { 1, 1, 0.5f, 0.5f, 0.5f, 0.5f })).sum();
+        expected.backward();
+        Assert.Equal(expected.item<float>(), loss.item<float>(), 4); // float32 reference: about 1e-7 relative
+        Assert.True(allclose(pRef.grad!, pKernel.grad!, rtol: 1e-4, atol: 1e-6));
+    }
+
     [Fact]
     public void Cpd_regularisers_move_only_the_projector()
     {
