@@ -53,6 +53,9 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
     public string Name { get; }
     public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Projector.parameters();
 
+    /// <summary>This epoch's Q list items per user [U, Q] (listwise and hybrid; null otherwise).</summary>
+    internal Tensor? ListItems => _listItems;
+
     /// <summary>Share of sampled (u, i, j) pairs whose order under the projector differs from the raw student order, last epoch.</summary>
     public double InconsistencyRate => _pairs == 0 ? double.NaN : (double)_inconsistent / _pairs;
 
@@ -151,10 +154,11 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         if (pairwise) reg = -nn.functional.logsigmoid(projDiff! * rawDiff).sum();
         if (listwise)
         {
-            var rows = torch.searchsorted(uniq!, listItems!.flatten());
-            var shape = new[] { listItems.shape[0], listItems.shape[1], -1L };
-            var raw = torch.bmm(sq!.index_select(0, rows).view(shape), suD.unsqueeze(-1)).squeeze(-1);   // [n, Q]
-            var proj = torch.bmm(pq!.index_select(0, rows).view(shape), pU!.unsqueeze(-1)).squeeze(-1);
+            // Scores of each user's Q list items: rows of the unique list items, read in place by ListScores.
+            var rows = torch.searchsorted(uniq!, listItems!);                                      // [n, Q]
+            var self = FixedScalars.Arange(listItems.shape[0], ScalarType.Int64, listItems.device);
+            var raw = ListScores.Compute(suD, sq!, self, rows);
+            var proj = ListScores.Compute(pU!, pq!, self, rows);
             var list = SoftLabelDistillation.SoftCrossEntropy(raw, proj, null, _o.Tau).sum();
             reg = reg is null ? list : reg.Plus(list);
         }

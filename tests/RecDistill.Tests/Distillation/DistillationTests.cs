@@ -203,6 +203,38 @@ public class DistillationTests
     }
 
     [Fact]
+    public void Cpd_listwise_regulariser_matches_its_formula()
+    {
+        var (data, teacher) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        using var student = new BprMf(data.NumUsers, data.NumItems, 4, initStd: 0.5);
+        var options = new CpdOptions { Experts = 3, Regularizer = PreferenceRegularizer.Listwise, Q = 4, TopN = 10 };
+        using var cpd = new ConsistentPreferenceDistillation(ctx, options);
+        cpd.Projector.eval(); // the selection without Gumbel noise: the same projection in both computations
+        cpd.OnEpochStart(1, student, new Random(1));
+        var batch = Batch(data);
+        var (_, xi) = cpd.ExtraIds(batch);
+        var lookup = student.Lookup(batch.Users, torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), xi!.flatten() }));
+        var (_, reg) = cpd.LossParts(batch, lookup);
+
+        using var _ = no_grad();
+        var (su, si) = student.FinalEmbeddings();
+        double expected = 0;
+        foreach (long u in batch.Users.unique().Item1.data<long>().ToArray())
+        {
+            var items = cpd.ListItems!.select(0, u);                                             // [Q]
+            var sq = si.index_select(0, items);
+            var pu = cpd.Projector.forward(su[u].unsqueeze(0), teacher.Users[u].unsqueeze(0));   // [1, d_T]
+            var pq = cpd.Projector.forward(sq, teacher.Items.index_select(0, items));
+            var raw = sq.matmul(su[u]) / options.Tau;
+            var proj = pq.matmul(pu.squeeze(0)) / options.Tau;
+            expected += -(raw.softmax(0) * proj.log_softmax(0)).sum().item<float>();
+        }
+        Assert.True(expected > 0);
+        Assert.Equal(expected, reg!.item<float>(), 3);
+    }
+
+    [Fact]
     public void Cpd_feature_loss_moves_the_student_and_the_projector()
     {
         var (data, teacher) = Setup();
