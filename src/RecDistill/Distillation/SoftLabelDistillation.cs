@@ -57,12 +57,12 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         var studentTop = TopKRanking.Compute(su, si, data.Train, mx);             // [U, mxK]
         var s = studentTop.narrow(1, 0, k);
         // c_p: teacher-top items at student positions >= p (capped at K); favoured positions sit at or above them.
-        var inTeacher = studentTop.unsqueeze(2).eq(teacherTop.unsqueeze(1)).any(2).to(ScalarType.Float32); // [U, mxK]
+        var inTeacher = TensorOps.InRows(studentTop, teacherTop, data.NumItems).to(ScalarType.Float32); // [U, mxK]
         var fromEnd = inTeacher.flip(1).cumsum(1).flip(1).clamp_max(FixedScalars.Of(k));
         var positions = RankSampling.WithoutReplacement(fromEnd.Plus(FixedScalars.One) / FixedScalars.Of(_o.T), l);
         var j = studentTop.gather(1, positions);                                  // [U, L]
-        var teacherInJ = teacherTop.unsqueeze(2).eq(j.unsqueeze(1)).any(2);       // [U, K]
-        var teacherInS = teacherTop.unsqueeze(2).eq(s.unsqueeze(1)).any(2);
+        var teacherInJ = TensorOps.InRows(teacherTop, j, data.NumItems);           // [U, K]
+        var teacherInS = TensorOps.InRows(teacherTop, s, data.NumItems);
         var overlap = teacherInJ.to(ScalarType.Float32).sum(1) / FixedScalars.Of(k);
         var set = torch.cat(new[] { j, teacherTop }, 1);                          // [U, L + K]
         var mask = torch.cat(new[] { torch.ones_like(j, dtype: ScalarType.Bool), teacherInJ.logical_or(teacherInS).logical_not() }, 1);

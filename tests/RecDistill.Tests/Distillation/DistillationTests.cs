@@ -97,6 +97,21 @@ public class DistillationTests
     }
 
     [Fact]
+    public void Row_membership_equals_the_broadcast_comparison()
+    {
+        manual_seed(2);
+        // 1,300 rows: more than one chunk of rows, so the stamps of a chunk start past row 0.
+        var values = randint(0, 40, new long[] { 1300, 12 });
+        var sets = randint(0, 40, new long[] { 1300, 7 });
+        var expected = values.unsqueeze(2).eq(sets.unsqueeze(1)).any(2);
+        var got = TensorOps.InRows(values, sets, 40);
+        Assert.Equal(expected.data<bool>().ToArray(), got.data<bool>().ToArray());
+        Assert.Contains(got.data<bool>().ToArray(), x => x);
+        Assert.Contains(got.data<bool>().ToArray(), x => !x);
+        Assert.Throws<ArgumentOutOfRangeException>(() => TensorOps.InRows(values, sets, 39));
+    }
+
+    [Fact]
     public void Sld_interesting_set_comes_from_student_top_list_and_masks_duplicates()
     {
         var (data, teacher) = Setup();
