@@ -81,6 +81,17 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         return ForwardSelected(student, teacher ?? throw new ArgumentException("the selection form needs the teacher vectors")).Output;
     }
 
+    /// <summary>
+    /// The mean form before its L2 normalisation, for losses that see only the direction (a cosine):
+    /// the normalisation's forward and backward over [rows, d_T] are saved.
+    /// </summary>
+    public Tensor ForwardDirection(Tensor student)
+    {
+        if (_combination != ExpertCombination.MeanNormalized) throw new InvalidOperationException("only the mean form is normalised");
+        if (!UsesKernel(student)) return forward(student, null);
+        return ExpertMlp.Compute(student, _w1, _b1, _w2, _b2, null, training ? _dropout : 0);
+    }
+
     /// <summary>Selection form: the projected vectors [n, d_T] and each row's chosen expert [n].</summary>
     public (Tensor Output, Tensor Selected) ForwardSelected(Tensor student, Tensor teacher)
     {

@@ -79,7 +79,8 @@ public sealed class NeighborDistillation : IDistillationMethod
         var sn = torch.cat(new[] { student.Users(_nUsers!), student.Items(_nPos!), student.Items(_nNeg!) });
         if (UseKernel && NeighborCosineLoss.Supports(s, t.Users))
         {
-            var projected = Projector.forward(Mix(s, sn), null);
+            // The cosine does not see the projection's length: its normalisation is left out.
+            var projected = Projector.ForwardDirection(Mix(s, sn));
             var own = torch.cat(new[] { _users!, _pos!, _neg! });
             var neighbour = torch.cat(new[] { _nUsers!, _nPos!, _nNeg! });
             return NeighborCosineLoss.Compute(projected, t.Users, t.Items, own, neighbour, _users!.shape[0], _o.Mixing, _o.Alpha, 0.5)
