@@ -156,7 +156,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         {
             // Scores of each user's Q list items: rows of the unique list items, read in place by ListScores.
             var rows = torch.searchsorted(uniq!, listItems!);                                      // [n, Q]
-            var self = FixedScalars.Arange(listItems.shape[0], ScalarType.Int64, listItems.device);
+            var self = FixedScalars.Arange(listItems!.shape[0], ScalarType.Int64, listItems.device);
             var raw = ListScores.Compute(suD, sq!, self, rows);
             var proj = ListScores.Compute(pU!, pq!, self, rows);
             var list = SoftLabelDistillation.SoftCrossEntropy(raw, proj, null, _o.Tau).sum();
