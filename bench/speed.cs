@@ -29,6 +29,7 @@ bool smoke = args.Contains("--smoke");
 // Epoch times settle after several epochs (tiered JIT); 8 timed epochs measure the steady state of runs of hundreds.
 int epochs = int.Parse(Arg("--epochs") ?? (smoke ? "1" : "8"), CultureInfo.InvariantCulture);
 int threads = int.Parse(Arg("--threads") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+var ompPolicy = RecDistill.ThreadTuning.PreferSleepingWorkers(); // as the CLI does, before libtorch loads
 // As the CLI does, unless --default-malloc: glibc keeps freed memory instead of unmapping it.
 bool tunedMalloc = !args.Contains("--default-malloc") && RecDistill.AllocatorTuning.KeepFreedMemory();
 torch.set_num_threads(threads);
@@ -36,7 +37,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 var report = new StringBuilder();
 void Line(string s) { Console.WriteLine(s); report.AppendLine(s); }
-Line($"# RecDistill speed ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {threads} thread(s), {Environment.ProcessorCount} cores, {epochs} timed epoch(s) per figure after a warm-up epoch, {(tunedMalloc ? "malloc keeps freed memory" : "default malloc")})");
+Line($"# RecDistill speed ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {threads} thread(s), {Environment.ProcessorCount} cores, {epochs} timed epoch(s) per figure after a warm-up epoch, {(tunedMalloc ? "malloc keeps freed memory" : "default malloc")}, OMP_WAIT_POLICY {ompPolicy ?? "unset"})");
 Line("");
 
 var sets = new List<(string Name, DataOptions Options, int TeacherDim)>();

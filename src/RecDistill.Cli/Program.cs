@@ -1,5 +1,9 @@
+using RecDistill;
 using RecDistill.Cli;
 using Spectre.Console;
+
+// Before anything loads libtorch: its OpenMP workers sleep when idle unless the user chose otherwise.
+ThreadTuning.PreferSleepingWorkers();
 
 // Redirected output (logs, CI) gets wide enough tables instead of an 80-column wrap.
 if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
