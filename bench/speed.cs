@@ -180,7 +180,8 @@ if (reportPath is not null)
 
 static double Median(IEnumerable<double> xs) { var a = xs.Order().ToArray(); return a.Length == 0 ? double.NaN : a[a.Length / 2]; }
 static string F(double s) => s.ToString("F3", CultureInfo.InvariantCulture);
-static string Mb(long bytes) => $"{bytes / 1048576.0:F0} MB";
+// A peak below the starting point (memory freed meanwhile) is no extra memory, not "-0 MB".
+static string Mb(long bytes) => $"{Math.Max(0, bytes) / 1048576.0:F0} MB";
 // Linux: writing 5 to clear_refs resets the peak resident size (VmHWM) of the process.
 static void ResetPeakMemory() { try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
 static long Status(string key)
