@@ -93,13 +93,16 @@ public static class CounterRandom
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            var factor = Vector512.Create(step);
-            // The top 24 bits of the 32-bit draw are the hash's top 24 bits: the scalar formula's value.
             for (; i + 16 <= values.Length; i += 16)
-                (Vector512.ConvertToSingle(Draws16(seed, first + i) >> 8) * factor).CopyTo(values.Slice(i, 16));
+                Uniform16(seed, first + i, step).CopyTo(values.Slice(i, 16));
         }
         for (; i < values.Length; i++) values[i] = UniformDraw(seed, first + i, step);
     }
+
+    /// <summary>Elements first .. first + 15 of <see cref="Uniform"/> with this seed and step (AVX-512).</summary>
+    internal static Vector512<float> Uniform16(ulong seed, long first, float step) =>
+        // The top 24 bits of the 32-bit draw are the hash's top 24 bits: the scalar formula's value.
+        Vector512.ConvertToSingle(Draws16(seed, first) >> 8) * Vector512.Create(step);
 
     /// <summary>Element i of <see cref="Uniform"/> with this seed: the top 24 bits of its hash, times the step.</summary>
     internal static float UniformDraw(ulong seed, long i, float step) => (Hash(seed + (ulong)i) >> 40) * step;

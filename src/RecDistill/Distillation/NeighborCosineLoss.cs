@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
@@ -78,37 +79,50 @@ public sealed class NeighborCosineLoss : torch.autograd.SingleTensorFunction<Nei
             nint P = (nint)pb, U = (nint)ub, I = (nint)ib, G = (nint)gb;
             RowChunks.Run(n, RowsPerChunk, (from, to) =>
             {
-                var r = new float[d];
                 var mixed = new float[d];
+                var r = new float[d];
                 var part = new float[d];
-                for (int i = from; i < to; i++)
+                fixed (float* mixedPtr = mixed)
                 {
-                    float* table = (float*)(i < users ? U : I);
-                    var t = new ReadOnlySpan<float>(table + own[i] * d, d);
-                    var tn = new ReadOnlySpan<float>(table + neighbour[i] * d, d);
-                    var pRow = new ReadOnlySpan<float>((float*)P + (long)i * d, d);
-                    CounterRandom.UniformInto(r, seed, (long)i * d, step);
-                    if (hard)
+                    for (int i = from; i < to; i++)
                     {
-                        for (int j = 0; j < d; j++) mixed[j] = r[j] < keepBelow ? t[j] : tn[j];
+                        float* table = (float*)(i < users ? U : I);
+                        float* t = table + own[i] * d, tn = table + neighbour[i] * d, pRow = (float*)P + (long)i * d;
+                        if (i + 1 < to) PrefetchRows((float*)(i + 1 < users ? U : I), own[i + 1], neighbour[i + 1], d);
+                        double dot, mixedSquares, pSquares;
+                        if (!hard && Vector512.IsHardwareAccelerated)
+                            (dot, mixedSquares, pSquares) = MixSoft(t, tn, pRow, mixedPtr, d, seed, (long)i * d, step);
+                        else
+                        {
+                            var mixedSpan = mixed.AsSpan();
+                            var tSpan = new ReadOnlySpan<float>(t, d);
+                            var tnSpan = new ReadOnlySpan<float>(tn, d);
+                            CounterRandom.UniformInto(r, seed, (long)i * d, step);
+                            if (hard)
+                                for (int j = 0; j < d; j++) mixedSpan[j] = r[j] < keepBelow ? tSpan[j] : tnSpan[j];
+                            else
+                            {
+                                // r t + (1 - r) t_n, rounded as the libtorch path's separate operations.
+                                TensorPrimitives.Multiply(r, tSpan, mixedSpan);
+                                TensorPrimitives.Subtract(1f, r, part);
+                                TensorPrimitives.Multiply(part, tnSpan, part);
+                                TensorPrimitives.Add(mixedSpan, part, mixedSpan);
+                            }
+                            var pSpan = new ReadOnlySpan<float>(pRow, d);
+                            dot = TensorPrimitives.Dot<float>(mixedSpan, pSpan);
+                            mixedSquares = TensorPrimitives.SumOfSquares<float>(mixedSpan);
+                            pSquares = TensorPrimitives.SumOfSquares(pSpan);
+                        }
+                        double mixedNorm = Math.Max(Math.Sqrt(mixedSquares), Eps);
+                        double pNorm = Math.Max(Math.Sqrt(pSquares), Eps);
+                        double cos = dot / (mixedNorm * pNorm);
+                        double w = i < users ? 1.0 : itemWeight;
+                        rowLoss[i] = w * (1 - cos);
+                        // d/dp of -w cos = -w (mixed / (|mixed| |p|) - cos p / |p|^2).
+                        var g = new Span<float>((float*)G + (long)i * d, d);
+                        TensorPrimitives.Multiply(mixed, (float)(-w / (mixedNorm * pNorm)), g);
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(pRow, d), (float)(w * cos / (pNorm * pNorm)), g, g);
                     }
-                    else
-                    {
-                        // r t + (1 - r) t_n, rounded as the libtorch path's separate operations.
-                        TensorPrimitives.Multiply(r, t, mixed);
-                        TensorPrimitives.Subtract(1f, r, part);
-                        TensorPrimitives.Multiply(part, tn, part);
-                        TensorPrimitives.Add(mixed, part, mixed);
-                    }
-                    double mixedNorm = Math.Max(Math.Sqrt(TensorPrimitives.SumOfSquares<float>(mixed)), Eps);
-                    double pNorm = Math.Max(Math.Sqrt(TensorPrimitives.SumOfSquares(pRow)), Eps);
-                    double cos = TensorPrimitives.Dot<float>(mixed, pRow) / (mixedNorm * pNorm);
-                    double w = i < users ? 1.0 : itemWeight;
-                    rowLoss[i] = w * (1 - cos);
-                    // d/dp of -w cos = -w (mixed / (|mixed| |p|) - cos p / |p|^2).
-                    var g = new Span<float>((float*)G + (long)i * d, d);
-                    TensorPrimitives.Multiply(mixed, (float)(-w / (mixedNorm * pNorm)), g);
-                    TensorPrimitives.MultiplyAdd(pRow, (float)(w * cos / (pNorm * pNorm)), g, g);
                 }
             });
         }
@@ -116,6 +130,48 @@ public sealed class NeighborCosineLoss : torch.autograd.SingleTensorFunction<Nei
         foreach (var l in rowLoss) total += l;
         ctx.save_for_backward(new List<Tensor> { grad });
         return torch.tensor((float)total);
+    }
+
+    /// <summary>
+    /// Soft mixing of one row, 16 lanes at a time: mixed = r t + (1 - r) t_n (r drawn in place, the values
+    /// of <see cref="CounterRandom.Uniform"/>, each product and sum rounded as the libtorch path's), stored
+    /// in mixed; returns mixed . p, |mixed|^2 and |p|^2.
+    /// </summary>
+    private static unsafe (double Dot, double MixedSquares, double PSquares) MixSoft(float* t, float* tn, float* p, float* mixed,
+        int d, ulong seed, long first, float step)
+    {
+        var dot = Vector512<float>.Zero; var mm = Vector512<float>.Zero; var pp = Vector512<float>.Zero;
+        var one = Vector512.Create(1f);
+        int j = 0;
+        for (; j <= d - 16; j += 16)
+        {
+            var r = CounterRandom.Uniform16(seed, first + j, step);
+            var m = r * Vector512.Load(t + j) + (one - r) * Vector512.Load(tn + j);
+            m.Store(mixed + j);
+            var pv = Vector512.Load(p + j);
+            dot += m * pv; mm += m * m; pp += pv * pv;
+        }
+        double dotSum = Vector512.Sum(dot), mmSum = Vector512.Sum(mm), ppSum = Vector512.Sum(pp);
+        for (; j < d; j++)
+        {
+            float r = CounterRandom.UniformDraw(seed, first + j, step);
+            float m = r * t[j] + (1 - r) * tn[j];
+            mixed[j] = m;
+            dotSum += (double)m * p[j]; mmSum += (double)m * m; ppSum += (double)p[j] * p[j];
+        }
+        return (dotSum, mmSum, ppSum);
+    }
+
+    /// <summary>The next row's two teacher vectors lie anywhere in a table larger than the caches: ask for them early.</summary>
+    private static unsafe void PrefetchRows(float* table, long own, long neighbour, int d)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        byte* a = (byte*)(table + own * d), b = (byte*)(table + neighbour * d);
+        for (long o = 0; o < (long)d * sizeof(float); o += 64)
+        {
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(a + o);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(b + o);
+        }
     }
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
