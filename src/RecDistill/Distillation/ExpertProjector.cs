@@ -63,33 +63,28 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     public override Tensor forward(Tensor student, Tensor? teacher)
     {
         if (_combination == ExpertCombination.MeanNormalized)
-        {
-            if (UsesKernel(student))
-                return nn.functional.normalize(ExpertMlp.Compute(student, _w1, _b1, _w2, _b2, null, training ? _dropout : 0), p: 2, dim: -1);
-            // The mean of E experts equals one wide MLP: the experts' hidden layers side by side
-            // ([n, E*H]) times their stacked output weights ([E*H, d_T]). The large second layer thus
-            // runs as one GEMM instead of E small ones; the first layer stays per expert so that each
-            // expert keeps its own input dropout mask, and dropout on the concatenated hidden layer
-            // is the same as independent per-expert masks.
-            var hidden = new Tensor[Experts];
-            for (int e = 0; e < Experts; e++)
-                hidden[e] = Affine(Drop(student), _w1[e], _b1[e]).relu_();
-            var h = Drop(Experts == 1 ? hidden[0] : torch.cat(hidden, 1));
-            var sum = Affine(h, _w2.reshape(-1, _w2.shape[2]), _b2.sum(new long[] { 0 }));
-            return nn.functional.normalize(sum, p: 2, dim: -1); // the mean's 1/E vanishes in the normalisation
-        }
+            return nn.functional.normalize(ForwardDirection(student), p: 2, dim: -1); // the mean's 1/E vanishes here
         return ForwardSelected(student, teacher ?? throw new ArgumentException("the selection form needs the teacher vectors")).Output;
     }
 
     /// <summary>
-    /// The mean form before its L2 normalisation, for losses that see only the direction (a cosine):
-    /// the normalisation's forward and backward over [rows, d_T] are saved.
+    /// The mean form before its L2 normalisation (the sum of the experts' outputs), for losses that see
+    /// only the direction (a cosine): the normalisation's forward and backward over [rows, d_T] are saved.
     /// </summary>
     public Tensor ForwardDirection(Tensor student)
     {
         if (_combination != ExpertCombination.MeanNormalized) throw new InvalidOperationException("only the mean form is normalised");
-        if (!UsesKernel(student)) return forward(student, null);
-        return ExpertMlp.Compute(student, _w1, _b1, _w2, _b2, null, training ? _dropout : 0);
+        if (UsesKernel(student)) return ExpertMlp.Compute(student, _w1, _b1, _w2, _b2, null, training ? _dropout : 0);
+        // The sum of E experts equals one wide MLP: the experts' hidden layers side by side
+        // ([n, E*H]) times their stacked output weights ([E*H, d_T]). The large second layer thus
+        // runs as one GEMM instead of E small ones; the first layer stays per expert so that each
+        // expert keeps its own input dropout mask, and dropout on the concatenated hidden layer
+        // is the same as independent per-expert masks.
+        var hidden = new Tensor[Experts];
+        for (int e = 0; e < Experts; e++)
+            hidden[e] = Affine(Drop(student), _w1[e], _b1[e]).relu_();
+        var h = Drop(Experts == 1 ? hidden[0] : torch.cat(hidden, 1));
+        return Affine(h, _w2.reshape(-1, _w2.shape[2]), _b2.sum(new long[] { 0 }));
     }
 
     /// <summary>Selection form: the projected vectors [n, d_T] and each row's chosen expert [n].</summary>

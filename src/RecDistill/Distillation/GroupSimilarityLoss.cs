@@ -62,7 +62,7 @@ public sealed class GroupSimilarityLoss : torch.autograd.SingleTensorFunction<Gr
                     // A lone entity's only pair is itself: both similarities are 1, the error is 0.
                     if (n < 2) continue;
                     long at = offsets[g] * d;
-                    losses[g] = n > 2 * d
+                    losses[g] = HierarchicalTopologyDistillation.UsesGramForm(n, d)
                         ? GramBlock((float*)T + at, (float*)S + at, (float*)G + at, n, d)
                         : PairBlock((float*)T + at, (float*)S + at, (float*)G + at, n, d);
                 }

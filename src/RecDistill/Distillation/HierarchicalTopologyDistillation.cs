@@ -127,13 +127,16 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     /// </summary>
     public static Tensor GroupBlockLoss(Tensor tg, Tensor sg, bool? gramForm = null)
     {
-        if (!(gramForm ?? tg.shape[0] > 2 * tg.shape[1]))
+        if (!(gramForm ?? UsesGramForm(tg.shape[0], tg.shape[1])))
             return (tg.matmul(tg.t()) - sg.matmul(sg.t())).square().sum();
         var teacher = tg.t().matmul(tg).square().sum();
         var cross = tg.t().matmul(sg).square().sum();
         var student = sg.t().matmul(sg).square().sum();
         return (teacher - cross * FixedScalars.Of(2)).Plus(student);
     }
+
+    /// <summary>Whether a group of this many members of this width is computed from d x d products.</summary>
+    public static bool UsesGramForm(long members, long dim) => members > 2 * dim;
 
     public void Dispose() => Projector.Dispose();
 }

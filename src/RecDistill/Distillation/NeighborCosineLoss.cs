@@ -88,7 +88,13 @@ public sealed class NeighborCosineLoss : torch.autograd.SingleTensorFunction<Nei
                     {
                         float* table = (float*)(i < users ? U : I);
                         float* t = table + own[i] * d, tn = table + neighbour[i] * d, pRow = (float*)P + (long)i * d;
-                        if (i + 1 < to) PrefetchRows((float*)(i + 1 < users ? U : I), own[i + 1], neighbour[i + 1], d);
+                        if (i + 1 < to)
+                        {
+                            // The next row's two teacher vectors lie anywhere in a table larger than the caches.
+                            float* next = (float*)(i + 1 < users ? U : I);
+                            CacheLines.PrefetchRow(next + own[i + 1] * d, d);
+                            CacheLines.PrefetchRow(next + neighbour[i + 1] * d, d);
+                        }
                         double dot, mixedSquares, pSquares;
                         if (!hard && Vector512.IsHardwareAccelerated)
                             (dot, mixedSquares, pSquares) = MixSoft(t, tn, pRow, mixedPtr, d, seed, (long)i * d, step);
@@ -160,18 +166,6 @@ public sealed class NeighborCosineLoss : torch.autograd.SingleTensorFunction<Nei
             dotSum += (double)m * p[j]; mmSum += (double)m * m; ppSum += (double)p[j] * p[j];
         }
         return (dotSum, mmSum, ppSum);
-    }
-
-    /// <summary>The next row's two teacher vectors lie anywhere in a table larger than the caches: ask for them early.</summary>
-    private static unsafe void PrefetchRows(float* table, long own, long neighbour, int d)
-    {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
-        byte* a = (byte*)(table + own * d), b = (byte*)(table + neighbour * d);
-        for (long o = 0; o < (long)d * sizeof(float); o += 64)
-        {
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(a + o);
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(b + o);
-        }
     }
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)

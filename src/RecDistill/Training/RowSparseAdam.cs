@@ -110,9 +110,8 @@ public sealed class RowSparseAdam : IDisposable
     /// CPU fast path: one pass over each touched row of weights, moments and gradient, written in
     /// place. The tensor form below gathers the rows, runs about ten whole-batch operations and
     /// scatters them back, which cost more than the rest of a BPR step. Rows are independent, so
-    /// the result does not depend on the thread count.
+    /// the result does not depend on the thread count. rowIds null: every row of the table, in order.
     /// </summary>
-    /// <summary>rowIds null: every row of the table, in order.</summary>
     private unsafe void StepInPlace(Tensor? rowIds, Tensor gradRows)
     {
         using var _ = torch.no_grad();
@@ -224,15 +223,9 @@ public sealed class RowSparseAdam : IDisposable
 
         private readonly void Prefetch(long row)
         {
-            if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
-            byte* w = (byte*)(W + row), m = (byte*)(M + row), v = (byte*)(V + row);
-            long bytes = (long)D * sizeof(float);
-            for (long o = 0; o < bytes; o += 64)
-            {
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(w + o);
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(m + o);
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(v + o);
-            }
+            CacheLines.PrefetchRow(W + row, D);
+            CacheLines.PrefetchRow(M + row, D);
+            CacheLines.PrefetchRow(V + row, D);
         }
 
         /// <summary>Rows [from, to) of the table brought to the current step.</summary>
