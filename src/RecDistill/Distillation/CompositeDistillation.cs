@@ -40,6 +40,9 @@ public sealed class CompositeDistillation : IDistillationMethod
         return (users.Count == 0 ? null : torch.cat(users), items.Count == 0 ? null : torch.cat(items));
     }
 
+    /// <summary>Every part's terms, in part order.</summary>
+    public IReadOnlyList<LossTerm> Terms(TrainingBatch batch) => _parts.SelectMany(p => p.Terms(batch)).ToList();
+
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         Tensor? total = null;

@@ -68,15 +68,17 @@ public static class CounterRandom
     /// <summary>
     /// The counter base of one call: one draw from libtorch's generator, mixed so that consecutive
     /// calls' counters never overlap in practice. Kernels that apply dropout themselves draw it in
-    /// the order the libtorch path would call <see cref="Dropout"/>, and so use the same masks.
+    /// the order the libtorch path would call <see cref="Dropout"/>, and so use the same masks. The
+    /// draw comes from the thread's <see cref="LossGenerator"/>.
     /// </summary>
     internal static ulong NextSeed() =>
-        Hash((ulong)torch.randint(long.MaxValue, new long[] { 1 }, dtype: ScalarType.Int64).item<long>()) * 0x9E3779B97F4A7C15UL;
+        Hash((ulong)torch.randint(long.MaxValue, new long[] { 1 }, dtype: ScalarType.Int64, generator: LossGenerator.For(CPU))
+            .item<long>()) * 0x9E3779B97F4A7C15UL;
 
     /// <summary>Uniform floats in [0, high) of the given shape (24 random bits each).</summary>
     public static Tensor Uniform(long[] shape, double high, Device device)
     {
-        if (device.type != DeviceType.CPU) return torch.rand(shape, device: device) * FixedScalars.Of(high);
+        if (device.type != DeviceType.CPU) return torch.rand(shape, device: device, generator: LossGenerator.For(device)) * FixedScalars.Of(high);
         float step = UniformStep(high);
         return Fill(shape, (bits, span) => UniformInto(span, bits, 0, step));
     }

@@ -137,7 +137,10 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     public static Tensor GumbelSoftmax(Tensor logits, double tau)
     {
-        var u = torch.rand_like(logits).clamp_(FixedScalars.Of(1e-10), FixedScalars.Of(1 - 1e-10));
+        var u = (LossGenerator.For(logits.device) is { } gen
+                ? torch.rand(logits.shape, logits.dtype, logits.device, generator: gen)
+                : torch.rand_like(logits))
+            .clamp_(FixedScalars.Of(1e-10), FixedScalars.Of(1 - 1e-10));
         var g = -(-u.log()).log();
         return (logits.Plus(g) / FixedScalars.Of(tau)).softmax(-1);
     }

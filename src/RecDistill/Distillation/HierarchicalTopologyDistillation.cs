@@ -59,13 +59,17 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         return (null, null);
     }
 
-    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
-    {
-        var t = _ctx.Teacher;
-        var lu = Topology(t.Users.index_select(0, _users!), student.Users(_users!));
-        var li = Topology(t.Items.index_select(0, _items!), student.Items(_items!));
-        return lu.Plus(li) * FixedScalars.Of(_o.Lambda);
-    }
+    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student) => UserLoss(student).Plus(ItemLoss(student));
+
+    /// <summary>Users and items as two terms: their topologies are independent.</summary>
+    public IReadOnlyList<LossTerm> Terms(TrainingBatch batch) =>
+        [new LossTerm("htd users", UserLoss), new LossTerm("htd items", ItemLoss)];
+
+    private Tensor UserLoss(EmbeddingLookup student) =>
+        Topology(_ctx.Teacher.Users.index_select(0, _users!), student.Users(_users!)) * FixedScalars.Of(_o.Lambda);
+
+    private Tensor ItemLoss(EmbeddingLookup student) =>
+        Topology(_ctx.Teacher.Items.index_select(0, _items!), student.Items(_items!)) * FixedScalars.Of(_o.Lambda);
 
     /// <summary>The HTD loss of one set of entities: teacher vectors [n, d_T], student vectors [n, d_S].</summary>
     public Tensor Topology(Tensor teacher, Tensor student)

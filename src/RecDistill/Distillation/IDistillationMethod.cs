@@ -28,6 +28,15 @@ public interface IDistillationMethod : IDisposable
     /// <summary>Weighted KD loss for the batch (a scalar), reading student vectors through <paramref name="student"/>.</summary>
     Tensor Loss(TrainingBatch batch, EmbeddingLookup student);
 
+    /// <summary>
+    /// The same loss as terms that add up to it and whose gradients the trainer computes apart, on
+    /// different threads (each term draws from its own generator, see <see cref="LossGenerator"/>).
+    /// A method splits where its parts are independent and of similar cost; default: one term.
+    /// At most two terms may share a trainable parameter: libtorch adds the terms' gradients of a
+    /// shared parameter in the order the threads finish, and only a sum of two is the same either way.
+    /// </summary>
+    IReadOnlyList<LossTerm> Terms(TrainingBatch batch) => [new LossTerm(Name, student => Loss(batch, student))];
+
     /// <summary>Per-epoch diagnostics to report (e.g. an inconsistency rate); empty when none.</summary>
     IReadOnlyDictionary<string, double> EpochDiagnostics { get; }
 }

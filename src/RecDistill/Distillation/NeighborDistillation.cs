@@ -71,29 +71,36 @@ public sealed class NeighborDistillation : IDistillationMethod
         return table.index_select(0, ids).gather(1, pick).squeeze(1);
     }
 
-    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
+    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student) => Part(student, users: true).Plus(Part(student, users: false));
+
+    /// <summary>Users and items (weight 0.5) as two terms: their projections and cosines are independent.</summary>
+    public IReadOnlyList<LossTerm> Terms(TrainingBatch batch) =>
+        [new LossTerm("nkd users", student => Part(student, users: true)), new LossTerm("nkd items", student => Part(student, users: false))];
+
+    /// <summary>The weighted loss of the batch's distinct users, or of its distinct positive and negative items.</summary>
+    private Tensor Part(EmbeddingLookup student, bool users)
     {
         var t = _ctx.Teacher;
-        // Users, positives and negatives go through the projector in one call; items weigh 0.5.
-        var s = torch.cat(new[] { student.Users(_users!), student.Items(_pos!), student.Items(_neg!) });
-        var sn = torch.cat(new[] { student.Users(_nUsers!), student.Items(_nPos!), student.Items(_nNeg!) });
-        if (UseKernel && NeighborCosineLoss.Supports(s, t.Users))
+        Tensor s, sn, own, neighbour;
+        if (users) (s, sn, own, neighbour) = (student.Users(_users!), student.Users(_nUsers!), _users!, _nUsers!);
+        else
+        {
+            s = torch.cat(new[] { student.Items(_pos!), student.Items(_neg!) });
+            sn = torch.cat(new[] { student.Items(_nPos!), student.Items(_nNeg!) });
+            own = torch.cat(new[] { _pos!, _neg! });
+            neighbour = torch.cat(new[] { _nPos!, _nNeg! });
+        }
+        var table = users ? t.Users : t.Items;
+        if (UseKernel && NeighborCosineLoss.Supports(s, table))
         {
             // The cosine does not see the projection's length: its normalisation is left out.
             var projected = Projector.ForwardDirection(Mix(s, sn));
-            var own = torch.cat(new[] { _users!, _pos!, _neg! });
-            var neighbour = torch.cat(new[] { _nUsers!, _nPos!, _nNeg! });
-            return NeighborCosineLoss.Compute(projected, t.Users, t.Items, own, neighbour, _users!.shape[0], _o.Mixing, _o.Alpha, 0.5)
+            return NeighborCosineLoss.Compute(projected, t.Users, t.Items, own, neighbour, users ? own.shape[0] : 0, _o.Mixing, _o.Alpha, 0.5)
                    * FixedScalars.Of(_o.Lambda);
         }
-        var te = torch.cat(new[] { t.Users.index_select(0, _users!), t.Items.index_select(0, _pos!), t.Items.index_select(0, _neg!) });
-        var tn = torch.cat(new[] { t.Users.index_select(0, _nUsers!), t.Items.index_select(0, _nPos!), t.Items.index_select(0, _nNeg!) });
-        long nu = _users!.shape[0];
-        var weight = torch.full(s.shape[0], FixedScalars.Of(0.5), device: s.device);
-        weight.narrow(0, 0, nu).fill_(FixedScalars.One);
         var p = Projector.forward(Mix(s, sn), null);
-        var distance = FixedScalars.OneMinus(nn.functional.cosine_similarity(Mix(te, tn), p, dim: 1));
-        return (distance * weight).sum() * FixedScalars.Of(_o.Lambda);
+        var distance = FixedScalars.OneMinus(nn.functional.cosine_similarity(Mix(table.index_select(0, own), table.index_select(0, neighbour)), p, dim: 1));
+        return distance.sum() * FixedScalars.Of(users ? _o.Lambda : 0.5 * _o.Lambda);
     }
 
     /// <summary>

@@ -54,6 +54,14 @@ public sealed class EmbeddingLookup
     /// <summary>Whole final tables (already carrying autograd history to the parameters).</summary>
     public static EmbeddingLookup Dense(Tensor finalUsers, Tensor finalItems) => new(finalUsers, finalItems, null, null);
 
+    /// <summary>
+    /// The same vectors as new leaves (sharing storage; ids and maps shared): a loss term computed
+    /// on them leaves its gradient in their .grad and no other term's, so terms can run their
+    /// backward passes on different threads. The vectors must not change while the copy is in use.
+    /// </summary>
+    public EmbeddingLookup WithOwnLeaves() =>
+        new(_users.detach().requires_grad_(true), _items.detach().requires_grad_(true), _userIds, _itemIds, _userMap, _itemMap);
+
     public bool IsRowSparse => _userIds is not null;
     public Tensor UserRows => _users;
     public Tensor ItemRows => _items;

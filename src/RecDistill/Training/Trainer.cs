@@ -49,6 +49,9 @@ public sealed class Trainer
     /// </summary>
     public TimeSpan StateInterval { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Lanes for a method's loss terms (default: libtorch's thread count, at most the method's terms); for tests.</summary>
+    internal int? LossLanes { get; init; }
+
     /// <summary>Continue from <see cref="StatePath"/> when it exists (needs <see cref="CheckpointPath"/> for the best weights).</summary>
     public bool Resume { get; init; }
 
@@ -78,6 +81,12 @@ public sealed class Trainer
         }
         if (extra.Count > 0)
             denseOpt = new DenseAdam(extra, _o.LearningRate, _o.WeightDecay, _o.TorchAdam);
+
+        // With a method, the BPR loss and the method's terms take their gradients apart, on lanes
+        // that share the threads (CPU; as many lanes as the method has terms, made at the first
+        // batch); the same numbers for any thread count.
+        int threads = Math.Max(1, torch.get_num_threads());
+        LossTermLanes? lanes = null;
 
         var history = new List<EpochRecord>();
         var clock = Stopwatch.StartNew();
@@ -133,48 +142,71 @@ public sealed class Trainer
                 var s = sampler.Sample(rng, _o.NegativesPerPair);
                 int batches = (s.Count + _o.BatchSize - 1) / _o.BatchSize;
                 double lossSum = 0;
-                for (int b = 0; b < batches; b++)
+                // Each lane runs with its share of the threads while batches run; evaluation and the
+                // per-epoch steps get them all.
+                if (lanes is { Lanes: > 1 }) torch.set_num_threads(lanes.ThreadsPerLane);
+                try
                 {
-                    using var scope = torch.NewDisposeScope();
-                    int start = b * _o.BatchSize, n = Math.Min(_o.BatchSize, s.Count - start);
-                    int ns = s.NegativesPerPair;
-                    var batch = new TrainingBatch(
-                        torch.tensor(s.Users.AsSpan(start, n).ToArray(), device: device),
-                        torch.tensor(s.Positives.AsSpan(start, n).ToArray(), device: device),
-                        torch.tensor(s.Negatives.AsSpan(start * ns, n * ns).ToArray(), device: device).view(n, ns),
-                        epoch, b);
-                    var (xu, xi) = method?.ExtraIds(batch) ?? (null, null);
-                    var userIds = xu is null ? batch.Users : torch.cat(new[] { batch.Users, xu.flatten() });
-                    var itemParts = new List<Tensor> { batch.Positives, batch.Negatives.flatten() };
-                    if (xi is not null) itemParts.Add(xi.flatten());
-                    var lookup = model.Lookup(userIds, torch.cat(itemParts));
-
-                    var baseLoss = BprLoss(lookup, batch);
-                    var loss = baseLoss;
-                    Tensor? kd = null;
-                    if (method is not null)
+                    for (int b = 0; b < batches; b++)
                     {
-                        kd = method.Loss(batch, lookup);
-                        loss = loss.Plus(kd);
-                    }
-                    double lv = loss.item<float>();
-                    if (!double.IsFinite(lv))
-                        throw new TrainingDivergedException(
-                            $"loss is {lv} at epoch {epoch}, batch {b + 1}/{batches} (base {baseLoss.item<float>()}" +
-                            (kd is null ? ")" : $", {method!.Name} {kd.item<float>()})") +
-                            (bestEpoch > 0 ? $"; the best model (epoch {bestEpoch}) is kept" : "; no model was saved"));
-                    lossSum += lv;
+                        using var scope = torch.NewDisposeScope();
+                        int start = b * _o.BatchSize, n = Math.Min(_o.BatchSize, s.Count - start);
+                        int ns = s.NegativesPerPair;
+                        var batch = new TrainingBatch(
+                            torch.tensor(s.Users.AsSpan(start, n).ToArray(), device: device),
+                            torch.tensor(s.Positives.AsSpan(start, n).ToArray(), device: device),
+                            torch.tensor(s.Negatives.AsSpan(start * ns, n * ns).ToArray(), device: device).view(n, ns),
+                            epoch, b);
+                        var (xu, xi) = method?.ExtraIds(batch) ?? (null, null);
+                        var userIds = xu is null ? batch.Users : torch.cat(new[] { batch.Users, xu.flatten() });
+                        var itemParts = new List<Tensor> { batch.Positives, batch.Negatives.flatten() };
+                        if (xi is not null) itemParts.Add(xi.flatten());
+                        var lookup = model.Lookup(userIds, torch.cat(itemParts));
 
-                    denseOpt?.ZeroGrad();
-                    loss.backward();
-                    if (lookup.IsRowSparse)
-                    {
-                        userOpt!.Step(lookup.UserRowIds!, lookup.UserRows.grad!);
-                        itemOpt!.Step(lookup.ItemRowIds!, lookup.ItemRows.grad!);
+                        denseOpt?.ZeroGrad();
+                        double baseValue, kdValue = 0;
+                        if (method is not null)
+                        {
+                            var terms = new List<LossTerm> { new("bpr", l => BprLoss(l, batch)) };
+                            terms.AddRange(method.Terms(batch));
+                            if (lanes is null)
+                            {
+                                int count = device.type != DeviceType.CPU ? 1 : Math.Clamp(LossLanes ?? threads, 1, terms.Count - 1);
+                                lanes = new LossTermLanes(count, Math.Max(1, threads / count));
+                                if (lanes.Lanes > 1) torch.set_num_threads(lanes.ThreadsPerLane);
+                            }
+                            var values = lanes.Backward(lookup, terms);
+                            baseValue = values[0];
+                            for (int t = 1; t < values.Length; t++) kdValue += values[t];
+                        }
+                        else
+                        {
+                            var loss = BprLoss(lookup, batch);
+                            baseValue = loss.item<float>();
+                            loss.backward();
+                        }
+                        double lv = baseValue + kdValue;
+                        // Checked before any weight changes.
+                        if (!double.IsFinite(lv))
+                            throw new TrainingDivergedException(
+                                $"loss is {lv} at epoch {epoch}, batch {b + 1}/{batches} (base {baseValue}" +
+                                (method is null ? ")" : $", {method.Name} {kdValue})") +
+                                (bestEpoch > 0 ? $"; the best model (epoch {bestEpoch}) is kept" : "; no model was saved"));
+                        lossSum += lv;
+
+                        if (lookup.IsRowSparse)
+                        {
+                            userOpt!.Step(lookup.UserRowIds!, lookup.UserRows.grad!);
+                            itemOpt!.Step(lookup.ItemRowIds!, lookup.ItemRows.grad!);
+                        }
+                        denseOpt?.Step();
+                        Progress?.Invoke(new TrainingProgress(epoch, _o.MaxEpochs, b + 1, batches, lossSum / (b + 1),
+                            lastValid, bestEpoch, best, Elapsed()));
                     }
-                    denseOpt?.Step();
-                    Progress?.Invoke(new TrainingProgress(epoch, _o.MaxEpochs, b + 1, batches, lossSum / (b + 1),
-                        lastValid, bestEpoch, best, Elapsed()));
+                }
+                finally
+                {
+                    if (lanes is { Lanes: > 1 }) torch.set_num_threads(threads);
                 }
 
                 // Exact sparse Adam: rows the last batches skipped are brought up to date before the
@@ -223,7 +255,7 @@ public sealed class Trainer
         }
         finally
         {
-            userOpt?.Dispose(); itemOpt?.Dispose(); denseOpt?.Dispose();
+            userOpt?.Dispose(); itemOpt?.Dispose(); denseOpt?.Dispose(); lanes?.Dispose();
             // Whatever happened, the model ends with its best-validation weights.
             if (bestUsers is not null)
             {

@@ -1,0 +1,126 @@
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Models;
+using RecDistill.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Tests.Training;
+
+public class LossTermLanesTests
+{
+    private static (EmbeddingLookup Lookup, BprMf Model) Lookup()
+    {
+        manual_seed(5);
+        var model = new BprMf(30, 40, 6, initStd: 0.5);
+        var lookup = model.Lookup(tensor(new long[] { 3, 7, 7, 12, 29 }), tensor(new long[] { 0, 5, 9, 9, 39, 17 }));
+        return (lookup, model);
+    }
+
+    /// <summary>Terms of different kinds: users only, items only, both, one with a shared parameter, one with random draws.</summary>
+    private static List<LossTerm> Terms(Tensor shared) =>
+    [
+        new("users", l => l.Users(tensor(new long[] { 3, 12 })).square().sum()),
+        new("items", l => (l.Items(tensor(new long[] { 5, 39 })) * shared).sum()),
+        new("scores", l => l.ListScores(tensor(new long[] { 7, 29 }), tensor(new long[,] { { 0, 9 }, { 17, 5 } })).sigmoid().sum()),
+        new("noisy", l => (l.Users(tensor(new long[] { 7 })) * torch.rand(1, 6, generator: LossGenerator.For(CPU))).sum()
+                          + (l.Items(tensor(new long[] { 9 })) * shared).sum().exp()),
+    ];
+
+    private static (Tensor Users, Tensor Items, Tensor Shared, double[] Values) Run(int lanes)
+    {
+        var (lookup, model) = Lookup();
+        using var _ = model;
+        manual_seed(11);
+        var shared = torch.linspace(-1, 1, 6).requires_grad_(true);
+        using var runner = new LossTermLanes(lanes, 1);
+        var values = runner.Backward(lookup, Terms(shared));
+        return (lookup.UserRows.grad!.clone(), lookup.ItemRows.grad!.clone(), shared.grad!.clone(), values);
+    }
+
+    [Fact]
+    public void Two_lanes_give_the_bits_of_one()
+    {
+        var one = Run(1);
+        for (int repeat = 0; repeat < 5; repeat++)
+        {
+            var two = Run(2);
+            Assert.Equal(one.Values, two.Values);
+            Assert.Equal(one.Users.data<float>().ToArray(), two.Users.data<float>().ToArray());
+            Assert.Equal(one.Items.data<float>().ToArray(), two.Items.data<float>().ToArray());
+            Assert.Equal(one.Shared.data<float>().ToArray(), two.Shared.data<float>().ToArray());
+        }
+    }
+
+    [Fact]
+    public void Gradients_are_those_of_the_summed_loss()
+    {
+        var lanes = Run(2);
+        // The same terms summed and differentiated by autograd, with each term's draws from the
+        // generator the runner gives it (seeded from the default generator, one draw per term).
+        var (lookup, model) = Lookup();
+        using var _ = model;
+        manual_seed(11);
+        var shared = torch.linspace(-1, 1, 6).requires_grad_(true);
+        var seeds = torch.randint(long.MaxValue, new long[] { 4 }, dtype: ScalarType.Int64).data<long>().ToArray();
+        var terms = Terms(shared);
+        Tensor? total = null;
+        var values = new List<double>();
+        for (int t = 0; t < terms.Count; t++)
+        {
+            using var g = new Generator((ulong)seeds[t], CPU);
+            using var __ = LossGenerator.Use(g);
+            var l = terms[t].Loss(lookup);
+            values.Add(l.item<float>());
+            total = total is null ? l : total + l;
+        }
+        total!.backward();
+        Assert.Equal(values, lanes.Values);
+        Assert.True(lookup.UserRows.grad!.allclose(lanes.Users, rtol: 1e-6, atol: 1e-7));
+        Assert.True(lookup.ItemRows.grad!.allclose(lanes.Items, rtol: 1e-6, atol: 1e-7));
+        Assert.True(shared.grad!.allclose(lanes.Shared, rtol: 1e-6, atol: 1e-7));
+    }
+
+    [Fact]
+    public void A_failing_term_is_reported_and_the_lanes_stay_usable()
+    {
+        var (lookup, model) = Lookup();
+        using var _ = model;
+        using var runner = new LossTermLanes(2, 1);
+        var shared = torch.ones(6).requires_grad_(true);
+        var terms = Terms(shared);
+        terms.Add(new LossTerm("broken", l => l.Users(tensor(new long[] { 4 }))));  // user 4 was not looked up
+        Assert.ThrowsAny<Exception>(() => runner.Backward(lookup, terms));
+        var values = runner.Backward(lookup, Terms(shared));
+        Assert.Equal(4, values.Length);
+        Assert.All(values, v => Assert.True(double.IsFinite(v)));
+    }
+
+    [Fact]
+    public void Mkd_training_gives_the_same_model_on_one_and_two_threads()
+    {
+        float[] Train(int threads)
+        {
+            using var __ = TestData.Threads(threads);
+            manual_seed(7);
+            var data = TestData.Clustered(users: 40, items: 60);
+            using var teacherModel = new BprMf(data.NumUsers, data.NumItems, 16, initStd: 0.5);
+            using var teacher = FrozenTeacher.From(teacherModel);
+            using var ctx = new DistillationContext(teacher, data, 4, CPU);
+            var options = DistillationOptions.Defaults("mkd", Backbone.Bpr) with
+            {
+                Nkd = new NkdOptions { Experts = 2, PcaDim = 8 },
+                Cpd = new CpdOptions { Experts = 3, TopN = 20 },
+                Sld = new SldOptions { K = 5, L = 5, MxK = 15, Lambda = 1 },
+            };
+            manual_seed(8);
+            using var kd = DistillationMethods.Create(options, ctx)!;
+            using var student = new BprMf(data.NumUsers, data.NumItems, 4);
+            new Trainer(new TrainOptions { MaxEpochs = 2, EvalEvery = 1, BatchSize = 64, LearningRate = 0.01, Seed = 3 }).Fit(student, data, kd);
+            return student.UserWeight.detach().data<float>().ToArray().Concat(student.ItemWeight.detach().data<float>().ToArray()).ToArray();
+        }
+        var one = Train(1);
+        var two = Train(2);
+        Assert.Equal(one, two);
+    }
+}
