@@ -96,8 +96,10 @@ public class LossTermLanesTests
         Assert.All(values, v => Assert.True(double.IsFinite(v)));
     }
 
-    [Fact]
-    public void Mkd_training_gives_the_same_model_on_one_and_two_threads()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Mkd_training_gives_the_same_model_on_one_and_two_threads(bool lightGcn)
     {
         float[] Train(int threads)
         {
@@ -107,7 +109,7 @@ public class LossTermLanesTests
             using var teacherModel = new BprMf(data.NumUsers, data.NumItems, 16, initStd: 0.5);
             using var teacher = FrozenTeacher.From(teacherModel);
             using var ctx = new DistillationContext(teacher, data, 4, CPU);
-            var options = DistillationOptions.Defaults("mkd", Backbone.Bpr) with
+            var options = DistillationOptions.Defaults("mkd", lightGcn ? Backbone.LightGcn : Backbone.Bpr) with
             {
                 Nkd = new NkdOptions { Experts = 2, PcaDim = 8 },
                 Cpd = new CpdOptions { Experts = 3, TopN = 20 },
@@ -115,7 +117,7 @@ public class LossTermLanesTests
             };
             manual_seed(8);
             using var kd = DistillationMethods.Create(options, ctx)!;
-            using var student = new BprMf(data.NumUsers, data.NumItems, 4);
+            using EmbeddingModel student = lightGcn ? new LightGcn(data.NumUsers, data.NumItems, 4, 2, data.Train) : new BprMf(data.NumUsers, data.NumItems, 4);
             new Trainer(new TrainOptions { MaxEpochs = 2, EvalEvery = 1, BatchSize = 64, LearningRate = 0.01, Seed = 3 }).Fit(student, data, kd);
             return student.UserWeight.detach().data<float>().ToArray().Concat(student.ItemWeight.detach().data<float>().ToArray()).ToArray();
         }
