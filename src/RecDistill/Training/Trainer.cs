@@ -83,8 +83,8 @@ public sealed class Trainer
             denseOpt = new DenseAdam(extra, _o.LearningRate, _o.WeightDecay, _o.TorchAdam);
 
         // With a method, the BPR loss and the method's terms take their gradients apart, on lanes
-        // that share the threads (CPU; as many lanes as the method has terms, made at the first
-        // batch); the same numbers for any thread count.
+        // that share the threads (CPU; at most as many lanes as the method has terms, made at the
+        // first batch). With one or two threads every lane has one, and the numbers are the same.
         int threads = Math.Max(1, torch.get_num_threads());
         LossTermLanes? lanes = null;
 

@@ -89,7 +89,7 @@ public class LossTermLanesTests
         using var runner = new LossTermLanes(2, 1);
         var shared = torch.ones(6).requires_grad_(true);
         var terms = Terms(shared);
-        terms.Add(new LossTerm("broken", l => l.Users(tensor(new long[] { 4 }))));  // user 4 was not looked up
+        terms.Add(new LossTerm("broken", l => l.Users(tensor(new long[] { 3 }))));  // not a scalar: item() throws
         Assert.ThrowsAny<Exception>(() => runner.Backward(lookup, terms));
         var values = runner.Backward(lookup, Terms(shared));
         Assert.Equal(4, values.Length);
