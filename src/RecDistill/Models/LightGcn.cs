@@ -34,8 +34,11 @@ public sealed class LightGcn : EmbeddingModel
     public static Tensor NormalizedAdjacency(int numUsers, int numItems, int[][] train) =>
         GraphAdjacency.Build(numUsers, numItems, train).ToSparseTensor();
 
-    private Tensor Propagate()
+    /// <summary>Final user and item vectors (the mean of layers 0..L), with autograd to the tables.</summary>
+    private (Tensor Users, Tensor Items) Propagate()
     {
+        if (_sparseAdjacency is null && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+            return _adjacency.Propagate(UserWeight, ItemWeight, Layers);
         var e = torch.cat(new Tensor[] { UserWeight, ItemWeight }, 0);
         var sum = e;
         for (int l = 0; l < Layers; l++)
@@ -43,21 +46,21 @@ public sealed class LightGcn : EmbeddingModel
             e = _sparseAdjacency is null ? _adjacency.Multiply(e) : torch.mm(_sparseAdjacency, e);
             sum = sum.Plus(e);
         }
-        return sum / FixedScalars.Of(Layers + 1);
+        var parts = (sum / FixedScalars.Of(Layers + 1)).split(new long[] { NumUsers, NumItems }, 0);
+        return (parts[0], parts[1]);
     }
 
     public override EmbeddingLookup Lookup(Tensor userIds, Tensor itemIds)
     {
-        var all = Propagate();
-        var parts = all.split(new long[] { NumUsers, NumItems }, 0);
-        return EmbeddingLookup.Dense(parts[0], parts[1]);
+        var (users, items) = Propagate();
+        return EmbeddingLookup.Dense(users, items);
     }
 
     public override (Tensor Users, Tensor Items) FinalEmbeddings()
     {
         using var _ = torch.no_grad();
-        var all = Propagate();
-        return (all.narrow(0, 0, NumUsers).clone(), all.narrow(0, NumUsers, NumItems).clone());
+        var (users, items) = Propagate();
+        return (users.clone(), items.clone());
     }
 
     public override void Dispose()

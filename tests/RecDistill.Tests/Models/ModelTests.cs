@@ -39,6 +39,44 @@ public class ModelTests
         Assert.True(g1.abs().sum().item<float>() > 0);
     }
 
+    [Theory]
+    [InlineData(0, 1, 7)]
+    [InlineData(1, 1, 70)]
+    [InlineData(2, 2, 21)]
+    [InlineData(3, 1, 200)]
+    [InlineData(3, 2, 35)]
+    [InlineData(4, 2, 64)]
+    public void Fused_propagation_and_its_gradient_equal_the_layer_by_layer_sparse_products(int layers, int threads, int dim)
+    {
+        var data = TestData.Clustered();
+        var adjacency = GraphAdjacency.Build(data.NumUsers, data.NumItems, data.Train);
+        using var sparse = adjacency.ToSparseTensor();
+        using var threadScope = TestData.Threads(threads);
+        var users = randn(data.NumUsers, dim, generator: new TorchSharp.torch.Generator(3)).requires_grad_(true);
+        var items = randn(data.NumItems, dim, generator: new TorchSharp.torch.Generator(5)).requires_grad_(true);
+        var weights = randn(adjacency.Size, dim, generator: new TorchSharp.torch.Generator(4));
+        var (ou, oi) = adjacency.Propagate(users, items, layers);
+        var ours = cat(new[] { ou, oi }, 0);
+        var e = cat(new[] { users, items }, 0);
+        var sum = e;
+        for (int l = 0; l < layers; l++) { e = mm(sparse, e); sum = sum + e; }
+        var reference = sum / (layers + 1);
+        Assert.True(allclose(ours, reference, rtol: 1e-5, atol: 1e-6));
+        var g1 = autograd.grad(new[] { (ours * weights).sum() }, new[] { users, items });
+        var g2 = autograd.grad(new[] { (reference * weights).sum() }, new[] { users, items });
+        Assert.True(allclose(g1[0], g2[0], rtol: 1e-5, atol: 1e-6));
+        Assert.True(allclose(g1[1], g2[1], rtol: 1e-5, atol: 1e-6));
+        Assert.True(g1[1].abs().sum().item<float>() > 0);
+        using (no_grad())
+        {
+            var (nu, ni) = adjacency.Propagate(users, items, layers);
+            Assert.Equal(ours.detach().data<float>().ToArray(), cat(new[] { nu, ni }, 0).data<float>().ToArray());
+        }
+        // A loss that reads only the items' vectors still sends gradients to the users' rows.
+        var onlyItems = autograd.grad(new[] { adjacency.Propagate(users, items, layers).Items.sum() }, new[] { users });
+        Assert.Equal(layers > 0, onlyItems[0].abs().sum().item<float>() > 0);
+    }
+
     [Fact]
     public void LightGcn_with_zero_layers_is_the_raw_table_and_layers_average()
     {
