@@ -3,7 +3,7 @@
 //   BPR epoch:  row-sparse Adam on touched rows (ours)  vs  dense tables + torch Adam on dense gradients
 //               (lazy mode, SPEC's protocol; and exact mode, which computes dense Adam's result)
 //   MKD epoch:  NKD + CPD + SLD student epoch            vs  scratch student epoch (same trainer)
-//   LightGCN epoch: CSR propagation kernel (ours)        vs  libtorch sparse COO product (same trainer)
+//   LightGCN epoch: fused CSR propagation (ours)         vs  libtorch sparse COO product (same trainer)
 //   --converge: the BPR teachers trained to early stopping (SPEC protocol), best validation NDCG@20;
 //               --converge-modes lazy,exact,dense picks which
 //   evaluation: full ranking with train/valid masking and metrics (ours, user batches)

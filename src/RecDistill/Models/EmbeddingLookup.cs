@@ -51,8 +51,17 @@ public sealed class EmbeddingLookup
         return (unique, map);
     }
 
-    /// <summary>Whole final tables (already carrying autograd history to the parameters).</summary>
-    public static EmbeddingLookup Dense(Tensor finalUsers, Tensor finalItems) => new(finalUsers, finalItems, null, null);
+    /// <summary>
+    /// Whole final tables (already carrying autograd history to the parameters). With
+    /// <paramref name="listScores"/> the BPR loss scores the batch through <see cref="ListScores"/>
+    /// on the tables in place (LightGCN: one gradient table per side instead of one per gather and
+    /// their sum); without, through gathers and a product (the dense baseline of bench/speed.cs).
+    /// </summary>
+    public static EmbeddingLookup Dense(Tensor finalUsers, Tensor finalItems, bool listScores = false) =>
+        new(finalUsers, finalItems, null, null) { ScoresLists = listScores };
+
+    /// <summary>Whether the BPR loss scores through <see cref="ListScores"/> (always for row-sparse lookups).</summary>
+    public bool ScoresLists { get; private init; }
 
     /// <summary>
     /// The same vectors as new leaves (sharing storage; ids and maps shared): a loss term computed
@@ -60,7 +69,8 @@ public sealed class EmbeddingLookup
     /// backward passes on different threads. The vectors must not change while the copy is in use.
     /// </summary>
     public EmbeddingLookup WithOwnLeaves() =>
-        new(_users.detach().requires_grad_(true), _items.detach().requires_grad_(true), _userIds, _itemIds, _userMap, _itemMap);
+        new(_users.detach().requires_grad_(true), _items.detach().requires_grad_(true), _userIds, _itemIds, _userMap, _itemMap)
+            { ScoresLists = ScoresLists };
 
     public bool IsRowSparse => _userIds is not null;
     public Tensor UserRows => _users;

@@ -53,7 +53,7 @@ public sealed class LightGcn : EmbeddingModel
     public override EmbeddingLookup Lookup(Tensor userIds, Tensor itemIds)
     {
         var (users, items) = Propagate();
-        return EmbeddingLookup.Dense(users, items);
+        return EmbeddingLookup.Dense(users, items, listScores: true);
     }
 
     public override (Tensor Users, Tensor Items) FinalEmbeddings()

@@ -321,10 +321,10 @@ public sealed class Trainer
     /// <summary>Sum over the batch of the mean over negatives of -log sigmoid(s_ui - s_uj).</summary>
     public static Tensor BprLoss(EmbeddingLookup lookup, TrainingBatch batch)
     {
-        if (lookup.IsRowSparse)
+        if (lookup.IsRowSparse || lookup.ScoresLists)
         {
-            // Row-sparse tables: each user's positive and negatives scored as one list, straight on the
-            // rows (ListScores), without gathering [B, d] copies and scattering their gradients back.
+            // Each user's positive and negatives scored as one list, straight on the rows (ListScores),
+            // without gathering [B, d] copies and scattering their gradients back.
             var scores = lookup.ListScores(batch.Users, torch.cat(new[] { batch.Positives.unsqueeze(1), batch.Negatives }, 1));
             long ns = batch.Negatives.shape[1];
             return -nn.functional.logsigmoid(scores.narrow(1, 0, 1) - scores.narrow(1, 1, ns)).mean(new long[] { 1 }).sum();

@@ -81,6 +81,35 @@ public class TrainerTests
         Assert.Equal(expected, Trainer.BprLoss(lookup, batch).item<float>(), 5);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Bpr_loss_by_list_scores_equals_the_gather_route(bool handComputed)
+    {
+        // Whole tables scored in place (LightGCN's route) against gathers and a product (the dense baseline's).
+        manual_seed(9);
+        var users = handComputed ? tensor(new float[] { 1, 0 }, 1, 2) : randn(6, 5);
+        var items = handComputed ? tensor(new float[] { 2, 0, 0, 1, 1, 1 }, 3, 2) : randn(9, 5);
+        var batch = handComputed
+            ? new TrainingBatch(tensor(new long[] { 0 }), tensor(new long[] { 0 }), tensor(new long[] { 1, 2 }).view(1, 2), 1, 0)
+            : new TrainingBatch(tensor(new long[] { 0, 3, 3, 5 }), tensor(new long[] { 1, 8, 2, 2 }), tensor(new long[] { 4, 0, 7, 1, 2, 6, 8, 8 }).view(4, 2), 1, 0);
+        var grads = new List<Tensor[]>();
+        var values = new List<float>();
+        foreach (bool lists in new[] { false, true })
+        {
+            var u = users.clone().requires_grad_(true);
+            var i = items.clone().requires_grad_(true);
+            var loss = Trainer.BprLoss(EmbeddingLookup.Dense(u, i, listScores: lists), batch);
+            values.Add(loss.item<float>());
+            loss.backward();
+            grads.Add(new[] { u.grad!, i.grad! });
+        }
+        Assert.Equal(values[0], values[1], 5);
+        Assert.True(allclose(grads[0][0], grads[1][0], rtol: 1e-5, atol: 1e-6));
+        Assert.True(allclose(grads[0][1], grads[1][1], rtol: 1e-5, atol: 1e-6));
+        if (handComputed) Assert.Equal((Math.Log(1 + Math.Exp(-2)) + Math.Log(1 + Math.Exp(-1))) / 2, values[1], 5);
+    }
+
     [Fact]
     public void Row_sparse_lookup_gives_gradients_only_for_requested_rows()
     {
