@@ -103,6 +103,9 @@ public sealed class GraphAdjacency
         }
     }
 
+    /// <summary>Whether <see cref="Propagate"/>'s kernel runs in hardware here (AVX-512); use <see cref="Multiply"/> per layer otherwise.</summary>
+    public static bool PropagatesFused => Vector512.IsHardwareAccelerated;
+
     /// <summary>
     /// LightGCN's final vectors mean(E_0, A E_0, ..., A^L E_0) with E_0 = [users; items], with autograd.
     /// The map P = mean(I, A, ..., A^L) is linear and symmetric (A is), so its backward pass is P
@@ -167,11 +170,16 @@ public sealed class GraphAdjacency
         return sum;
     }
 
+    /// <summary>Row c of the table [top; bottom] (top has split rows, both are d wide).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe float* RowOf(float* top, float* bottom, int split, int d, int c) =>
+        c < split ? top + (long)c * d : bottom + (long)(c - split) * d;
+
     private static unsafe void Scaled(float* top, float* bottom, int split, float* sum, int d, int from, int to, float scale)
     {
         for (int r = from; r < to; r++)
         {
-            float* x = r < split ? top + (long)r * d : bottom + (long)(r - split) * d;
+            float* x = RowOf(top, bottom, split, d, r);
             for (int j = 0; j < d; j++) sum[(long)r * d + j] = x[j] * scale;
         }
     }
@@ -189,7 +197,7 @@ public sealed class GraphAdjacency
         for (int r = from; r < to; r++)
         {
             int k0 = _rowStart[r], k1 = _rowStart[r + 1];
-            float* own = r < split ? top + (long)r * d : bottom + (long)(r - split) * d;
+            float* own = RowOf(top, bottom, split, d, r);
             float* s = sum + (long)r * d;
             float* y = layer == null ? null : layer + (long)r * d;
             int j = 0;
@@ -199,7 +207,7 @@ public sealed class GraphAdjacency
                 for (int k = k0; k < k1; k++)
                 {
                     int c = _columns[k];
-                    float* x = (c < split ? top + (long)c * d : bottom + (long)(c - split) * d) + j;
+                    float* x = RowOf(top, bottom, split, d, c) + j;
                     var w = Vector512.Create(_values[k]);
                     a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x), w, a0);
                     a1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + W), w, a1);
@@ -214,7 +222,7 @@ public sealed class GraphAdjacency
                 for (int k = k0; k < k1; k++)
                 {
                     int c = _columns[k];
-                    float* x = (c < split ? top + (long)c * d : bottom + (long)(c - split) * d) + j;
+                    float* x = RowOf(top, bottom, split, d, c) + j;
                     a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x), Vector512.Create(_values[k]), a0);
                 }
                 Finish(a0, j);
@@ -230,7 +238,7 @@ public sealed class GraphAdjacency
                 for (int k = k0; k < k1; k++)
                 {
                     int c = _columns[k];
-                    float* x = c < split ? top + (long)c * d : bottom + (long)(c - split) * d;
+                    float* x = RowOf(top, bottom, split, d, c);
                     float w = _values[k];
                     if (has8) b8 = Vector256.FusedMultiplyAdd(Vector256.Load(x + j), Vector256.Create(w), b8);
                     if (has4) b4 = Vector128.FusedMultiplyAdd(Vector128.Load(x + j4), Vector128.Create(w), b4);

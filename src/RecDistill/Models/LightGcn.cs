@@ -37,7 +37,7 @@ public sealed class LightGcn : EmbeddingModel
     /// <summary>Final user and item vectors (the mean of layers 0..L), with autograd to the tables.</summary>
     private (Tensor Users, Tensor Items) Propagate()
     {
-        if (_sparseAdjacency is null && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        if (_sparseAdjacency is null && GraphAdjacency.PropagatesFused)
             return _adjacency.Propagate(UserWeight, ItemWeight, Layers);
         var e = torch.cat(new Tensor[] { UserWeight, ItemWeight }, 0);
         var sum = e;
