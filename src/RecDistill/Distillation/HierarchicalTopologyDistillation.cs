@@ -76,32 +76,39 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     {
         var (projected, group) = Projector.ForwardSelected(student, teacher);
         var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);
+        return UseKernel && TopologyLoss.Supports(teacher, projected)
+            ? TopologyLoss.Compute(teacher, projected, order, sizes, _o.Alpha)
+            : TopologyByGroups(teacher, projected, group, order, sizes, _o.Alpha);
+    }
+
+    /// <summary>
+    /// <see cref="TopologyLoss"/> through libtorch calls: teacher and projected rows [n, d], each row's
+    /// group, the rows in group order and the groups' sizes.
+    /// </summary>
+    internal static Tensor TopologyByGroups(Tensor teacher, Tensor projected, Tensor group, Tensor order, long[] sizes, double alpha)
+    {
         var counts = torch.tensor(sizes).to(teacher.dtype, teacher.device);           // [G]
         var present = counts.gt(FixedScalars.Zero);
         var safe = counts.clamp_min(FixedScalars.One).unsqueeze(1);
         var tn = nn.functional.normalize(teacher, dim: 1);
         var sn = nn.functional.normalize(projected, dim: 1);
-        // Group level: entity-to-prototype cosine similarities, over the groups that have members.
-        // Prototypes as sums by group (index_add: O(n d), where the one-hot product was O(n G d)); the
-        // similarity products through Affine (Sgemm): libtorch's matmul takes MKL's generic path on these CPUs.
-        var protoT = nn.functional.normalize(GroupSums(teacher, group) / safe, dim: 1);    // [G, d_T]
-        var protoS = nn.functional.normalize(GroupSums(projected, group) / safe, dim: 1);
-        var groupDiff = (Affine.Product(tn, protoT.t()) - Affine.Product(sn, protoS.t())) * present.to(teacher.dtype);
+        // Group level: entity-to-prototype cosine similarities, over the groups that have members;
+        // prototypes as sums by group (index_add: O(n d), where the one-hot product was O(n G d)).
+        Tensor GroupSums(Tensor rows) =>
+            torch.zeros(sizes.Length, rows.shape[1], dtype: rows.dtype, device: rows.device).index_add(0, group, rows, FixedScalars.One);
+        var protoT = nn.functional.normalize(GroupSums(teacher) / safe, dim: 1);    // [G, d_T]
+        var protoS = nn.functional.normalize(GroupSums(projected) / safe, dim: 1);
+        var groupDiff = (tn.matmul(protoT.t()) - sn.matmul(protoS.t())) * present.to(teacher.dtype);
         var groupLoss = groupDiff.square().sum();
         // Entity level: entity-entity cosine similarities within each group, one block per group:
         // the n x n form (masked to same-group pairs) costs the number of groups times more.
-        var entityLoss = UseKernel && GroupSimilarityLoss.Supports(tn, sn)
-            ? GroupSimilarityLoss.Compute(tn, sn, order, sizes)
-            : EntityLossPerGroup(tn, sn, order, sizes);
-        return (entityLoss * FixedScalars.Of(_o.Alpha)).Plus(groupLoss * FixedScalars.Of(1 - _o.Alpha));
+        var entityLoss = EntityLossPerGroup(tn, sn, order, sizes);
+        return (entityLoss * FixedScalars.Of(alpha)).Plus(groupLoss * FixedScalars.Of(1 - alpha));
     }
 
-    private Tensor GroupSums(Tensor rows, Tensor group) =>
-        torch.zeros(_o.Groups, rows.shape[1], dtype: rows.dtype, device: rows.device).index_add(0, group, rows, FixedScalars.One);
-
     /// <summary>
-    /// Whether the entity level runs as one C# function (<see cref="GroupSimilarityLoss"/>, CPU with
-    /// AVX-512) rather than as libtorch calls per group. Same value up to rounding; tests compare the two.
+    /// Whether the loss runs as one C# function (<see cref="TopologyLoss"/>, CPU with AVX-512) rather
+    /// than as libtorch calls (per group at the entity level). Same value up to rounding; tests compare the two.
     /// </summary>
     public bool UseKernel { get; set; } = true;
 

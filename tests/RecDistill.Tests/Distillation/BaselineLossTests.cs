@@ -155,50 +155,42 @@ public class BaselineLossTests
         Assert.True(allclose(sDirect.grad!, sGram.grad!, rtol: 1e-4, atol: 1e-4));
     }
     [Fact]
-    public void Htd_entity_kernel_equals_the_per_group_blocks_in_value_and_gradient()
+    public void Htd_topology_kernel_equals_the_libtorch_form_in_value_and_gradient()
     {
-        if (!GroupSimilarityLoss.Supports(zeros(1, 1), zeros(1, 1))) return; // no AVX-512 here: HTD uses the libtorch blocks
+        if (!TopologyLoss.Supports(zeros(1, 1), zeros(1, 1))) return; // no AVX-512 here: HTD uses libtorch
         manual_seed(8);
-        const int d = 8;
-        // Groups of 0, 1, 2, 7 and 40 members (past 2d: the d x d form), rows shuffled among groups.
-        var sizes = new long[] { 7, 0, 1, 40, 2 };
+        const int d = 40;
+        // Groups of 0, 1, 2, 7, 70 (the n x n form in tiles of 32) and 90 members (past 2d: the d x d
+        // form), rows shuffled among groups.
+        var sizes = new long[] { 7, 0, 1, 90, 2, 70 };
         int n = (int)sizes.Sum();
         var labels = new long[n];
         int at = 0;
         for (int g = 0; g < sizes.Length; g++) for (int i = 0; i < sizes[g]; i++) labels[at++] = g;
         var rng = new Random(3);
         labels = labels.OrderBy(_ => rng.Next()).ToArray();
-        var t = nn.functional.normalize(randn(n, d), dim: 1);
-        var s0 = nn.functional.normalize(randn(n, d), dim: 1);
-        var (order, counts) = TensorOps.GroupByLabel(tensor(labels), sizes.Length);
+        // Raw rows of unequal lengths; one teacher row of zeros (normalised to zeros, as libtorch does).
+        var t = randn(n, d) * (rand(n, 1) * 3 + 0.1);
+        t[5] = zeros(d);
+        var p0 = randn(n, d) * (rand(n, 1) * 3 + 0.1);
+        var group = tensor(labels);
+        var (order, counts) = TensorOps.GroupByLabel(group, sizes.Length);
         Assert.Equal(sizes, counts);
 
-        var sRef = s0.clone().requires_grad_(true);
-        var expected = zeros(1).squeeze();
-        long offset = 0;
-        foreach (long size in counts)
-        {
-            var members = order.narrow(0, offset, size);
-            if (size > 1) expected = expected + HierarchicalTopologyDistillation.GroupBlockLoss(t.index_select(0, members), sRef.index_select(0, members));
-            offset += size;
-        }
+        var pRef = p0.clone().requires_grad_(true);
+        var expected = HierarchicalTopologyDistillation.TopologyByGroups(t, pRef, group, order, counts, 0.3);
         (expected * 3).backward();
-
         foreach (int threads in new[] { 1, 2 })
         {
-            int before = get_num_threads();
-            set_num_threads(threads);
-            try
-            {
-                var sKernel = s0.clone().requires_grad_(true);
-                var loss = GroupSimilarityLoss.Compute(t, sKernel, order, counts);
-                float a = expected.item<float>(), b = loss.item<float>();
-                Assert.True(a > 1, "groups with nothing to match");
-                Assert.True(Math.Abs(a - b) <= 1e-5 * a, $"{a} against {b}");
-                (loss * 3).backward();
-                Assert.True(allclose(sRef.grad!, sKernel.grad!, rtol: 1e-4, atol: 1e-5));
-            }
-            finally { set_num_threads(before); }
+            using var _ = TestData.Threads(threads);
+            var pKernel = p0.clone().requires_grad_(true);
+            var loss = TopologyLoss.Compute(t, pKernel, order, counts, 0.3);
+            float a = expected.item<float>(), b = loss.item<float>();
+            Assert.True(a > 1, "groups with nothing to match");
+            Assert.True(Math.Abs(a - b) <= 1e-5 * a, $"{a} against {b}");
+            (loss * 3).backward();
+            Assert.True(allclose(pRef.grad!, pKernel.grad!, rtol: 1e-4, atol: 1e-5),
+                $"largest gradient difference {(pRef.grad! - pKernel.grad!).abs().max().item<float>()}");
         }
     }
 }
