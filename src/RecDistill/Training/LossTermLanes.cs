@@ -22,6 +22,8 @@ namespace RecDistill.Training;
 public sealed class LossTermLanes : IDisposable
 {
     private readonly Worker[] _workers;
+    // Threads of the lanes that have run their terms, lent to the lanes still running (LentThreads).
+    private readonly System.Runtime.CompilerServices.StrongBox<int> _idle = new(0);
     private double[] _costMs = [];
     private Generator?[] _generators = [];
 
@@ -58,6 +60,7 @@ public sealed class LossTermLanes : IDisposable
         try { Run(plan[0]); }
         catch (Exception e) { failure = e; }
         foreach (var w in _workers) failure ??= w.Wait();
+        _idle.Value = 0;
         try
         {
             if (failure is not null) ExceptionDispatchInfo.Capture(failure).Throw();
@@ -76,6 +79,13 @@ public sealed class LossTermLanes : IDisposable
         }
 
         void Run(List<int> mine)
+        {
+            using var lent = LentThreads.Use(_idle);
+            try { RunTerms(mine); }
+            finally { Interlocked.Add(ref _idle.Value, ThreadsPerLane); }
+        }
+
+        void RunTerms(List<int> mine)
         {
             foreach (int t in mine)
             {
