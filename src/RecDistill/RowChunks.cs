@@ -12,10 +12,33 @@ internal static class RowChunks
 {
     public static void Run(int rows, int chunk, Action<int, int> body)
     {
-        int threads = Math.Max(1, torch.get_num_threads()) + LentThreads.Available;
-        if (threads == 1 || rows <= chunk) { body(0, rows); return; }
-        Parallel.For(0, (rows + chunk - 1) / chunk, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            c => body(c * chunk, Math.Min(rows, (c + 1) * chunk)));
+        int chunks = (rows + chunk - 1) / chunk;
+        if (chunks <= 1) { body(0, rows); return; }
+        int threads = LentThreads.OwnThreads + LentThreads.Available;
+        if (threads > 1)
+        {
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                c => body(c * chunk, Math.Min(rows, (c + 1) * chunk)));
+            return;
+        }
+        if (!LentThreads.MayBorrow) { body(0, rows); return; }
+        // One thread for now, but a thread may be lent before the chunks are done: run them one by
+        // one and hand the rest to a helper as soon as one is.
+        int next = 0;
+        void Drain()
+        {
+            int c;
+            while ((c = Interlocked.Increment(ref next) - 1) < chunks) body(c * chunk, Math.Min(rows, (c + 1) * chunk));
+        }
+        Task? helper = null;
+        int mine;
+        while ((mine = Interlocked.Increment(ref next) - 1) < chunks)
+        {
+            body(mine * chunk, Math.Min(rows, (mine + 1) * chunk));
+            if (helper is null && Volatile.Read(ref next) < chunks - 1 && LentThreads.Available > 0)
+                helper = Task.Run(() => { using var _ = LentThreads.AsHelper(); Drain(); });
+        }
+        helper?.Wait();
     }
 }
 
@@ -28,20 +51,40 @@ internal static class RowChunks
 public static class LentThreads
 {
     [ThreadStatic] private static StrongBox<int>? _pool;
+    [ThreadStatic] private static int _ownThreads;   // 0: libtorch's setting
 
     /// <summary>How many threads the calling thread may use beyond its own now.</summary>
     public static int Available => _pool is { } p ? Volatile.Read(ref p.Value) : 0;
 
-    /// <summary>Until disposed, the calling thread may use the threads counted in <paramref name="pool"/>.</summary>
-    public static IDisposable Use(StrongBox<int> pool)
+    /// <summary>Whether the calling thread may be lent threads (it runs in a lane).</summary>
+    internal static bool MayBorrow => _pool is not null;
+
+    /// <summary>The calling thread's own threads for kernels: its lane's share, else libtorch's setting.</summary>
+    internal static int OwnThreads => _ownThreads > 0 ? _ownThreads : Math.Max(1, torch.get_num_threads());
+
+    /// <summary>
+    /// Until disposed, the calling thread runs kernels on <paramref name="ownThreads"/> threads plus those
+    /// counted in <paramref name="pool"/>.
+    /// </summary>
+    public static IDisposable Use(StrongBox<int> pool, int ownThreads)
     {
-        var before = _pool;
+        var restore = new Restore(_pool, _ownThreads);
         _pool = pool;
-        return new Restore(before);
+        _ownThreads = ownThreads;
+        return restore;
     }
 
-    private sealed class Restore(StrongBox<int>? before) : IDisposable
+    /// <summary>A helper running on a lent thread: one thread, nothing more to borrow.</summary>
+    internal static IDisposable AsHelper()
     {
-        public void Dispose() => _pool = before;
+        var restore = new Restore(_pool, _ownThreads);
+        _pool = null;
+        _ownThreads = 1;
+        return restore;
+    }
+
+    private sealed class Restore(StrongBox<int>? pool, int ownThreads) : IDisposable
+    {
+        public void Dispose() { _pool = pool; _ownThreads = ownThreads; }
     }
 }

@@ -11,7 +11,7 @@ public class LentThreadsTests
     {
         var pool = new StrongBox<int>(0);
         Assert.Equal(0, LentThreads.Available);
-        using (LentThreads.Use(pool))
+        using (LentThreads.Use(pool, 1))
         {
             Assert.Equal(0, LentThreads.Available);
             Interlocked.Add(ref pool.Value, 1);
@@ -29,9 +29,27 @@ public class LentThreadsTests
     public void Row_chunks_cover_every_row_once_with_lent_threads()
     {
         using var _ = TestData.Threads(1);
-        using var lent = LentThreads.Use(new StrongBox<int>(1));
+        using var lent = LentThreads.Use(new StrongBox<int>(1), 1);
         var seen = new ConcurrentBag<int>();
         RowChunks.Run(1000, 64, (from, to) => { for (int r = from; r < to; r++) seen.Add(r); });
         Assert.Equal(Enumerable.Range(0, 1000), seen.OrderBy(r => r));
+    }
+
+    [Fact]
+    public void A_thread_lent_while_chunks_run_takes_the_rest_and_every_row_runs_once()
+    {
+        var pool = new StrongBox<int>(0);
+        using var lent = LentThreads.Use(pool, 1);
+        var runs = new int[1000];
+        var threads = new ConcurrentDictionary<int, bool>();
+        RowChunks.Run(1000, 10, (from, to) =>
+        {
+            threads[Environment.CurrentManagedThreadId] = true;
+            for (int r = from; r < to; r++) Interlocked.Increment(ref runs[r]);
+            if (from == 0) Interlocked.Exchange(ref pool.Value, 1);   // lent after the first chunk
+            Thread.Sleep(1);
+        });
+        Assert.All(runs, n => Assert.Equal(1, n));
+        Assert.True(threads.Count >= 2, "the lent thread took no chunk");
     }
 }

@@ -194,13 +194,29 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
         TensorPrimitives.Multiply(m, 1f / rows, m);
     }
 
-    /// <summary>Rows of the diagonal blocks of the symmetric difference D = T T^T - S S^T.</summary>
-    private const int PairTile = 32;
+    /// <summary>Rows of the tiles of <see cref="SymmetricProduct"/>.</summary>
+    private const int Tile = 32;
 
     /// <summary>
-    /// n x n form: D = T T^T - S S^T; loss ||D||^2; gradient -4 D S into g. D is symmetric: only its
-    /// tiles on and below the diagonal are computed, each as one product [T | S] [T | -S]^T, and
-    /// mirrored (for 128 members, 10 of the 16 tiles; and no subtraction pass).
+    /// C = A B [m, m] for a product known to be symmetric (A and B read through strides as in
+    /// <see cref="Sgemm.Multiply(float*, long, long, float*, long, long, float*, int, int, int, float*, long)"/>):
+    /// only the tiles on and below the diagonal are computed, then mirrored (for m = 128, 10 of the 16 tiles).
+    /// </summary>
+    private static unsafe void SymmetricProduct(float* a, long aRow, long aCol, float* b, long bRow, long bCol, float* c, int m, int k)
+    {
+        for (int r = 0; r < m; r += Tile)
+        {
+            int rows = Math.Min(Tile, m - r);
+            Sgemm.Multiply(a + r * aRow, aRow, aCol, b, bRow, bCol, c + (long)r * m, rows, k, r + rows, cRow: m);
+        }
+        for (int i = 0; i < m; i++)
+            for (int j = (i / Tile + 1) * Tile; j < m; j++)
+                c[(long)i * m + j] = c[(long)j * m + i];
+    }
+
+    /// <summary>
+    /// n x n form: D = T T^T - S S^T; loss ||D||^2; gradient -4 D S into g. D is symmetric and is
+    /// computed as one product [T | S] [T | -S]^T (<see cref="SymmetricProduct"/>; no subtraction pass).
     /// </summary>
     private static unsafe double PairBlock(float* t, float* s, float* g, int n, int d)
     {
@@ -221,15 +237,8 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
                     ti.CopyTo(new Span<float>(rp + (long)i * 2 * d, d));
                     TensorPrimitives.Negate(si, new Span<float>(rp + (long)i * 2 * d + d, d));
                 }
-                for (int r = 0; r < n; r += PairTile)
-                {
-                    int rows = Math.Min(PairTile, n - r);
-                    // Tiles (r, 0 .. r + rows): B(k, j) = right[j, k], the transposed operand read in place.
-                    Sgemm.Multiply(lp + (long)r * 2 * d, 2 * d, 1, rp, 1, 2 * d, dp + (long)r * n, rows, 2 * d, r + rows, cRow: n);
-                }
-                for (int i = 0; i < n; i++)
-                    for (int j = ((i / PairTile) + 1) * PairTile; j < n; j++)
-                        dp[(long)i * n + j] = dp[(long)j * n + i];
+                // B(k, j) = right[j, k]: the transposed operand read in place.
+                SymmetricProduct(lp, 2 * d, 1, rp, 1, 2 * d, dp, n, 2 * d);
                 double loss = TensorPrimitives.SumOfSquares(new ReadOnlySpan<float>(dp, n * n));
                 Sgemm.Multiply(dp, n, 1, s, d, 1, g, n, n, d);
                 var grad = new Span<float>(g, n * d);
@@ -245,7 +254,10 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
         }
     }
 
-    /// <summary>d x d form for large groups: loss ||T^T T||^2 - 2 ||T^T S||^2 + ||S^T S||^2; gradient 4 (S S^T S - T T^T S).</summary>
+    /// <summary>
+    /// d x d form for large groups: loss ||T^T T||^2 - 2 ||T^T S||^2 + ||S^T S||^2; gradient
+    /// 4 (S S^T S - T T^T S); the symmetric products by halves (<see cref="SymmetricProduct"/>).
+    /// </summary>
     private static unsafe double GramBlock(float* t, float* s, float* g, int n, int d)
     {
         var tt = ArrayPool<float>.Shared.Rent(d * d);
@@ -256,10 +268,10 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
         {
             fixed (float* ttp = tt, tsp = ts, ssp = ss, pp = part)
             {
-                // A(i, k) = X[k, i]: X^T read in place.
-                Sgemm.Multiply(t, 1, d, t, d, 1, ttp, d, n, d);
+                // A(i, k) = X[k, i]: X^T read in place; T^T T and S^T S are symmetric.
+                SymmetricProduct(t, 1, d, t, d, 1, ttp, d, n);
                 Sgemm.Multiply(t, 1, d, s, d, 1, tsp, d, n, d);
-                Sgemm.Multiply(s, 1, d, s, d, 1, ssp, d, n, d);
+                SymmetricProduct(s, 1, d, s, d, 1, ssp, d, n);
                 double loss = SquaredSum(ttp, d * d) - 2 * SquaredSum(tsp, d * d) + SquaredSum(ssp, d * d);
                 Sgemm.Multiply(s, d, 1, ssp, d, 1, g, n, d, d);
                 Sgemm.Multiply(t, d, 1, tsp, d, 1, pp, n, d, d);

@@ -80,7 +80,7 @@ public sealed class LossTermLanes : IDisposable
 
         void Run(List<int> mine)
         {
-            using var lent = LentThreads.Use(_idle);
+            using var lent = LentThreads.Use(_idle, ThreadsPerLane);
             try { RunTerms(mine); }
             finally { Interlocked.Add(ref _idle.Value, ThreadsPerLane); }
         }
