@@ -46,6 +46,8 @@ public class ModelTests
     [InlineData(3, 1, 200)]
     [InlineData(3, 2, 35)]
     [InlineData(4, 2, 64)]
+    [InlineData(3, 2, 10)]
+    [InlineData(2, 1, 1)]
     public void Fused_propagation_and_its_gradient_equal_the_layer_by_layer_sparse_products(int layers, int threads, int dim)
     {
         var data = TestData.Clustered();
