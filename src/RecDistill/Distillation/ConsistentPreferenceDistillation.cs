@@ -79,8 +79,8 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
 
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
-        _users = TensorOps.Unique(batch.Users);
-        _items = TensorOps.Unique(torch.cat(new[] { batch.Positives, batch.Negatives.flatten() }));
+        _users = batch.DistinctUsers;
+        _items = batch.DistinctItems;
         return (null, _listItems is null ? null : _listItems.index_select(0, _users));
     }
 

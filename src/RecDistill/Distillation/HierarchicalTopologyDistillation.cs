@@ -54,8 +54,8 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
 
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
-        _users = TensorOps.Unique(batch.Users);
-        _items = TensorOps.Unique(torch.cat(new[] { batch.Positives, batch.Negatives.flatten() }));
+        _users = batch.DistinctUsers;
+        _items = batch.DistinctItems;
         return (null, null);
     }
 

@@ -5,7 +5,27 @@ using static TorchSharp.torch;
 namespace RecDistill.Distillation;
 
 /// <summary>One mini-batch of BPR samples as index tensors on the training device.</summary>
-public sealed record TrainingBatch(Tensor Users, Tensor Positives, Tensor Negatives, int Epoch, int Index);
+public sealed record TrainingBatch(Tensor Users, Tensor Positives, Tensor Negatives, int Epoch, int Index)
+{
+    private Tensor? _distinctUsers, _distinctPositives, _distinctNegatives, _distinctItems;
+
+    // A copy made with `with` may hold other ids: it starts without the cached sets.
+    private TrainingBatch(TrainingBatch original)
+    {
+        Users = original.Users; Positives = original.Positives; Negatives = original.Negatives;
+        Epoch = original.Epoch; Index = original.Index;
+    }
+
+    // Sorted distinct ids, computed once per batch for all the methods (and MKD's parts) that ask.
+    /// <summary>The batch's distinct users, sorted.</summary>
+    public Tensor DistinctUsers => _distinctUsers ??= TensorOps.Unique(Users);
+    /// <summary>The batch's distinct positive items, sorted.</summary>
+    public Tensor DistinctPositives => _distinctPositives ??= TensorOps.Unique(Positives);
+    /// <summary>The batch's distinct negative items, sorted.</summary>
+    public Tensor DistinctNegatives => _distinctNegatives ??= TensorOps.Unique(Negatives);
+    /// <summary>The batch's distinct items, positive or negative, sorted.</summary>
+    public Tensor DistinctItems => _distinctItems ??= TensorOps.Unique(torch.cat(new[] { Positives, Negatives.flatten() }));
+}
 
 /// <summary>
 /// A knowledge-distillation method plugged into the one training loop:

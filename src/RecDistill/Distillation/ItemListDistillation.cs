@@ -47,7 +47,7 @@ public abstract class ItemListDistillation : IDistillationMethod
 
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
-        _batchUsers = TensorOps.Unique(batch.Users);
+        _batchUsers = batch.DistinctUsers;
         return (null, _lists!.index_select(0, _batchUsers).flatten());
     }
 

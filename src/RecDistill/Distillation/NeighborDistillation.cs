@@ -56,9 +56,9 @@ public sealed class NeighborDistillation : IDistillationMethod
 
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
-        _users = TensorOps.Unique(batch.Users);
-        _pos = TensorOps.Unique(batch.Positives);
-        _neg = TensorOps.Unique(batch.Negatives);
+        _users = batch.DistinctUsers;
+        _pos = batch.DistinctPositives;
+        _neg = batch.DistinctNegatives;
         _nUsers = PickNeighbor(_userNeighbors, _users);
         _nPos = PickNeighbor(_itemNeighbors, _pos);
         _nNeg = PickNeighbor(_itemNeighbors, _neg);

@@ -79,14 +79,14 @@ public sealed class SoftLabelDistillation : IDistillationMethod
 
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
-        _batchUsers = TensorOps.Unique(batch.Users);
+        _batchUsers = batch.DistinctUsers;
         var items = torch.cat(new[] { _s!.index_select(0, _batchUsers).flatten(), _set!.index_select(0, _batchUsers).flatten() });
         return (null, items);
     }
 
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
-        var users = _batchUsers ?? TensorOps.Unique(batch.Users);
+        var users = _batchUsers ?? batch.DistinctUsers;
         var mask = _setMask!.index_select(0, users);
         var studentS = student.ListScores(users, _s!.index_select(0, users));      // [n, K]
         var studentSet = student.ListScores(users, _set!.index_select(0, users));  // [n, L + K]
