@@ -14,11 +14,11 @@ internal static class RowChunks
     {
         int chunks = (rows + chunk - 1) / chunk;
         if (chunks <= 1) { body(0, rows); return; }
+        void Chunk(int c) => body(c * chunk, Math.Min(rows, (c + 1) * chunk));
         int threads = LentThreads.OwnThreads + LentThreads.Available;
         if (threads > 1)
         {
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                c => body(c * chunk, Math.Min(rows, (c + 1) * chunk)));
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Chunk);
             return;
         }
         if (!LentThreads.MayBorrow) { body(0, rows); return; }
@@ -28,13 +28,13 @@ internal static class RowChunks
         void Drain()
         {
             int c;
-            while ((c = Interlocked.Increment(ref next) - 1) < chunks) body(c * chunk, Math.Min(rows, (c + 1) * chunk));
+            while ((c = Interlocked.Increment(ref next) - 1) < chunks) Chunk(c);
         }
         Task? helper = null;
         int mine;
         while ((mine = Interlocked.Increment(ref next) - 1) < chunks)
         {
-            body(mine * chunk, Math.Min(rows, (mine + 1) * chunk));
+            Chunk(mine);
             if (helper is null && Volatile.Read(ref next) < chunks - 1 && LentThreads.Available > 0)
                 helper = Task.Run(() => { using var _ = LentThreads.AsHelper(); Drain(); });
         }
@@ -48,13 +48,13 @@ internal static class RowChunks
 /// long term does not run on one core while the other idles. Only <see cref="RowChunks"/> uses them;
 /// its results do not depend on the thread count.
 /// </summary>
-public static class LentThreads
+internal static class LentThreads
 {
     [ThreadStatic] private static StrongBox<int>? _pool;
     [ThreadStatic] private static int _ownThreads;   // 0: libtorch's setting
 
     /// <summary>How many threads the calling thread may use beyond its own now.</summary>
-    public static int Available => _pool is { } p ? Volatile.Read(ref p.Value) : 0;
+    internal static int Available => _pool is { } p ? Volatile.Read(ref p.Value) : 0;
 
     /// <summary>Whether the calling thread may be lent threads (it runs in a lane).</summary>
     internal static bool MayBorrow => _pool is not null;
@@ -66,7 +66,7 @@ public static class LentThreads
     /// Until disposed, the calling thread runs kernels on <paramref name="ownThreads"/> threads plus those
     /// counted in <paramref name="pool"/>.
     /// </summary>
-    public static IDisposable Use(StrongBox<int> pool, int ownThreads)
+    internal static IDisposable Use(StrongBox<int> pool, int ownThreads)
     {
         var restore = new Restore(_pool, _ownThreads);
         _pool = pool;
