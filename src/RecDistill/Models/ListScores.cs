@@ -71,11 +71,10 @@ public sealed class ListScores : torch.autograd.SingleTensorFunction<ListScores>
             {
                 for (int r = from; r < to; r++)
                 {
-                    var ur = new ReadOnlySpan<float>((float*)U + ((long*)Us)[r] * d, d);
+                    float* ur = (float*)U + ((long*)Us)[r] * d;
                     long* row = (long*)Is + (long)r * m;
                     float* outRow = (float*)S + (long)r * m;
-                    for (int j = 0; j < m; j++)
-                        outRow[j] = System.Numerics.Tensors.TensorPrimitives.Dot(ur, new ReadOnlySpan<float>((float*)I + row[j] * d, d));
+                    for (int j = 0; j < m; j++) outRow[j] = ShortRows.Dot(ur, (float*)I + row[j] * d, d);
                 }
             });
         }
@@ -89,36 +88,34 @@ public sealed class ListScores : torch.autograd.SingleTensorFunction<ListScores>
             nint U = (nint)up, I = (nint)ip, Us = (nint)usp, Is = (nint)isp, G = (nint)gp, GU = (nint)gup;
             // dL/du_r = sum_j g[r, j] i_{items[r, j]}; a user may own several rows r, so sum per row
             // in parallel and add to the user's gradient row in order afterwards.
-            var perRow = System.Buffers.ArrayPool<float>.Shared.Rent(n * d);
-            Array.Clear(perRow, 0, n * d);
-            RowChunks.Run(n, 256, (from, to) =>
+            float* perRow = (float*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)((long)n * d), sizeof(float));
+            nint PerRow = (nint)perRow;
+            try
             {
-                for (int r = from; r < to; r++)
+                RowChunks.Run(n, 256, (from, to) =>
                 {
-                    var acc = perRow.AsSpan(r * d, d);
-                    long* row = (long*)Is + (long)r * m;
-                    float* gRow = (float*)G + (long)r * m;
-                    for (int j = 0; j < m; j++)
-                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>((float*)I + row[j] * d, d), gRow[j], acc, acc);
+                    for (int r = from; r < to; r++)
+                    {
+                        float* acc = (float*)PerRow + (long)r * d;
+                        long* row = (long*)Is + (long)r * m;
+                        float* gRow = (float*)G + (long)r * m;
+                        for (int j = 0; j < m; j++) ShortRows.MultiplyAdd((float*)I + row[j] * d, gRow[j], acc, d);
+                    }
+                });
+                for (int r = 0; r < n; r++)
+                {
+                    var target = new Span<float>((float*)GU + ((long*)Us)[r] * d, d);
+                    System.Numerics.Tensors.TensorPrimitives.Add(target, new ReadOnlySpan<float>(perRow + (long)r * d, d), target);
                 }
-            });
-            for (int r = 0; r < n; r++)
-            {
-                var target = new Span<float>((float*)GU + ((long*)Us)[r] * d, d);
-                System.Numerics.Tensors.TensorPrimitives.Add(target, perRow.AsSpan(r * d, d), target);
             }
-            System.Buffers.ArrayPool<float>.Shared.Return(perRow);
+            finally { System.Runtime.InteropServices.NativeMemory.Free(perRow); }
             // dL/di_k = sum over (r, j) with items[r, j] = k of g[r, j] u_{users[r]}: one pass in row order.
             for (int r = 0; r < n; r++)
             {
-                var ur = new ReadOnlySpan<float>((float*)U + ((long*)Us)[r] * d, d);
+                float* ur = (float*)U + ((long*)Us)[r] * d;
                 long* row = (long*)Is + (long)r * m;
                 float* gRow = (float*)G + (long)r * m;
-                for (int j = 0; j < m; j++)
-                {
-                    var target = new Span<float>((float*)gip + row[j] * d, d);
-                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(ur, gRow[j], target, target);
-                }
+                for (int j = 0; j < m; j++) ShortRows.MultiplyAdd(ur, gRow[j], (float*)gip + row[j] * d, d);
             }
         }
     }

@@ -8,13 +8,17 @@ public class ListScoresTests
 {
     /// <summary>Values and gradients against gather + bmm, with users and items repeated across rows.</summary>
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void Matches_gather_and_bmm(int threads)
+    [InlineData(1, 19)]
+    [InlineData(2, 19)]
+    [InlineData(2, 1)]
+    [InlineData(1, 12)]
+    [InlineData(2, 20)]
+    [InlineData(1, 45)]
+    public void Matches_gather_and_bmm(int threads, int d)
     {
         using var threadScope = TestData.Threads(threads);
         torch.manual_seed(4);
-        int nu = 40, ni = 90, d = 19, n = 700, m = 13; // d not a multiple of the SIMD width
+        int nu = 40, ni = 90, n = 700, m = 13; // widths with every kind of remainder of the SIMD blocks
         var u0 = torch.randn(nu, d); var i0 = torch.randn(ni, d);
         var users = torch.randint(0, nu, new long[] { n }, dtype: ScalarType.Int64);
         var items = torch.randint(0, ni, new long[] { n, m }, dtype: ScalarType.Int64);
