@@ -130,7 +130,6 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         Tensor? pU = pairwise || listwise ? parts[2] : null;
         Tensor? pI = pairwise ? parts[3] : null;
         Tensor? pq = listwise ? parts[^1] : null;
-        var loss = (tu - projU).square().sum().Plus((ti - projI).square().sum() * FixedScalars.Of(0.5));
 
         // Pairs (u, positive, first negative) of the batch, as rows of the unique user/item sets.
         var ru = torch.searchsorted(users, batch.Users);
@@ -150,6 +149,13 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
             _inconsistent += (rawDiff.sign() * diag.sign()).lt(FixedScalars.Zero).sum().item<long>();
         }
 
+        if (!pairwise && UseKernel && ConsistentPreferenceLoss.Supports(projected, t.Users))
+        {
+            var both = ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, users, items, listwise ? suD : null, sq,
+                listwise ? torch.searchsorted(uniq!, listItems!) : null, _o.Tau);
+            return (both[0], listwise ? both[1] : null);
+        }
+        var loss = (tu - projU).square().sum().Plus((ti - projI).square().sum() * FixedScalars.Of(0.5));
         Tensor? reg = null;
         if (pairwise) reg = -nn.functional.logsigmoid(projDiff! * rawDiff).sum();
         if (listwise)
@@ -164,6 +170,13 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         }
         return (loss, reg);
     }
+
+    /// <summary>
+    /// Whether the feature loss and the listwise regulariser run as one C# function
+    /// (<see cref="ConsistentPreferenceLoss"/>, CPU) rather than as libtorch calls; the pairwise and
+    /// hybrid forms always take libtorch. Same values up to rounding; tests compare the two.
+    /// </summary>
+    public bool UseKernel { get; set; } = true;
 
     public void Dispose()
     {

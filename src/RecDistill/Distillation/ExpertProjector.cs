@@ -94,6 +94,11 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         // The selection net's product through Affine (Sgemm): libtorch's matmul takes a generic path on
         // this CPU and cost CPD about a seventh of its epoch on these [rows x 200] x [200 x E] products.
         var logits = Affine(teacher, _selector.weight!.t(), _selector.bias!);
+        if (training && UseKernel && SelectionGate.Supports(logits))
+        {
+            var (factor, chosen) = SelectionGate.Compute(logits, GumbelUniform(logits), Temperature);
+            return (RunSelected(student, chosen) * factor, chosen);
+        }
         var probs = training ? GumbelSoftmax(logits, Temperature) : logits.softmax(-1);
         var selected = probs.argmax(-1);
         // Each entity goes through its one selected expert only (computing all E experts for every row
@@ -104,8 +109,9 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     }
 
     /// <summary>
-    /// Whether the experts run as one C# function (<see cref="ExpertMlp"/>, CPU with AVX-512) rather than
-    /// as libtorch calls per expert. Same values and masks; tests switch it off to compare the two.
+    /// Whether the experts run as one C# function (<see cref="ExpertMlp"/>, CPU with AVX-512) and the
+    /// selection as another (<see cref="SelectionGate"/>, CPU) rather than as libtorch calls. Same
+    /// values and masks; tests switch it off to compare the two.
     /// </summary>
     public bool UseKernel { get; set; } = true;
 
@@ -137,13 +143,16 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     public static Tensor GumbelSoftmax(Tensor logits, double tau)
     {
-        var u = (LossGenerator.For(logits.device) is { } gen
-                ? torch.rand(logits.shape, logits.dtype, logits.device, generator: gen)
-                : torch.rand_like(logits))
-            .clamp_(FixedScalars.Of(1e-10), FixedScalars.Of(1 - 1e-10));
-        var g = -(-u.log()).log();
+        var g = -(-GumbelUniform(logits).log()).log();
         return (logits.Plus(g) / FixedScalars.Of(tau)).softmax(-1);
     }
+
+    /// <summary>Uniform noise in (0, 1) of the logits' shape for the Gumbel draw g = -log(-log u), from the loss term's generator.</summary>
+    private static Tensor GumbelUniform(Tensor logits) =>
+        (LossGenerator.For(logits.device) is { } gen
+            ? torch.rand(logits.shape, logits.dtype, logits.device, generator: gen)
+            : torch.rand_like(logits))
+        .clamp_(FixedScalars.Of(1e-10), FixedScalars.Of(1 - 1e-10));
 
     /// <summary>Projected vectors of the given student rows, gradient flowing to the projector only.</summary>
     public Tensor ProjectDetached(Tensor student, Tensor? teacher) => forward(student.detach(), teacher);
