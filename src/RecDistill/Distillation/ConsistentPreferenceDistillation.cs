@@ -131,6 +131,17 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         Tensor? pI = pairwise ? parts[3] : null;
         Tensor? pq = listwise ? parts[^1] : null;
 
+        if (!pairwise && UseKernel && ConsistentPreferenceLoss.Supports(projected, t.Users))
+        {
+            var (pairs, inconsistent) = ConsistentPreferenceLoss.InconsistentPairs(users, items, batch.Users, batch.Positives,
+                batch.Negatives.select(1, 0), suD, siD, projU, projI);
+            _pairs += pairs;
+            _inconsistent += inconsistent;
+            var both = ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, users, items, listwise ? suD : null, sq,
+                listwise ? torch.searchsorted(uniq!, listItems!) : null, _o.Tau);
+            return (both[0], listwise ? both[1] : null);
+        }
+
         // Pairs (u, positive, first negative) of the batch, as rows of the unique user/item sets.
         var ru = torch.searchsorted(users, batch.Users);
         var rp = torch.searchsorted(items, batch.Positives);
@@ -149,12 +160,6 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
             _inconsistent += (rawDiff.sign() * diag.sign()).lt(FixedScalars.Zero).sum().item<long>();
         }
 
-        if (!pairwise && UseKernel && ConsistentPreferenceLoss.Supports(projected, t.Users))
-        {
-            var both = ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, users, items, listwise ? suD : null, sq,
-                listwise ? torch.searchsorted(uniq!, listItems!) : null, _o.Tau);
-            return (both[0], listwise ? both[1] : null);
-        }
         var loss = (tu - projU).square().sum().Plus((ti - projI).square().sum() * FixedScalars.Of(0.5));
         Tensor? reg = null;
         if (pairwise) reg = -nn.functional.logsigmoid(projDiff! * rawDiff).sum();

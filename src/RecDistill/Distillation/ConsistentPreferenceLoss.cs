@@ -160,6 +160,42 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
         return new List<Tensor> { result, null!, null!, null!, null!, null!, null!, null!, null! };
     }
 
+    /// <summary>
+    /// CPD's diagnostic: of the batch's pairs (user, positive, negative), how many are ordered one way
+    /// by the raw student vectors and the other way by the projected ones (sign of &lt;u, i&gt; - &lt;u, j&gt;
+    /// before and after the projection; a zero difference counts as neither). userIds and itemIds are
+    /// the sorted distinct ids whose rows the four row sets hold.
+    /// </summary>
+    public static unsafe (long Pairs, long Inconsistent) InconsistentPairs(Tensor userIds, Tensor itemIds, Tensor pairUsers,
+        Tensor positives, Tensor negatives, Tensor rawUsers, Tensor rawItems, Tensor projectedUsers, Tensor projectedItems)
+    {
+        var users = TensorCopy.ToArray<long>(userIds);
+        var items = TensorCopy.ToArray<long>(itemIds);
+        var pu = TensorCopy.ToArray<long>(pairUsers);
+        var pp = TensorCopy.ToArray<long>(positives);
+        var pn = TensorCopy.ToArray<long>(negatives);
+        using var su = rawUsers.detach().contiguous();
+        using var si = rawItems.detach().contiguous();
+        using var qu = projectedUsers.detach().contiguous();
+        using var qi = projectedItems.detach().contiguous();
+        int dS = (int)su.shape[1], dT = (int)qu.shape[1];
+        static int RowOf(long[] sorted, long id) =>
+            Array.BinarySearch(sorted, id) is var r and >= 0 ? r : throw new ArgumentException($"id {id} is not among the batch's distinct ids");
+        long inconsistent = 0;
+        fixed (byte* sub = su.bytes, sib = si.bytes, qub = qu.bytes, qib = qi.bytes)
+        {
+            float* s0 = (float*)sub, s1 = (float*)sib, q0 = (float*)qub, q1 = (float*)qib;
+            for (int k = 0; k < pu.Length; k++)
+            {
+                long u = RowOf(users, pu[k]), i = RowOf(items, pp[k]), j = RowOf(items, pn[k]);
+                float raw = ShortRows.Dot(s0 + u * dS, s1 + i * dS, dS) - ShortRows.Dot(s0 + u * dS, s1 + j * dS, dS);
+                float projected = ShortRows.Dot(q0 + u * dT, q1 + i * dT, dT) - ShortRows.Dot(q0 + u * dT, q1 + j * dT, dT);
+                if (MathF.Sign(raw) * MathF.Sign(projected) < 0) inconsistent++;
+            }
+        }
+        return (pu.Length, inconsistent);
+    }
+
     /// <summary>sum_j (t_j - p_j)^2, writing scale (t_j - p_j) to g.</summary>
     private static unsafe double SquaredDistance(float* t, float* p, float* g, float scale, int d)
     {

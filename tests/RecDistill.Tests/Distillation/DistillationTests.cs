@@ -280,7 +280,11 @@ public class DistillationTests
             return (feature.item<float>(), reg?.item<float>() ?? float.NaN, grads);
         }
         var k = Run(true);
+        double kernelRate = cpd.InconsistencyRate;
         var r = Run(false);
+        // The rate counts both runs now (the same pairs twice): the libtorch path counted as many.
+        Assert.Equal(kernelRate, 2 * cpd.InconsistencyRate - kernelRate, 9);
+        Assert.InRange(kernelRate, 1e-9, 1 - 1e-9); // some pairs flip, not all: the count is exercised
         Assert.Equal(r.Feature, k.Feature, r.Feature * 1e-5);
         if (kind == PreferenceRegularizer.None) Assert.True(float.IsNaN(k.Reg));
         else { Assert.True(r.Reg > 0); Assert.Equal(r.Reg, k.Reg, r.Reg * 1e-5); }
