@@ -44,10 +44,49 @@ public sealed class EmbeddingLookup
     /// </summary>
     private static (Tensor Ids, Tensor Map) Rows(Tensor ids, long tableRows)
     {
+        if (ids.device_type == DeviceType.CPU) return RowsOnCpu(ids, tableRows);
         var touched = torch.zeros(tableRows, dtype: ScalarType.Bool, device: ids.device).index_fill_(0, ids, FixedScalars.True);
         var unique = touched.nonzero().squeeze(1);
         var map = torch.zeros(tableRows, dtype: ScalarType.Int64, device: ids.device)
             .index_copy_(0, unique, FixedScalars.Arange(unique.shape[0], ScalarType.Int64, ids.device));
+        return (unique, map);
+    }
+
+    /// <summary>
+    /// <see cref="Rows"/> on the CPU in two passes over the ids and the map: a batch with distillation lists
+    /// requests some 200,000 ids, and the libtorch form (a mask, its nonzero entries, a map filled by
+    /// index_copy) took about a millisecond per batch, on the trainer's path between the loss terms.
+    /// </summary>
+    private static unsafe (Tensor Ids, Tensor Map) RowsOnCpu(Tensor ids, long tableRows)
+    {
+        // Straight on the tensors' memory: managed arrays of this size would be large-object allocations every batch.
+        using var requested = ids.to(ScalarType.Int64).contiguous();
+        var map = torch.zeros(tableRows, dtype: ScalarType.Int64);
+        long n = requested.numel(), count = 0;
+        Tensor unique;
+        fixed (byte* rb = requested.bytes, mb = map.bytes)
+        {
+            long* req = (long*)rb, m = (long*)mb;
+            for (long k = 0; k < n; k++)
+            {
+                long id = req[k];
+                if ((ulong)id >= (ulong)tableRows) throw new ArgumentOutOfRangeException(nameof(ids), $"id {id} outside a table of {tableRows} rows");
+                m[id] = 1;
+            }
+            for (long id = 0; id < tableRows; id++) count += m[id];
+            unique = torch.empty(count, dtype: ScalarType.Int64);
+            fixed (byte* ub = unique.bytes)
+            {
+                long* u = (long*)ub;
+                long next = 0;
+                for (long id = 0; id < tableRows; id++)
+                {
+                    if (m[id] == 0) continue;
+                    u[next] = id;
+                    m[id] = next++;
+                }
+            }
+        }
         return (unique, map);
     }
 
