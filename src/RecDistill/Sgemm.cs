@@ -25,14 +25,19 @@ public static unsafe class Sgemm
     /// overwritten in columns 0..n-1.
     /// </summary>
     public static void Multiply(float* a, long aRow, long aCol, float* b, long bRow, long bCol, float* c,
-        int m, int k, int n, float* bias = null, long cRow = 0)
+        int m, int k, int n, float* bias = null, long cRow = 0, long* cRowIndex = null)
     {
         using var packed = new PackedMatrix(b, bRow, bCol, k, n);
-        Multiply(a, aRow, aCol, packed, c, m, bias, cRow);
+        Multiply(a, aRow, aCol, packed, c, m, bias, cRow, cRowIndex);
     }
 
-    /// <summary>C = A B (+ bias) with B packed beforehand (to multiply many row batches by the same B).</summary>
-    public static void Multiply(float* a, long aRow, long aCol, PackedMatrix b, float* c, int m, float* bias = null, long cRow = 0)
+    /// <summary>
+    /// C = A B (+ bias) with B packed beforehand (to multiply many row batches by the same B). With
+    /// <paramref name="cRowIndex"/>, row i of the product is written to C's row cRowIndex[i] (rows
+    /// scattered in place, without a copy through a buffer; the indices must be distinct).
+    /// </summary>
+    public static void Multiply(float* a, long aRow, long aCol, PackedMatrix b, float* c, int m, float* bias = null, long cRow = 0,
+        long* cRowIndex = null)
     {
         int k = b.Rows, n = b.Columns;
         if (cRow == 0) cRow = n;
@@ -44,12 +49,12 @@ public static unsafe class Sgemm
                 for (int j = 0; j < n; j++) c[i * cRow + j] = bias is null ? 0f : bias[j];
             return;
         }
-        nint A = (nint)a, P = (nint)b.Data, C = (nint)c, Bias = (nint)bias;
+        nint A = (nint)a, P = (nint)b.Data, C = (nint)c, Bias = (nint)bias, Index = (nint)cRowIndex;
         // Row chunks of whole 8-row blocks; small products run on the calling thread.
         long work = (long)m * k * n;
         int chunk = work < (1L << 22) ? m : Math.Max(MR, (m / (4 * Math.Max(1, TorchSharp.torch.get_num_threads())) + MR - 1) / MR * MR);
         RowChunks.Run(m, chunk, (from, to) =>
-            Rows((float*)A, aRow, aCol, (float*)P, (float*)C, cRow, (float*)Bias, from, to, k, n));
+            Rows((float*)A, aRow, aCol, (float*)P, (float*)C, cRow, (long*)Index, (float*)Bias, from, to, k, n));
     }
 
     /// <summary>B [k, n] packed for the kernel: panels [panel][k][32], the columns past n zero; native, 64-byte aligned.</summary>
@@ -95,7 +100,8 @@ public static unsafe class Sgemm
         }
     }
 
-    private static void Rows(float* a, long aRow, long aCol, float* packed, float* c, long cRow, float* bias, int from, int to, int k, int n)
+    private static void Rows(float* a, long aRow, long aCol, float* packed, float* c, long cRow, long* cRowIndex, float* bias,
+        int from, int to, int k, int n)
     {
         int panels = (n + NR - 1) / NR;
         float* tile = stackalloc float[MR * NR];
@@ -133,7 +139,7 @@ public static unsafe class Sgemm
                         int cols = Math.Min(NR, n - p * NR);
                         for (int r = 0; r < mr; r++)
                         {
-                            float* dst = c + (i0 + r) * cRow + p * NR;
+                            float* dst = c + (cRowIndex is null ? i0 + r : cRowIndex[i0 + r]) * cRow + p * NR;
                             float* src = tile + r * NR;
                             if (cols == NR)
                             {

@@ -27,6 +27,16 @@ public class SgemmTests
                 Sgemm.Multiply((float*)ap, aT ? 1 : k, aT ? m : 1, (float*)bp, bT ? 1 : n, bT ? k : 1, (float*)cp, m, k, n, (float*)biasp);
             Assert.True(c.allclose(want, rtol: 1e-4, atol: 1e-4), $"{m}x{k}x{n} transposed A {aT} B {bT}: max diff {(c - want).abs().max().item<float>()}");
         }
+        // Rows scattered in place: product row i lands in C's row perm[i], in a C wider than the product.
+        var perm = torch.randperm(m, dtype: ScalarType.Int64);
+        var permArray = perm.data<long>().ToArray();
+        var wide = torch.full(m, n + 3, 7f);
+        fixed (byte* ap = a.bytes, bp = b.bytes, cp = wide.bytes, biasp = bias.bytes)
+        fixed (long* ip = permArray)
+            Sgemm.Multiply((float*)ap, k, 1, (float*)bp, n, 1, (float*)cp, m, k, n, (float*)biasp, cRow: n + 3, cRowIndex: ip);
+        var placed = torch.zeros(m, n).index_copy_(0, perm, want);
+        Assert.True(wide.narrow(1, 0, n).allclose(placed, rtol: 1e-4, atol: 1e-4), $"{m}x{k}x{n} with a row index");
+        Assert.True(wide.narrow(1, n, 3).eq(7f).all().item<bool>(), "columns past n untouched");
     }
 
     [Theory]

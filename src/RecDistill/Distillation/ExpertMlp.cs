@@ -134,19 +134,19 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         int n = s.Rows, dS = s.StudentDim, h = s.Hidden, dT = s.TeacherDim;
         var xg = torch.empty(n, dS, dtype: ScalarType.Float32);
         var hd = torch.empty(n, h, dtype: ScalarType.Float32);
-        var yg = torch.empty(n, dT, dtype: ScalarType.Float32);
         var y = torch.empty(n, dT, dtype: ScalarType.Float32);
-        fixed (byte* xp = x.bytes, w1p = w1.bytes, b1p = b1.bytes, w2p = w2.bytes, b2p = b2.bytes, xgp = xg.bytes, hdp = hd.bytes, ygp = yg.bytes, yp = y.bytes)
+        var ord = TensorCopy.ToArray<long>(order);
+        fixed (byte* xp = x.bytes, w1p = w1.bytes, b1p = b1.bytes, w2p = w2.bytes, b2p = b2.bytes, xgp = xg.bytes, hdp = hd.bytes, yp = y.bytes)
+        fixed (long* op = ord)
         {
-            nint X = (nint)xp, W1 = (nint)w1p, B1 = (nint)b1p, W2 = (nint)w2p, B2 = (nint)b2p, XG = (nint)xgp, HD = (nint)hdp, YG = (nint)ygp, Y = (nint)yp;
-            var ord = TensorCopy.ToArray<long>(order);
+            nint X = (nint)xp, W1 = (nint)w1p, B1 = (nint)b1p, W2 = (nint)w2p, B2 = (nint)b2p, XG = (nint)xgp, HD = (nint)hdp, Y = (nint)yp, O = (nint)op;
             var off = TensorCopy.ToArray<long>(offsets);
             var seed = TensorCopy.ToArray<long>(seeds);
             PerExpert(s.Experts, e =>
             {
                 int start = (int)off[e], count = (int)(off[e + 1] - start);
                 if (count == 0) return;
-                float* xe = (float*)XG + (long)start * dS, he = (float*)HD + (long)start * h, ye = (float*)YG + (long)start * dT;
+                float* xe = (float*)XG + (long)start * dS, he = (float*)HD + (long)start * h;
                 for (int j = 0; j < count; j++)
                 {
                     var src = new ReadOnlySpan<float>((float*)X + ord[start + j] * dS, dS);
@@ -156,12 +156,11 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
                 }
                 Sgemm.Multiply(xe, dS, 1, (float*)W1 + (long)e * dS * h, h, 1, he, count, dS, h, (float*)B1 + (long)e * h);
                 ReluDrop(he, count, h, h, s.Dropout > 0 ? (ulong)seed[2 * e + 1] : 0, s);
-                Sgemm.Multiply(he, h, 1, (float*)W2 + (long)e * h * dT, dT, 1, ye, count, h, dT, (float*)B2 + (long)e * dT);
-                for (int j = 0; j < count; j++)
-                    new ReadOnlySpan<float>(ye + (long)j * dT, dT).CopyTo(new Span<float>((float*)Y + ord[start + j] * dT, dT));
+                // The expert's outputs go straight to their rows' places in y.
+                Sgemm.Multiply(he, h, 1, (float*)W2 + (long)e * h * dT, dT, 1, (float*)Y, count, h, dT, (float*)B2 + (long)e * dT,
+                    cRowIndex: (long*)O + start);
             });
         }
-        yg.Dispose();
         return (y, xg, hd);
     }
 

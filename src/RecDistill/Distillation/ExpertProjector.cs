@@ -96,8 +96,8 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         var logits = Affine(teacher, _selector.weight!.t(), _selector.bias!);
         if (training && UseKernel && SelectionGate.Supports(logits))
         {
-            var (factor, chosen) = SelectionGate.Compute(logits, GumbelUniform(logits), Temperature);
-            return (RunSelected(student, chosen) * factor, chosen);
+            var (noisy, chosen) = SelectionGate.Choose(logits, GumbelUniform(logits));
+            return (SelectionGate.Apply(RunSelected(student, chosen), logits, noisy, chosen, Temperature), chosen);
         }
         var probs = training ? GumbelSoftmax(logits, Temperature) : logits.softmax(-1);
         var selected = probs.argmax(-1);

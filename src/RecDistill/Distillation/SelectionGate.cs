@@ -5,12 +5,15 @@ using static TorchSharp.torch;
 namespace RecDistill.Distillation;
 
 /// <summary>
-/// The Gumbel-softmax expert selection of the selection projectors (DE, CPD, HTD) as one function on
-/// the CPU: each row's expert is the argmax of logits + g (g = -log(-log u), the noise), and the gate
-/// is p_sel / stopgrad(p_sel) with p = softmax((logits + g) / tau): its value is 1, its gradient with
-/// respect to the logits is d_gate * (onehot(sel) - p) / tau. Through libtorch the same takes a dozen
-/// operations on [rows, experts] each way (noise, softmax, argmax, gather, division and their backward
-/// nodes), about 2.5 ms forward for CPD's 8,700 rows against the experts' 6; here two passes.
+/// The Gumbel-softmax expert selection of the selection projectors (DE, CPD, HTD) in C# on the CPU:
+/// each row's expert is the argmax of logits + g (g = -log(-log u), the noise; <see cref="Choose"/>),
+/// and the experts' output is multiplied by the gate p_sel / stopgrad(p_sel) with
+/// p = softmax((logits + g) / tau) (<see cref="Apply"/>, an autograd function): the gate's value is 1,
+/// so the output keeps its values, and its gradient with respect to the logits is
+/// d_gate * (onehot(sel) - p) / tau. Through libtorch the same took a dozen operations on
+/// [rows, experts] each way (noise, softmax, argmax, gather, division and their backward nodes) and a
+/// multiplication of the [rows, d_T] output with its backward; here one pass forward after the noise
+/// draw, and one backward.
 /// </summary>
 public sealed class SelectionGate : torch.autograd.SingleTensorFunction<SelectionGate>
 {
@@ -20,17 +23,15 @@ public sealed class SelectionGate : torch.autograd.SingleTensorFunction<Selectio
     public static bool Supports(Tensor logits) => logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32;
 
     /// <summary>
-    /// logits [n, E] and uniform noise u [n, E] in (0, 1) -> the gate [n, 1] (value 1) and each row's
-    /// selected expert [n] (int64).
+    /// logits [n, E] and uniform noise u [n, E] in (0, 1) -> z = logits + g (no gradient; kept for
+    /// <see cref="Apply"/>) and each row's selected expert [n] (int64), the argmax of z.
     /// </summary>
-    public static unsafe (Tensor Gate, Tensor Selected) Compute(Tensor logits, Tensor uniform, double tau)
+    public static unsafe (Tensor Noisy, Tensor Selected) Choose(Tensor logits, Tensor uniform)
     {
         if (!Supports(logits) || uniform.dtype != ScalarType.Float32) throw new ArgumentException("SelectionGate runs on float32 CPU tensors");
-        if (tau <= 0) throw new ArgumentOutOfRangeException(nameof(tau), "the temperature must be positive");
         if (logits.dim() != 2 || !uniform.shape.SequenceEqual(logits.shape))
             throw new ArgumentException($"SelectionGate: logits [{string.Join(", ", logits.shape)}] and noise [{string.Join(", ", uniform.shape)}] must be the same [n, E]");
         int n = (int)logits.shape[0], experts = (int)logits.shape[1];
-        // z = logits + g, kept for the backward (no gradient flows into the noise).
         var z = uniform.detach().to(ScalarType.Float32, copy: true).contiguous();
         var selected = new long[n];
         using (var l = logits.detach().contiguous())
@@ -43,30 +44,46 @@ public sealed class SelectionGate : torch.autograd.SingleTensorFunction<Selectio
             TensorPrimitives.Subtract(new ReadOnlySpan<float>(lp, n * experts), values, values); // logits - log(-log u)
             for (int r = 0; r < n; r++) selected[r] = TensorPrimitives.IndexOfMax<float>(values.Slice(r * experts, experts));
         }
-        var sel = torch.tensor(selected);
-        var gate = apply(logits, z, sel, torch.tensor(tau, dtype: ScalarType.Float64));
-        return (gate, sel);
+        return (z, torch.tensor(selected));
+    }
+
+    /// <summary>
+    /// The gated output: the experts' output [n, d] times the gate, whose value is 1, so the same values;
+    /// the gradient passes to the output unchanged and reaches the logits as d_gate * (onehot(sel) - p) / tau
+    /// with d_gate = sum_j d_out[r, j] out[r, j]. noisy and selected are <see cref="Choose"/>'s.
+    /// </summary>
+    public static Tensor Apply(Tensor output, Tensor logits, Tensor noisy, Tensor selected, double tau)
+    {
+        if (tau <= 0) throw new ArgumentOutOfRangeException(nameof(tau), "the temperature must be positive");
+        if (output.dim() != 2 || output.shape[0] != logits.shape[0] || !noisy.shape.SequenceEqual(logits.shape) || selected.numel() != logits.shape[0])
+            throw new ArgumentException($"SelectionGate: output [{string.Join(", ", output.shape)}], logits [{string.Join(", ", logits.shape)}] and {selected.numel()} selections do not fit");
+        return apply(output, logits, noisy, selected, torch.tensor(tau, dtype: ScalarType.Float64));
     }
 
     public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
     {
-        var (z, sel, tau) = ((Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3]);
-        ctx.save_for_backward(new List<Tensor> { z, sel, tau });
-        return torch.ones(z.shape[0], 1, dtype: ScalarType.Float32);
+        var (output, z, sel, tau) = ((Tensor)vars[0], (Tensor)vars[2], (Tensor)vars[3], (Tensor)vars[4]);
+        // The output's values as they are, without the copy a multiplication by the gate's ones made.
+        var y = output.detach();
+        ctx.save_for_backward(new List<Tensor> { y, z, sel, tau });
+        return y.alias();
     }
 
     public override unsafe List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
     {
         var saved = ctx.get_saved_variables();
-        var (z, sel, tauT) = (saved[0], saved[1], saved[2]);
-        int n = (int)z.shape[0], experts = (int)z.shape[1];
+        var (y, z, sel, tauT) = (saved[0].contiguous(), saved[1], saved[2], saved[3]);
+        int n = (int)z.shape[0], experts = (int)z.shape[1], d = (int)y.shape[1];
         float tau = (float)tauT.item<double>();
         var g = gradOutput.to(ScalarType.Float32).contiguous();
         var grad = torch.empty(n, experts, dtype: ScalarType.Float32);
         var selected = TensorCopy.ToArray<long>(sel);
-        fixed (byte* zp = z.bytes, gp = g.bytes, dp = grad.bytes)
+        var gate = new float[n];
+        fixed (byte* zp = z.bytes, gop = g.bytes, yp = y.bytes, dp = grad.bytes)
+        fixed (float* gs = gate)
         {
-            float* zs = (float*)zp, gs = (float*)gp, ds = (float*)dp;
+            float* zs = (float*)zp, ds = (float*)dp;
+            for (int r = 0; r < n; r++) gs[r] = ShortRows.Dot((float*)gop + (long)r * d, (float*)yp + (long)r * d, d);
             // p = softmax(z / tau) per row, shifted by the row's maximum z[sel]; d logits = d_gate * (onehot(sel) - p) / tau.
             for (int r = 0; r < n; r++)
             {
@@ -86,6 +103,6 @@ public sealed class SelectionGate : torch.autograd.SingleTensorFunction<Selectio
                 dr[selected[r]] += gs[r] / tau;
             }
         }
-        return new List<Tensor> { grad, null!, null!, null! };
+        return new List<Tensor> { g, grad, null!, null!, null! };
     }
 }
