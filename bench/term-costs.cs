@@ -1,0 +1,66 @@
+#:project ../src/RecDistill/RecDistill.csproj
+#:property JsonSerializerIsReflectionEnabledByDefault=true
+// Times one distillation method's loss terms on one CiteULike batch, forward and forward + backward,
+// on one thread: minimum and mean over the steps after a warm-up (the warm-up lets the JIT finish).
+// Usage: dotnet run -c Release bench/term-costs.cs -- METHOD [USERS_DAT] [TEACHER_MODEL] [WARMUP] [STEPS]
+// e.g.   dotnet run -c Release bench/term-costs.cs -- cpd ../shared/data/citeulike-t/users.dat runs/compare-citeulike-bpr/teacher/model.bin 40 60
+using System.Diagnostics;
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Models;
+using RecDistill.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+RecDistill.ThreadTuning.PreferSleepingWorkers();
+RecDistill.AllocatorTuning.KeepFreedMemory();
+torch.set_num_threads(1);
+string method = args.Length > 0 ? args[0] : "cpd";
+string dataPath = args.Length > 1 ? args[1] : "../shared/data/citeulike-t/users.dat";
+string teacherPath = args.Length > 2 ? args[2] : "runs/compare-citeulike-bpr/teacher/model.bin";
+int warmup = args.Length > 3 ? int.Parse(args[3]) : 40, steps = args.Length > 4 ? int.Parse(args[4]) : 60;
+
+var data = DatasetLoader.Load(new DataOptions { Path = dataPath, Format = DataFormat.Citeulike });
+using var teacher = FrozenTeacher.Load(teacherPath, data, CPU);
+using var ctx = new DistillationContext(teacher, data, 20, CPU);
+manual_seed(7);
+using var m = DistillationMethods.Create(DistillationOptions.Defaults(method, Backbone.Bpr), ctx)
+              ?? throw new ArgumentException($"{method} has no loss terms to time");
+using var student = new BprMf(data.NumUsers, data.NumItems, 20);
+var rng = new Random(3);
+m.OnEpochStart(1, student, rng);
+var s = new TrainingSampler(data).Sample(rng, 1);
+int n = 2048;
+var batch = new TrainingBatch(torch.tensor(s.Users.AsSpan(0, n).ToArray()), torch.tensor(s.Positives.AsSpan(0, n).ToArray()),
+    torch.tensor(s.Negatives.AsSpan(0, n).ToArray()).view(n, 1), 1, 0);
+var (xu, xi) = m.ExtraIds(batch);
+var userIds = xu is null ? batch.Users : torch.cat(new[] { batch.Users, xu.flatten() });
+var itemParts = new List<Tensor> { batch.Positives, batch.Negatives.flatten() };
+if (xi is not null) itemParts.Add(xi.flatten());
+var lookup = student.Lookup(userIds, torch.cat(itemParts));
+
+void Time(string name, Action step)
+{
+    for (int w = 0; w < warmup; w++) { using var scope = torch.NewDisposeScope(); step(); }
+    double best = double.MaxValue, sum = 0;
+    var clock = new Stopwatch();
+    for (int k = 0; k < steps; k++)
+    {
+        using var scope = torch.NewDisposeScope();
+        clock.Restart();
+        step();
+        double ms = clock.Elapsed.TotalMilliseconds;
+        sum += ms; best = Math.Min(best, ms);
+    }
+    Console.WriteLine($"{name}: min {best:F2} ms, mean {sum / steps:F2} ms");
+}
+
+foreach (var term in m.Terms(batch))
+{
+    Time($"{term.Name} forward", () => term.Loss(lookup.WithOwnLeaves()).item<float>());
+    Time($"{term.Name} forward + backward", () =>
+    {
+        term.Loss(lookup.WithOwnLeaves()).backward();
+        foreach (var p in m.Parameters) p.grad?.zero_();
+    });
+}
