@@ -24,9 +24,7 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
     public override string Name => nameof(ConsistentPreferenceLoss);
 
     /// <summary>Whether the kernel runs for these inputs (float32 on the CPU); otherwise use libtorch.</summary>
-    public static bool Supports(Tensor projected, Tensor teacherTable) =>
-        projected.device_type == DeviceType.CPU && teacherTable.device_type == DeviceType.CPU
-        && projected.dtype == ScalarType.Float32 && teacherTable.dtype == ScalarType.Float32;
+    public static bool Supports(Tensor projected, Tensor teacherTable) => TensorOps.Float32OnCpu(projected, teacherTable);
 
     /// <summary>
     /// projected [nU + nI (+ nU + nQ), d_T]; userIds [nU], itemIds [nI] (rows of the teacher tables);

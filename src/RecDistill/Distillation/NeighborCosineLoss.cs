@@ -23,9 +23,7 @@ public sealed class NeighborCosineLoss : torch.autograd.SingleTensorFunction<Nei
     public override string Name => nameof(NeighborCosineLoss);
 
     /// <summary>Whether the kernel runs for these inputs (float32 on the CPU); otherwise use libtorch.</summary>
-    public static bool Supports(Tensor projected, Tensor teacherTable) =>
-        projected.device_type == DeviceType.CPU && teacherTable.device_type == DeviceType.CPU
-        && projected.dtype == ScalarType.Float32 && teacherTable.dtype == ScalarType.Float32;
+    public static bool Supports(Tensor projected, Tensor teacherTable) => TensorOps.Float32OnCpu(projected, teacherTable);
 
     /// <summary>
     /// projected [n, d]; rows 0..users-1 are users (teacher vectors from userTable, weight 1), the rest

@@ -20,7 +20,7 @@ public sealed class SelectionGate : torch.autograd.SingleTensorFunction<Selectio
     public override string Name => nameof(SelectionGate);
 
     /// <summary>Whether these logits take the C# path (CPU, float32); otherwise use libtorch's operations.</summary>
-    public static bool Supports(Tensor logits) => logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32;
+    public static bool Supports(Tensor logits) => TensorOps.Float32OnCpu(logits);
 
     /// <summary>
     /// logits [n, E] and uniform noise u [n, E] in (0, 1) -> z = logits + g (no gradient; kept for

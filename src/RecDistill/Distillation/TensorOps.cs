@@ -5,6 +5,10 @@ namespace RecDistill.Distillation;
 
 internal static class TensorOps
 {
+    /// <summary>Whether the C# kernels can read these tensors in place: all float32 on the CPU.</summary>
+    public static bool Float32OnCpu(params Tensor[] tensors) =>
+        tensors.All(t => t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32);
+
     /// <summary>Sorted distinct values of a tensor, flattened.</summary>
     public static Tensor Unique(Tensor t)
     {

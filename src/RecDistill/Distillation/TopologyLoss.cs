@@ -27,9 +27,7 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
     public override string Name => nameof(TopologyLoss);
 
     /// <summary>Whether the kernel runs for these inputs (CPU, float32, AVX-512); otherwise use libtorch.</summary>
-    public static bool Supports(Tensor teacher, Tensor projected) =>
-        Sgemm.IsSupported && teacher.device_type == DeviceType.CPU && projected.device_type == DeviceType.CPU
-        && teacher.dtype == ScalarType.Float32 && projected.dtype == ScalarType.Float32;
+    public static bool Supports(Tensor teacher, Tensor projected) => Sgemm.IsSupported && TensorOps.Float32OnCpu(teacher, projected);
 
     /// <summary>
     /// teacher [n, d] (raw rows, no gradient), projected [n, d] (raw projected student rows); order [n]
