@@ -66,7 +66,7 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
         var listRowsT = ((Tensor)vars[7]).contiguous();
         double tau = ((Tensor)vars[8]).item<double>();
         int nU = userIds.Length, nI = itemIds.Length, d = (int)p.shape[1];
-        bool list = listRowsT.numel() > 0;
+        bool list = listRowsT.shape[1] > 0; // [0, 0] without a list; [nU, Q >= 1] with one, even for no users
         int q = list ? (int)listRowsT.shape[1] : 0, nQ = list ? (int)rawList.shape[0] : 0, dS = list ? (int)rawList.shape[1] : 0;
         var listRows = list ? TensorCopy.ToArray<long>(listRowsT) : [];
         long teacherUsers = tUsers.shape[0], teacherItems = tItems.shape[0]; // shape is a native call: read once
