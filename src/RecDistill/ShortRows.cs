@@ -4,10 +4,10 @@ using System.Runtime.Intrinsics;
 namespace RecDistill;
 
 /// <summary>
-/// Dot products and scaled additions of short rows (a student's 10-64 floats), inlined where
-/// they are called. <c>TensorPrimitives</c> is built for long spans: at a width of 20 its
-/// per-call dispatch and masked remainders cost several times the arithmetic, and the output-layer
-/// losses make hundreds of thousands of such calls per batch.
+/// Dot products and scaled additions of rows, inlined where they are called; made for short rows
+/// (a student's 10-64 floats), correct for any width. <c>TensorPrimitives</c> is built for long
+/// spans: at a width of 20 its per-call dispatch and masked remainders cost several times the
+/// arithmetic, and the output-layer losses make hundreds of thousands of such calls per batch.
 /// </summary>
 internal static unsafe class ShortRows
 {
