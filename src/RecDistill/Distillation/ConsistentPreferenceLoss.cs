@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -113,7 +114,7 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
                             raw[k] = ShortRows.Dot(su, (float*)RL + row * dS, dS) * invTau;
                             proj[k] = ShortRows.Dot(pu, (float*)P + (pq0 + row) * d, d) * invTau;
                         }
-                        double loss = 0, rawMax = Max(raw), rawSum = 0, projMax = Max(proj), projSum = 0;
+                        double loss = 0, rawMax = TensorPrimitives.Max<float>(raw), rawSum = 0, projMax = TensorPrimitives.Max<float>(proj), projSum = 0;
                         for (int k = 0; k < q; k++) rawSum += target[k] = Math.Exp(raw[k] - rawMax);
                         for (int k = 0; k < q; k++) target[k] /= rawSum;
                         for (int k = 0; k < q; k++) projSum += Math.Exp(proj[k] - projMax);
@@ -214,12 +215,5 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
             g[j] = scale * diff;
         }
         return sum;
-    }
-
-    private static double Max(ReadOnlySpan<float> x)
-    {
-        float max = float.NegativeInfinity;
-        foreach (var v in x) max = Math.Max(max, v);
-        return max;
     }
 }
