@@ -42,12 +42,19 @@ public class LentThreadsTests
         using var lent = LentThreads.Use(pool, 1);
         var runs = new int[1000];
         var threads = new ConcurrentDictionary<int, bool>();
+        int caller = Environment.CurrentManagedThreadId;
+        using var helperRan = new ManualResetEventSlim();
+        bool waited = false;
         RowChunks.Run(1000, 10, (from, to) =>
         {
+            bool mine = Environment.CurrentManagedThreadId == caller;
             threads[Environment.CurrentManagedThreadId] = true;
             for (int r = from; r < to; r++) Interlocked.Increment(ref runs[r]);
+            if (!mine) helperRan.Set();
             if (from == 0) Interlocked.Exchange(ref pool.Value, 1);   // lent after the first chunk
-            Thread.Sleep(1);
+            // The caller's next chunk waits (once, up to 10 s) for the helper to take one, so that a
+            // thread pool slow to start the helper cannot let the caller run every chunk first.
+            else if (mine && !waited) { waited = true; helperRan.Wait(TimeSpan.FromSeconds(10)); }
         });
         Assert.All(runs, n => Assert.Equal(1, n));
         Assert.True(threads.Count >= 2, "the lent thread took no chunk");
