@@ -110,6 +110,9 @@ public static unsafe class Sgemm
         // k-block slice of B (at most PanelGroup x 256 x 32 floats, 512 KB) stays in L2 while all
         // row blocks pass over it; wide B (ranking all items) would otherwise stream from memory.
         float* block = stackalloc float[MR * KC];
+        var rowStart = stackalloc float*[MR];
+        var tileRows = stackalloc float*[MR];
+        for (int r = 0; r < MR; r++) tileRows[r] = tile + r * NR;
         for (int p0 = 0; p0 < panels; p0 += PanelGroup)
         {
             int p1 = Math.Min(panels, p0 + PanelGroup);
@@ -131,12 +134,21 @@ public static unsafe class Sgemm
                             else for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = row[kk * aCol];
                         }
                     }
+                    if (mr == MR)
+                        for (int r = 0; r < MR; r++) rowStart[r] = c + (cRowIndex is null ? i0 + r : cRowIndex[i0 + r]) * cRow;
                     for (int p = p0; p < p1; p++)
                     {
-                        // The copied block is A(r, kk) = block[kk * 8 + r]: row stride 1, column stride 8.
-                        if (direct is null) Kernel(block, 1, MR, packed + ((long)p * k + k0) * NR, kc, tile);
-                        else Kernel(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, tile);
                         int cols = Math.Min(NR, n - p * NR);
+                        if (mr == MR && cols == NR)
+                        {
+                            // A whole tile (A read in place): the sums go straight to C, not through the tile buffer.
+                            float* tileBias = k0 > 0 || bias is null ? null : bias + p * NR;
+                            Kernel(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, rowStart, p * NR, k0 > 0, tileBias);
+                            continue;
+                        }
+                        // The copied block is A(r, kk) = block[kk * 8 + r]: row stride 1, column stride 8.
+                        if (direct is null) Kernel(block, 1, MR, packed + ((long)p * k + k0) * NR, kc, tileRows, 0, false, null);
+                        else Kernel(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, tileRows, 0, false, null);
                         for (int r = 0; r < mr; r++)
                         {
                             float* dst = c + (cRowIndex is null ? i0 + r : cRowIndex[i0 + r]) * cRow + p * NR;
@@ -159,11 +171,13 @@ public static unsafe class Sgemm
     }
 
     /// <summary>
-    /// tile (8 x 32, row-major) = A's 8 rows x kc read in place (A(r, kk) = a[r * aRow + kk * aCol]) times
-    /// the panel slice [kc][32]. Copying A into a block first costs as much as the products when B has
-    /// one or two panels (the projectors' narrow layers), and each A value is a broadcast load either way.
+    /// The 8 x 32 sums of A's 8 rows x kc read in place (A(r, kk) = a[r * aRow + kk * aCol]) times the
+    /// panel slice [kc][32], stored at rowStart[r] + column: added to what is there (accumulate), else
+    /// plus the bias (when given) or as they are. Whole tiles go straight to C; partial ones to a tile
+    /// buffer first. Copying A into a block first costs as much as the products when B has one or two
+    /// panels (the projectors' narrow layers), and each A value is a broadcast load either way.
     /// </summary>
-    private static void Kernel(float* a, long aRow, long aCol, float* bp, int kc, float* tile)
+    private static void Kernel(float* a, long aRow, long aCol, float* bp, int kc, float** rowStart, int column, bool accumulate, float* bias)
     {
         long o1 = aRow, o2 = 2 * aRow, o3 = 3 * aRow, o4 = 4 * aRow, o5 = 5 * aRow, o6 = 6 * aRow, o7 = 7 * aRow;
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default,
@@ -181,9 +195,24 @@ public static unsafe class Sgemm
             x = Vector512.Create(a[o6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
             x = Vector512.Create(a[o7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
         }
-        c00.Store(tile); c01.Store(tile + 16); c10.Store(tile + 32); c11.Store(tile + 48);
-        c20.Store(tile + 64); c21.Store(tile + 80); c30.Store(tile + 96); c31.Store(tile + 112);
-        c40.Store(tile + 128); c41.Store(tile + 144); c50.Store(tile + 160); c51.Store(tile + 176);
-        c60.Store(tile + 192); c61.Store(tile + 208); c70.Store(tile + 224); c71.Store(tile + 240);
+        Vector512<float> add0 = default, add1 = default;
+        bool addBias = !accumulate && bias is not null;
+        if (addBias) { add0 = Vector512.Load(bias); add1 = Vector512.Load(bias + 16); }
+        Put(rowStart[0] + column, c00, c01, accumulate, addBias, add0, add1);
+        Put(rowStart[1] + column, c10, c11, accumulate, addBias, add0, add1);
+        Put(rowStart[2] + column, c20, c21, accumulate, addBias, add0, add1);
+        Put(rowStart[3] + column, c30, c31, accumulate, addBias, add0, add1);
+        Put(rowStart[4] + column, c40, c41, accumulate, addBias, add0, add1);
+        Put(rowStart[5] + column, c50, c51, accumulate, addBias, add0, add1);
+        Put(rowStart[6] + column, c60, c61, accumulate, addBias, add0, add1);
+        Put(rowStart[7] + column, c70, c71, accumulate, addBias, add0, add1);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void Put(float* dst, Vector512<float> lo, Vector512<float> hi, bool accumulate, bool addBias, Vector512<float> add0, Vector512<float> add1)
+    {
+        if (accumulate) { lo += Vector512.Load(dst); hi += Vector512.Load(dst + 16); }
+        else if (addBias) { lo += add0; hi += add1; }
+        lo.Store(dst); hi.Store(dst + 16);
     }
 }

@@ -27,6 +27,11 @@ public class SgemmTests
                 Sgemm.Multiply((float*)ap, aT ? 1 : k, aT ? m : 1, (float*)bp, bT ? 1 : n, bT ? k : 1, (float*)cp, m, k, n, (float*)biasp);
             Assert.True(c.allclose(want, rtol: 1e-4, atol: 1e-4), $"{m}x{k}x{n} transposed A {aT} B {bT}: max diff {(c - want).abs().max().item<float>()}");
         }
+        // Without a bias (the backward products): whole tiles store their sums as they are.
+        var plain = torch.full(m, n, 5f);
+        fixed (byte* ap = a.bytes, bp = b.bytes, cp = plain.bytes)
+            Sgemm.Multiply((float*)ap, k, 1, (float*)bp, n, 1, (float*)cp, m, k, n);
+        Assert.True(plain.allclose(a.mm(b), rtol: 1e-4, atol: 1e-4), $"{m}x{k}x{n} without a bias");
         // Rows scattered in place: product row i lands in C's row perm[i], in a C wider than the product.
         var perm = torch.randperm(m, dtype: ScalarType.Int64);
         var permArray = perm.data<long>().ToArray();
