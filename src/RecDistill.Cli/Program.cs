@@ -4,6 +4,8 @@ using Spectre.Console;
 
 // Before anything loads libtorch: its OpenMP workers sleep when idle unless the user chose otherwise.
 ThreadTuning.PreferSleepingWorkers();
+// Denormal floats flushed to zero on this thread, and so on the threads it starts (libtorch's workers).
+DenormalFlush.OnThisThread();
 
 // Redirected output (logs, CI) gets wide enough tables instead of an 80-column wrap.
 if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;

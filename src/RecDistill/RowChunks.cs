@@ -12,9 +12,14 @@ internal static class RowChunks
 {
     public static void Run(int rows, int chunk, Action<int, int> body)
     {
+        DenormalFlush.OnThisThread();
         int chunks = (rows + chunk - 1) / chunk;
         if (chunks <= 1) { body(0, rows); return; }
-        void Chunk(int c) => body(c * chunk, Math.Min(rows, (c + 1) * chunk));
+        void Chunk(int c)
+        {
+            DenormalFlush.OnThisThread(); // thread-pool threads compute as the caller does
+            body(c * chunk, Math.Min(rows, (c + 1) * chunk));
+        }
         int threads = LentThreads.OwnThreads + LentThreads.Available;
         if (threads > 1)
         {

@@ -42,9 +42,25 @@ public sealed class SelectionGate : torch.autograd.SingleTensorFunction<Selectio
             TensorPrimitives.Negate(values, values);
             TensorPrimitives.Log(values, values);
             TensorPrimitives.Subtract(new ReadOnlySpan<float>(lp, n * experts), values, values); // logits - log(-log u)
-            for (int r = 0; r < n; r++) selected[r] = TensorPrimitives.IndexOfMax<float>(values.Slice(r * experts, experts));
+            for (int r = 0; r < n; r++) selected[r] = ArgMax(values.Slice(r * experts, experts));
         }
         return (z, torch.tensor(selected));
+    }
+
+    /// <summary>
+    /// Index of the first largest value (of the first NaN, if any), as torch.argmax. Not
+    /// TensorPrimitives.IndexOfMax: its vector path returns wrong indices on threads that flush
+    /// denormals (<see cref="DenormalFlush"/>), as the trainer's threads do.
+    /// </summary>
+    internal static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (float.IsNaN(values[i])) return i;
+            if (values[i] > values[best]) best = i;
+        }
+        return best;
     }
 
     /// <summary>

@@ -198,6 +198,7 @@ public sealed class LossTermLanes : IDisposable
 
         private void Loop()
         {
+            DenormalFlush.OnThisThread();
             while (true)
             {
                 _start.Wait();

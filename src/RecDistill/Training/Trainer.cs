@@ -61,6 +61,7 @@ public sealed class Trainer
         if (data.ValidCount == 0)
             throw new ArgumentException($"{data.Name}: the validation split is empty, and early stopping and model selection need it; " +
                 "users need at least 6 interactions for the 0.8/0.1/0.1 split to give them validation items (more data, or a pre-split directory with valid.txt)");
+        DenormalFlush.OnThisThread();
         var sampler = new TrainingSampler(data);
         var evaluator = new FullRankingEvaluator(data);
         var device = model.Device;

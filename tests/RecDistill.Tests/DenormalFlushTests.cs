@@ -1,0 +1,88 @@
+using System.Collections.Concurrent;
+using RecDistill.Models;
+using RecDistill.Training;
+
+namespace RecDistill.Tests;
+
+public class DenormalFlushTests
+{
+    /// <summary>Runs the action on a thread of its own, so the flag state of the test runner's threads does not matter.</summary>
+    private static T OnNewThread<T>(Func<T> action)
+    {
+        T result = default!;
+        Exception? failure = null;
+        var thread = new Thread(() => { try { result = action(); } catch (Exception e) { failure = e; } });
+        thread.Start();
+        thread.Join();
+        if (failure is not null) throw failure;
+        return result;
+    }
+
+    [Fact]
+    public void Sets_the_flags_on_the_calling_thread_and_threads_it_starts_inherit_them()
+    {
+        if (!DenormalFlush.IsSupported) return;
+        var (after, child) = OnNewThread(() =>
+        {
+            DenormalFlush.OnThisThread();
+            bool a = DenormalFlush.ActiveOnThisThread();
+            // libtorch's OpenMP workers are started by a thread that has the flags, and rely on this.
+            bool c = OnNewThread(DenormalFlush.ActiveOnThisThread);
+            return (a, c);
+        });
+        Assert.True(after);
+        Assert.True(child, "a thread started by a flagged thread should inherit the flags");
+    }
+
+    [Fact]
+    public void The_selection_argmax_is_the_first_largest_value_on_a_thread_that_flushes_denormals()
+    {
+        var wrong = OnNewThread(() =>
+        {
+            DenormalFlush.OnThisThread();
+            var rng = new Random(5);
+            int count = 0;
+            foreach (int length in new[] { 1, 5, 7, 16, 30, 33 })
+                for (int t = 0; t < 300; t++)
+                {
+                    // Values on a coarse grid, so that ties occur.
+                    var x = Enumerable.Range(0, length).Select(_ => (float)rng.Next(-4, 5)).ToArray();
+                    int want = 0;
+                    for (int i = 1; i < length; i++) if (x[i] > x[want]) want = i;
+                    if (RecDistill.Distillation.SelectionGate.ArgMax(x) != want) count++;
+                }
+            if (RecDistill.Distillation.SelectionGate.ArgMax([1f, float.NaN, 3f]) != 1) count++;
+            return count;
+        });
+        Assert.Equal(0, wrong);
+    }
+
+    [Fact]
+    public void Row_chunks_compute_with_the_flags_on_every_thread()
+    {
+        if (!DenormalFlush.IsSupported) return;
+        var flags = OnNewThread(() =>
+        {
+            using var _ = TestData.Threads(2);
+            var seen = new ConcurrentBag<bool>();
+            RowChunks.Run(64, 1, (from, to) => { seen.Add(DenormalFlush.ActiveOnThisThread()); Thread.Sleep(1); });
+            return seen.ToArray();
+        });
+        Assert.Equal(64, flags.Length);
+        Assert.All(flags, Assert.True);
+    }
+
+    [Fact]
+    public void The_trainer_sets_the_flags_on_its_thread()
+    {
+        if (!DenormalFlush.IsSupported) return;
+        var data = TestData.Clustered();
+        bool active = OnNewThread(() =>
+        {
+            using var model = new BprMf(data.NumUsers, data.NumItems, 4);
+            new Trainer(new TrainOptions { MaxEpochs = 1, EvalEvery = 1, Seed = 1 }).Fit(model, data);
+            return DenormalFlush.ActiveOnThisThread();
+        });
+        Assert.True(active);
+    }
+}
