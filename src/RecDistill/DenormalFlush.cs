@@ -4,11 +4,12 @@ namespace RecDistill;
 
 /// <summary>
 /// Flush-to-zero and denormals-are-zero (the FTZ and DAZ bits of x86's MXCSR) for the calling thread:
-/// float results below 1.2e-38 become 0, and such inputs read as 0. On Intel CPUs every product with
-/// a denormal operand takes a microcode assist of about a hundred cycles: as the expert selection's
-/// temperature anneals, the Gumbel-softmax probabilities of the experts not chosen sink below that
-/// range, and MKD's epochs on an Intel Xeon grew from 3.5 s to 8 s from epoch 30 on (CiteULike, BPR
-/// student d=20). AMD's cores take denormals at nearly full speed, which hid this. Values that reach
+/// float results below 1.2e-38 become 0, and such inputs read as 0. On Intel CPUs an operation with a
+/// denormal operand or result takes a microcode assist of about a hundred cycles: as the expert
+/// selection's temperature anneals, the Gumbel-softmax probabilities of the experts not chosen sink
+/// below that range, and MKD's epochs on an Intel Xeon grew from 3.5 s to 8 s from epoch 30 on
+/// (CiteULike, BPR student d=20). AMD's cores handle most of these without such a penalty, which may
+/// be why it did not show on the earlier machines. Values that reach
 /// the denormal range are below anything the losses and metrics can see. The setting is per thread:
 /// call <see cref="OnThisThread"/> on every thread that computes (the trainer, the loss-term lanes and
 /// <see cref="RowChunks"/> do); threads created afterwards by a thread that has it inherit it
