@@ -33,11 +33,7 @@ var s = new TrainingSampler(data).Sample(rng, 1);
 int n = 2048;
 var batch = new TrainingBatch(torch.tensor(s.Users.AsSpan(0, n).ToArray()), torch.tensor(s.Positives.AsSpan(0, n).ToArray()),
     torch.tensor(s.Negatives.AsSpan(0, n).ToArray()).view(n, 1), 1, 0);
-var (xu, xi) = m.ExtraIds(batch);
-var userIds = xu is null ? batch.Users : torch.cat(new[] { batch.Users, xu.flatten() });
-var itemParts = new List<Tensor> { batch.Positives, batch.Negatives.flatten() };
-if (xi is not null) itemParts.Add(xi.flatten());
-var lookup = student.Lookup(userIds, torch.cat(itemParts));
+var lookup = Trainer.Lookup(student, batch, m);
 
 void Time(string name, Action step)
 {

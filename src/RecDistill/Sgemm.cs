@@ -134,8 +134,7 @@ public static unsafe class Sgemm
                             else for (int kk = 0; kk < kc; kk++) block[kk * MR + r] = row[kk * aCol];
                         }
                     }
-                    if (mr == MR)
-                        for (int r = 0; r < MR; r++) rowStart[r] = c + (cRowIndex is null ? i0 + r : cRowIndex[i0 + r]) * cRow;
+                    for (int r = 0; r < mr; r++) rowStart[r] = c + (cRowIndex is null ? i0 + r : cRowIndex[i0 + r]) * cRow;
                     for (int p = p0; p < p1; p++)
                     {
                         int cols = Math.Min(NR, n - p * NR);
@@ -151,7 +150,7 @@ public static unsafe class Sgemm
                         else Kernel(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, tileRows, 0, false, null);
                         for (int r = 0; r < mr; r++)
                         {
-                            float* dst = c + (cRowIndex is null ? i0 + r : cRowIndex[i0 + r]) * cRow + p * NR;
+                            float* dst = rowStart[r] + p * NR;
                             float* src = tile + r * NR;
                             if (cols == NR)
                             {

@@ -158,11 +158,7 @@ public sealed class Trainer
                             torch.tensor(s.Positives.AsSpan(start, n).ToArray(), device: device),
                             torch.tensor(s.Negatives.AsSpan(start * ns, n * ns).ToArray(), device: device).view(n, ns),
                             epoch, b);
-                        var (xu, xi) = method?.ExtraIds(batch) ?? (null, null);
-                        var userIds = xu is null ? batch.Users : torch.cat(new[] { batch.Users, xu.flatten() });
-                        var itemParts = new List<Tensor> { batch.Positives, batch.Negatives.flatten() };
-                        if (xi is not null) itemParts.Add(xi.flatten());
-                        var lookup = model.Lookup(userIds, torch.cat(itemParts));
+                        var lookup = Lookup(model, batch, method);
 
                         denseOpt?.ZeroGrad();
                         double baseValue, kdValue = 0;
@@ -317,6 +313,19 @@ public sealed class Trainer
         denseOpt?.Restore(Get, h.DenseSteps, opt, StatePath!);
         foreach (var v in t.Values) v.Dispose();
         return h;
+    }
+
+    /// <summary>
+    /// The model's vectors for a batch: its users, positives and negatives, plus the ids the method asks
+    /// for (<see cref="IDistillationMethod.ExtraIds"/>), looked up once for the BPR loss and every term.
+    /// </summary>
+    public static EmbeddingLookup Lookup(IRecommender model, TrainingBatch batch, IDistillationMethod? method)
+    {
+        var (xu, xi) = method?.ExtraIds(batch) ?? (null, null);
+        var userIds = xu is null ? batch.Users : torch.cat(new[] { batch.Users, xu.flatten() });
+        var itemParts = new List<Tensor> { batch.Positives, batch.Negatives.flatten() };
+        if (xi is not null) itemParts.Add(xi.flatten());
+        return model.Lookup(userIds, torch.cat(itemParts));
     }
 
     /// <summary>Sum over the batch of the mean over negatives of -log sigmoid(s_ui - s_uj).</summary>
