@@ -199,9 +199,10 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         Tensor hd, Tensor w1, Tensor w2, Tensor order, Tensor offsets, Tensor seeds, bool xGrad)
     {
         int n = s.Rows, dS = s.StudentDim, h = s.Hidden, dT = s.TeacherDim, experts = s.Experts;
-        var gw1 = torch.zeros(experts, dS, h); var gb1 = torch.zeros(experts, 1, h);
-        var gw2 = torch.zeros(experts, h, dT); var gb2 = torch.zeros(experts, 1, dT);
-        var gx = xGrad ? torch.zeros(n, dS) : null;
+        // Each expert's gradients are written whole by its products (zeroed for an expert without rows).
+        var gw1 = torch.empty(experts, dS, h); var gb1 = torch.empty(experts, 1, h);
+        var gw2 = torch.empty(experts, h, dT); var gb2 = torch.empty(experts, 1, dT);
+        var gx = xGrad ? torch.empty(n, dS) : null;  // every row belongs to one expert
         using var gg = torch.empty(n, dT, dtype: ScalarType.Float32);  // g in group order
         using var dh = torch.empty(n, h, dtype: ScalarType.Float32);
         using var dxg = torch.empty(n, dS, dtype: ScalarType.Float32);
@@ -217,7 +218,14 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
             PerExpert(experts, e =>
             {
                 int start = (int)off[e], count = (int)(off[e + 1] - start);
-                if (count == 0) return;
+                if (count == 0)
+                {
+                    new Span<float>((float*)GW1 + (long)e * dS * h, dS * h).Clear();
+                    new Span<float>((float*)GB1 + (long)e * h, h).Clear();
+                    new Span<float>((float*)GW2 + (long)e * h * dT, h * dT).Clear();
+                    new Span<float>((float*)GB2 + (long)e * dT, dT).Clear();
+                    return;
+                }
                 float* ge = (float*)GG + (long)start * dT, he = (float*)HD + (long)start * h, xe = (float*)XG + (long)start * dS;
                 float* de = (float*)DH + (long)start * h;
                 for (int j = 0; j < count; j++)

@@ -12,9 +12,13 @@ namespace RecDistill.Training;
 /// <see cref="IDistillationMethod.Terms"/>)
 /// computed on lanes: the calling thread and lanes - 1 worker threads, each lane with its share of
 /// the threads. Every term runs on its own leaf copies of the looked-up vectors
-/// (<see cref="EmbeddingLookup.WithOwnLeaves"/>), so the terms' backward passes do not meet; their
-/// gradients are then added in term order and sent through the lookup in one backward call. The
-/// result does not depend on the number of lanes nor on which lane ran which term.
+/// (<see cref="EmbeddingLookup.WithOwnLeaves"/>), so the terms' backward passes do not meet, and
+/// takes its gradients with respect to those copies and to the method's parameters without
+/// accumulating them anywhere; they are then added in term order, sent through the lookup in one
+/// backward call and added to the parameters' gradients. The result does not depend on the number of lanes nor
+/// on which lane ran which term, however many terms share a parameter (accumulated as each term
+/// finished, three terms' gradients of a shared projector would be summed in the order the lanes
+/// happened to finish).
 /// Why: the methods' losses are hundreds of small operations that use a second core poorly (an MKD
 /// batch took 67 ms on two threads against 72 on one), while independent terms side by side keep
 /// both cores busy.
@@ -41,11 +45,13 @@ public sealed class LossTermLanes : IDisposable
     /// <summary>
     /// Runs every term's loss and backward pass, then adds their gradients with respect to the
     /// looked-up vectors into <paramref name="lookup"/> (row-sparse leaves, or through the model for
-    /// dense lookups). The terms' own parameters get their gradients from their own backward pass.
-    /// Returns each term's loss value. The lookup's vectors must not change meanwhile.
+    /// dense lookups) and their gradients with respect to <paramref name="parameters"/> (the method's
+    /// projectors and experts; a parameter no term reaches keeps its gradient) into those parameters.
+    /// Returns each term's loss value. The lookup's vectors and the parameters must not change meanwhile.
     /// </summary>
-    public double[] Backward(EmbeddingLookup lookup, IReadOnlyList<LossTerm> terms)
+    public double[] Backward(EmbeddingLookup lookup, IReadOnlyList<LossTerm> terms, IReadOnlyList<Tensor> parameters)
     {
+        var trained = parameters.Where(p => p.requires_grad).ToArray();
         int n = terms.Count;
         if (_costMs.Length != n) _costMs = Enumerable.Repeat(1.0, n).ToArray();
         SeedGenerators(n);
@@ -70,12 +76,26 @@ public sealed class LossTermLanes : IDisposable
             var items = Sum(results.Select(r => r.ItemGrad));
             if (users is not null) { targets.Add(lookup.UserRows); gradients.Add(users); }
             if (items is not null) { targets.Add(lookup.ItemRows); gradients.Add(items); }
+            for (int k = 0; k < trained.Length; k++)
+            {
+                var contributions = results.Select(r => r.ParameterGrads?[k]).Where(g => g is not null).ToList();
+                if (contributions.Count == 0) continue;
+                // A parameter that has a gradient (zeroed before the batch) takes the terms' in place,
+                // in term order: 0 + g_0 + g_1 .., the bits of their sum; the first batch's goes through autograd.
+                using var grad = trained[k].grad;
+                if (grad is null) { targets.Add(trained[k]); gradients.Add(Sum(contributions)!); }
+                else using (torch.no_grad()) foreach (var g in contributions) grad.add_(g!);
+            }
             if (targets.Count > 0) torch.autograd.backward(targets, gradients);
             return results.Select(r => r.Value).ToArray();
         }
         finally
         {
-            foreach (var r in results) { r.UserGrad?.Dispose(); r.ItemGrad?.Dispose(); }
+            foreach (var r in results)
+            {
+                r.UserGrad?.Dispose(); r.ItemGrad?.Dispose();
+                foreach (var g in r.ParameterGrads ?? []) g?.Dispose();
+            }
         }
 
         void Run(List<int> mine)
@@ -97,10 +117,18 @@ public sealed class LossTermLanes : IDisposable
                 {
                     var loss = term.Loss(own);
                     results[t].Value = loss.item<float>();
-                    if (loss.requires_grad) loss.backward();
+                    if (loss.requires_grad)
+                    {
+                        var inputs = new List<Tensor>(trained.Length + 2) { own.UserRows, own.ItemRows };
+                        inputs.AddRange(trained);
+                        var grads = torch.autograd.grad(new[] { loss }, inputs, allow_unused: true);
+                        // An input the term does not reach comes back as a tensor without storage.
+                        Tensor? Kept(Tensor g) => g.IsInvalid ? null : g.DetachFromDisposeScope();
+                        results[t].UserGrad = Kept(grads[0]);
+                        results[t].ItemGrad = Kept(grads[1]);
+                        results[t].ParameterGrads = grads.Skip(2).Select(Kept).ToArray();
+                    }
                 }
-                results[t].UserGrad = own.UserRows.grad?.DetachFromDisposeScope();
-                results[t].ItemGrad = own.ItemRows.grad?.DetachFromDisposeScope();
                 _costMs[t] = 0.9 * _costMs[t] + 0.1 * clock.Elapsed.TotalMilliseconds;
             }
         }
@@ -156,6 +184,7 @@ public sealed class LossTermLanes : IDisposable
     {
         public double Value;
         public Tensor? UserGrad, ItemGrad;
+        public Tensor?[]? ParameterGrads;
     }
 
     public void Dispose()

@@ -172,7 +172,7 @@ public sealed class Trainer
                                 lanes = new LossTermLanes(count, Math.Max(1, threads / count));
                                 if (lanes.Lanes > 1) torch.set_num_threads(lanes.ThreadsPerLane);
                             }
-                            var values = lanes.Backward(lookup, terms);
+                            var values = lanes.Backward(lookup, terms, methodParams);
                             baseValue = values[0];
                             for (int t = 1; t < values.Length; t++) kdValue += values[t];
                         }

@@ -34,7 +34,7 @@ public class LossTermLanesTests
         manual_seed(11);
         var shared = torch.linspace(-1, 1, 6).requires_grad_(true);
         using var runner = new LossTermLanes(lanes, 1);
-        var values = runner.Backward(lookup, Terms(shared));
+        var values = runner.Backward(lookup, Terms(shared), [shared]);
         return (lookup.UserRows.grad!.clone(), lookup.ItemRows.grad!.clone(), shared.grad!.clone(), values);
     }
 
@@ -82,6 +82,31 @@ public class LossTermLanesTests
     }
 
     [Fact]
+    public void A_parameter_shared_by_several_terms_gets_their_gradients_in_term_order()
+    {
+        var (lookup, model) = Lookup();
+        using var _ = model;
+        var shared = torch.zeros(1).requires_grad_(true);
+        // Two lanes: the first runs the two large terms, the second the small one, which ends last. In
+        // term order (1e8 + 1) - 1e8 is 0 in float32 (1 is below half a unit in the last place of 1e8);
+        // in the order the terms finish it would be (1e8 - 1e8) + 1 = 1.
+        var terms = new List<LossTerm>
+        {
+            new("large", l => (shared * 1e8f).sum() + l.Users(tensor(new long[] { 3 })).sum()),
+            new("small, late", l => { Thread.Sleep(200); return (shared * 1f).sum(); }),
+            new("large, negative", l => (shared * -1e8f).sum()),
+        };
+        using var runner = new LossTermLanes(2, 1);
+        runner.Backward(lookup, terms, [shared]);
+        Assert.Equal(0f, shared.grad!.item<float>());
+        Assert.Equal(6f, lookup.UserRows.grad!.sum().item<float>()); // the first term's user row, d = 6
+        // Again, into the gradient that now exists (added in place, as after the first batch).
+        shared.grad!.fill_(16f); // 1e8 + 16 is exact; in finish order the result would be 17
+        runner.Backward(lookup, terms, [shared]);
+        Assert.Equal(16f, shared.grad!.item<float>());
+    }
+
+    [Fact]
     public void A_failing_term_is_reported_and_the_lanes_stay_usable()
     {
         var (lookup, model) = Lookup();
@@ -90,8 +115,8 @@ public class LossTermLanesTests
         var shared = torch.ones(6).requires_grad_(true);
         var terms = Terms(shared);
         terms.Add(new LossTerm("broken", l => l.Users(tensor(new long[] { 3 }))));  // not a scalar: item() throws
-        Assert.ThrowsAny<Exception>(() => runner.Backward(lookup, terms));
-        var values = runner.Backward(lookup, Terms(shared));
+        Assert.ThrowsAny<Exception>(() => runner.Backward(lookup, terms, [shared]));
+        var values = runner.Backward(lookup, Terms(shared), [shared]);
         Assert.Equal(4, values.Length);
         Assert.All(values, v => Assert.True(double.IsFinite(v)));
     }
