@@ -91,89 +91,136 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         return loss * FixedScalars.Of(_o.Lambda);
     }
 
-    /// <summary>The unweighted feature loss and regulariser (null when none) for one batch.</summary>
+    /// <summary>
+    /// The feature loss and the regulariser as two terms: each projects its own rows (the regulariser's
+    /// are detached copies), so two cores can share them.
+    /// </summary>
+    public IReadOnlyList<LossTerm> Terms(TrainingBatch batch)
+    {
+        if (_o.Regularizer == PreferenceRegularizer.None) return [new LossTerm(Name, student => FeatureLoss(batch, student) * FixedScalars.Of(_o.Lambda))];
+        return
+        [
+            new LossTerm($"{Name} features", student => FeatureLoss(batch, student) * FixedScalars.Of(_o.Lambda)),
+            new LossTerm($"{Name} regulariser", student => RegularizerLoss(batch, student) * FixedScalars.Of(_o.Lambda * _o.AlphaC)),
+        ];
+    }
+
+    /// <summary>The unweighted feature loss and regulariser (null when none) for one batch, in that order.</summary>
     public (Tensor Feature, Tensor? Regularizer) LossParts(TrainingBatch batch, EmbeddingLookup student)
     {
+        var feature = FeatureLoss(batch, student);
+        return (feature, _o.Regularizer == PreferenceRegularizer.None ? null : RegularizerLoss(batch, student));
+    }
+
+    /// <summary>
+    /// sum ||t - P(s)||^2 over the batch's distinct users and (weight 0.5) items, one projector pass;
+    /// counts the batch's pairs whose order the projection flips (the inconsistency rate).
+    /// </summary>
+    private Tensor FeatureLoss(TrainingBatch batch, EmbeddingLookup student)
+    {
         var t = _ctx.Teacher;
-        var users = _users!;
-        var items = _items!;
+        var (users, items) = (_users!, _items!);
         var tu = t.Users.index_select(0, users);
         var ti = t.Items.index_select(0, items);
         var su = student.Users(users);
         var si = student.Items(items);
+        var projected = Projector.forward(torch.cat(new[] { su, si }), torch.cat(new[] { tu, ti }));
+        var projU = projected.narrow(0, 0, su.shape[0]);
+        var projI = projected.narrow(0, su.shape[0], si.shape[0]);
+        var (suD, siD) = (su.detach(), si.detach());
+        if (UseKernel && ConsistentPreferenceLoss.Supports(projected, t.Users))
+        {
+            var (pairs, inconsistent) = ConsistentPreferenceLoss.InconsistentPairs(users, items, batch.Users, batch.Positives,
+                batch.Negatives.select(1, 0), suD, siD, projU, projI);
+            Count(pairs, inconsistent);
+            return ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, users, items, null, null, null, _o.Tau)[0];
+        }
+        using (torch.no_grad())
+        {
+            var raw = PairDifferences(batch, suD, siD);
+            var diag = PairDifferences(batch, projU.detach(), projI.detach());
+            Count(raw.shape[0], (raw.sign() * diag.sign()).lt(FixedScalars.Zero).sum().item<long>());
+        }
+        return (tu - projU).square().sum().Plus((ti - projI).square().sum() * FixedScalars.Of(0.5));
+    }
 
-        // The regularisers see the student detached: their gradient reaches the projector only.
+    // The feature term runs on one lane at a time; the lock keeps the count exact if that ever changes.
+    private void Count(long pairs, long inconsistent)
+    {
+        lock (_countLock) { _pairs += pairs; _inconsistent += inconsistent; }
+    }
+
+    private readonly object _countLock = new();
+
+    /// <summary>
+    /// &lt;u, i&gt; - &lt;u, j&gt; for the batch's pairs (user, positive, first negative), from the rows of
+    /// the batch's distinct users and items.
+    /// </summary>
+    private Tensor PairDifferences(TrainingBatch batch, Tensor userRows, Tensor itemRows)
+    {
+        var ru = torch.searchsorted(_users!, batch.Users);
+        var rp = torch.searchsorted(_items!, batch.Positives);
+        var rn = torch.searchsorted(_items!, batch.Negatives.select(1, 0));
+        var u = userRows.index_select(0, ru);
+        return TensorOps.RowDot(u, itemRows.index_select(0, rp)) - TensorOps.RowDot(u, itemRows.index_select(0, rn));
+    }
+
+    /// <summary>
+    /// The regulariser on the projector alone (the student vectors detached), one projector pass over
+    /// the batch's users, (pairwise) its items and (listwise) its users' list items.
+    /// </summary>
+    private Tensor RegularizerLoss(TrainingBatch batch, EmbeddingLookup student)
+    {
+        var t = _ctx.Teacher;
+        var (users, items) = (_users!, _items!);
         bool pairwise = _o.Regularizer is PreferenceRegularizer.Pairwise or PreferenceRegularizer.Hybrid;
         bool listwise = _o.Regularizer is PreferenceRegularizer.Listwise or PreferenceRegularizer.Hybrid;
-        var suD = su.detach();
-        var siD = si.detach();
-        Tensor? listItems = null, uniq = null, sq = null;
+        var tu = t.Users.index_select(0, users);
+        var suD = student.Users(users).detach();
+        var inputs = new List<Tensor> { suD };
+        var teachers = new List<Tensor> { tu };
+        Tensor? siD = null, listItems = null, uniq = null, sq = null;
+        if (pairwise)
+        {
+            siD = student.Items(items).detach();
+            inputs.Add(siD); teachers.Add(t.Items.index_select(0, items));
+        }
         if (listwise)
         {
             listItems = _listItems!.index_select(0, users);                        // [n, Q]
             uniq = TensorOps.Unique(listItems);
             sq = student.Items(uniq).detach();
+            inputs.Add(sq); teachers.Add(t.Items.index_select(0, uniq));
         }
-
-        // Every projection of the batch in one projector call (one pass over the experts).
-        var inputs = new List<Tensor> { su, si };
-        var teachers = new List<Tensor> { tu, ti };
-        if (pairwise || listwise) { inputs.Add(suD); teachers.Add(tu); }
-        if (pairwise) { inputs.Add(siD); teachers.Add(ti); }
-        if (listwise) { inputs.Add(sq!); teachers.Add(t.Items.index_select(0, uniq!)); }
         var projected = Projector.forward(torch.cat(inputs), torch.cat(teachers));
-        var parts = new Tensor[inputs.Count];
-        long offset = 0;
-        for (int k = 0; k < inputs.Count; k++) { parts[k] = projected.narrow(0, offset, inputs[k].shape[0]); offset += inputs[k].shape[0]; }
-        var projU = parts[0];
-        var projI = parts[1];
-        Tensor? pU = pairwise || listwise ? parts[2] : null;
-        Tensor? pI = pairwise ? parts[3] : null;
-        Tensor? pq = listwise ? parts[^1] : null;
+        var pU = projected.narrow(0, 0, suD.shape[0]);
 
         if (!pairwise && UseKernel && ConsistentPreferenceLoss.Supports(projected, t.Users))
         {
-            var (pairs, inconsistent) = ConsistentPreferenceLoss.InconsistentPairs(users, items, batch.Users, batch.Positives,
-                batch.Negatives.select(1, 0), suD, siD, projU, projI);
-            _pairs += pairs;
-            _inconsistent += inconsistent;
-            var both = ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, users, items, listwise ? suD : null, sq,
-                listwise ? torch.searchsorted(uniq!, listItems!) : null, _o.Tau);
-            return (both[0], listwise ? both[1] : null);
+            var none = torch.empty(0, dtype: ScalarType.Int64, device: users.device);
+            return ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, none, none, suD, sq,
+                torch.searchsorted(uniq!, listItems!), _o.Tau)[1];
         }
 
-        // Pairs (u, positive, first negative) of the batch, as rows of the unique user/item sets.
-        var ru = torch.searchsorted(users, batch.Users);
-        var rp = torch.searchsorted(items, batch.Positives);
-        var rn = torch.searchsorted(items, batch.Negatives.select(1, 0));
-        Tensor PairDiff(Tensor uVec, Tensor iVec)
-        {
-            var u = uVec.index_select(0, ru);
-            return TensorOps.RowDot(u, iVec.index_select(0, rp)) - TensorOps.RowDot(u, iVec.index_select(0, rn));
-        }
-        var rawDiff = PairDiff(suD, siD);
-        var projDiff = pairwise ? PairDiff(pU!, pI!) : null;
-        using (torch.no_grad())
-        {
-            var diag = projDiff ?? PairDiff(projU.detach(), projI.detach());
-            _pairs += rawDiff.shape[0];
-            _inconsistent += (rawDiff.sign() * diag.sign()).lt(FixedScalars.Zero).sum().item<long>();
-        }
-
-        var loss = (tu - projU).square().sum().Plus((ti - projI).square().sum() * FixedScalars.Of(0.5));
         Tensor? reg = null;
-        if (pairwise) reg = -nn.functional.logsigmoid(projDiff! * rawDiff).sum();
+        if (pairwise)
+        {
+            var pI = projected.narrow(0, suD.shape[0], siD!.shape[0]);
+            var rawDiff = PairDifferences(batch, suD, siD);
+            reg = -nn.functional.logsigmoid(PairDifferences(batch, pU, pI) * rawDiff).sum();
+        }
         if (listwise)
         {
             // Scores of each user's Q list items: rows of the unique list items, read in place by ListScores.
+            var pq = projected.narrow(0, projected.shape[0] - sq!.shape[0], sq.shape[0]);
             var rows = torch.searchsorted(uniq!, listItems!);                                      // [n, Q]
             var self = FixedScalars.Arange(listItems!.shape[0], ScalarType.Int64, listItems.device);
-            var raw = ListScores.Compute(suD, sq!, self, rows);
-            var proj = ListScores.Compute(pU!, pq!, self, rows);
+            var raw = ListScores.Compute(suD, sq, self, rows);
+            var proj = ListScores.Compute(pU, pq, self, rows);
             var list = SoftLabelDistillation.SoftCrossEntropy(raw, proj, null, _o.Tau).sum();
             reg = reg is null ? list : reg.Plus(list);
         }
-        return (loss, reg);
+        return reg!;
     }
 
     /// <summary>

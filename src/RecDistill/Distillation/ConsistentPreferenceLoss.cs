@@ -12,8 +12,8 @@ namespace RecDistill.Distillation;
 /// nodes), about a fifth of CPD's time per batch; here one pass forward that also writes the
 /// gradient, and one scaling backward.
 /// <para>Rows of <c>projected</c>: the batch's users [0, nU) and items [nU, nU + nI) (feature loss,
-/// teacher rows by id, items weighted 0.5); with a list, the users' regulariser projections
-/// [nU + nI, 2 nU + nI) and the list items' [2 nU + nI, ..). The result is [feature, listwise]:
+/// teacher rows by id, items weighted 0.5; none when both id lists are empty); with a list, the nL
+/// list users' regulariser projections [nU + nI, nU + nI + nL) and the list items' after them. The result is [feature, listwise]:
 /// sum ||t - P(s)||^2 and, per user, the cross entropy from softmax(&lt;s_u, s_q&gt; / tau) to
 /// softmax(&lt;P(s_u), P(s_q)&gt; / tau) over its Q list items. Row sums are added in row order,
 /// so the result does not depend on the thread count.</para>
@@ -28,9 +28,9 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
     public static bool Supports(Tensor projected, Tensor teacherTable) => TensorOps.Float32OnCpu(projected, teacherTable);
 
     /// <summary>
-    /// projected [nU + nI (+ nU + nQ), d_T]; userIds [nU], itemIds [nI] (rows of the teacher tables);
-    /// for the listwise regulariser (else null): the raw student vectors of the users [nU, d_S] and of
-    /// the list items [nQ, d_S], and listRows [nU, Q] (each user's list items as rows of those).
+    /// projected [nU + nI (+ nL + nQ), d_T]; userIds [nU], itemIds [nI] (rows of the teacher tables);
+    /// for the listwise regulariser (else null): the raw student vectors of the list users [nL, d_S] and
+    /// of the list items [nQ, d_S], and listRows [nL, Q] (each user's list items as rows of those).
     /// Returns [2]: the feature loss and the regulariser (0 without a list).
     /// </summary>
     public static Tensor Compute(Tensor projected, Tensor teacherUsers, Tensor teacherItems, Tensor userIds, Tensor itemIds,
@@ -42,12 +42,12 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
         bool list = listRows is not null;
         if (list != (rawUsers is not null) || list != (rawListItems is not null))
             throw new ArgumentException("the listwise regulariser needs the raw user and list-item vectors and the list rows");
-        long nQ = list ? rawListItems!.shape[0] : 0;
+        long nQ = list ? rawListItems!.shape[0] : 0, nL = list ? rawUsers!.shape[0] : 0;
         if (projected.dim() != 2 || teacherUsers.shape[1] != d || teacherItems.shape[1] != d
-            || projected.shape[0] != nU + nI + (list ? nU + nQ : 0)
-            || (list && (rawUsers!.shape[0] != nU || listRows!.dim() != 2 || listRows.shape[0] != nU || rawUsers.shape[1] != rawListItems!.shape[1])))
+            || projected.shape[0] != nU + nI + (list ? nL + nQ : 0)
+            || (list && (listRows!.dim() != 2 || listRows.shape[0] != nL || rawUsers!.shape[1] != rawListItems!.shape[1])))
             throw new ArgumentException($"ConsistentPreferenceLoss: projected [{string.Join(", ", projected.shape)}] does not fit {nU} users, {nI} items" +
-                                        (list ? $", {nQ} list items and lists [{string.Join(", ", listRows!.shape)}]" : ""));
+                                        (list ? $", {nL} list users, {nQ} list items and lists [{string.Join(", ", listRows!.shape)}]" : ""));
         if (tau <= 0) throw new ArgumentOutOfRangeException(nameof(tau), "the temperature must be positive");
         var none = torch.empty(0, dtype: ScalarType.Float32);
         return apply(projected, teacherUsers, teacherItems, userIds.to(ScalarType.Int64), itemIds.to(ScalarType.Int64),
@@ -67,8 +67,9 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
         var listRowsT = ((Tensor)vars[7]).contiguous();
         double tau = ((Tensor)vars[8]).item<double>();
         int nU = userIds.Length, nI = itemIds.Length, d = (int)p.shape[1];
-        bool list = listRowsT.shape[1] > 0; // [0, 0] without a list; [nU, Q >= 1] with one, even for no users
+        bool list = listRowsT.shape[1] > 0; // [0, 0] without a list; [nL, Q >= 1] with one, even for no users
         int q = list ? (int)listRowsT.shape[1] : 0, nQ = list ? (int)rawList.shape[0] : 0, dS = list ? (int)rawList.shape[1] : 0;
+        int nL = list ? (int)listRowsT.shape[0] : 0;
         var listRows = list ? TensorCopy.ToArray<long>(listRowsT) : [];
         long teacherUsers = tUsers.shape[0], teacherItems = tItems.shape[0]; // shape is a native call: read once
         foreach (var id in userIds) if (id < 0 || id >= teacherUsers) throw new ArgumentOutOfRangeException(nameof(vars), $"user id {id} outside the teacher's {teacherUsers} users");
@@ -77,7 +78,7 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
 
         // Every row is written below; only the list items' rows, which gather from several users, start at zero.
         var grad = torch.empty(p.shape[0], d, dtype: ScalarType.Float32);
-        var rowLoss = new double[nU + nI + nU];
+        var rowLoss = new double[nU + nI + nL];
         float invTau = (float)(1 / tau);
         fixed (byte* pb = p.bytes, ub = tUsers.bytes, ib = tItems.bytes, gb = grad.bytes, rub = rawUsers.bytes, rlb = rawList.bytes)
         {
@@ -96,12 +97,12 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
             });
             if (list)
             {
-                long pu0 = nU + nI, pq0 = 2L * nU + nI;
+                long pu0 = nU + nI, pq0 = (long)nU + nI + nL;
                 new Span<float>((float*)G + pq0 * d, nQ * d).Clear();
                 // Per user: target softmax(raw / tau), prediction softmax(proj / tau) over its Q items;
                 // d proj_k = (softmax_k - target_k) / tau, passed to P(s_u) and P(s_q) through the dot products.
-                var weights = new float[(long)nU * q];
-                RowChunks.Run(nU, RowsPerChunk, (from, to) =>
+                var weights = new float[(long)nL * q];
+                RowChunks.Run(nL, RowsPerChunk, (from, to) =>
                 {
                     Span<float> raw = stackalloc float[q], proj = stackalloc float[q];
                     Span<double> target = stackalloc double[q];
@@ -132,7 +133,7 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
                     }
                 });
                 // A list item may sit in several users' lists: its gradient is added in user order.
-                for (int r = 0; r < nU; r++)
+                for (int r = 0; r < nL; r++)
                 {
                     float* pu = (float*)P + (pu0 + r) * d;
                     for (int k = 0; k < q; k++)

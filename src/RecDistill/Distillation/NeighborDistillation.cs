@@ -17,6 +17,13 @@ public sealed record NkdOptions
     /// <summary>Teacher vectors are reduced to this many dimensions by PCA before the kNN search.</summary>
     public int PcaDim { get; init; } = 150;
     public double Lambda { get; init; } = 0.5;
+    /// <summary>
+    /// The batch's rows (distinct users, then distinct positive and negative items) are split into this
+    /// many loss terms of about equal size, so that two cores can share them (a term's projector pass
+    /// and cosines depend on its own rows only). Each term draws its own noise: another count gives
+    /// other draws, the same expected loss.
+    /// </summary>
+    public int Shards { get; init; } = 2;
 }
 
 /// <summary>
@@ -29,12 +36,13 @@ public sealed class NeighborDistillation : IDistillationMethod
     private readonly DistillationContext _ctx;
     private readonly NkdOptions _o;
     private readonly Tensor _userNeighbors, _itemNeighbors; // [U, K], [I, K]
-    private Tensor? _users, _pos, _neg, _nUsers, _nPos, _nNeg;
+    private Tensor? _users, _items, _nUsers, _nItems; // the batch's distinct users; its distinct positives then negatives
 
     public NeighborDistillation(DistillationContext ctx, NkdOptions options)
     {
         if (options.Neighbors < 1) throw new ArgumentException("NKD needs at least one neighbour");
         if (options.Alpha is < 0 or > 1) throw new ArgumentException("NKD alpha must lie in [0, 1]");
+        if (options.Shards < 1) throw new ArgumentException("NKD needs at least one shard");
         _ctx = ctx; _o = options;
         _userNeighbors = NearestNeighbors.Compute(ctx.Teacher.Users, options.Neighbors, options.PcaDim);
         _itemNeighbors = NearestNeighbors.Compute(ctx.Teacher.Items, options.Neighbors, options.PcaDim);
@@ -57,12 +65,10 @@ public sealed class NeighborDistillation : IDistillationMethod
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
         _users = batch.DistinctUsers;
-        _pos = batch.DistinctPositives;
-        _neg = batch.DistinctNegatives;
+        _items = torch.cat(new[] { batch.DistinctPositives, batch.DistinctNegatives });
         _nUsers = PickNeighbor(_userNeighbors, _users);
-        _nPos = PickNeighbor(_itemNeighbors, _pos);
-        _nNeg = PickNeighbor(_itemNeighbors, _neg);
-        return (_nUsers, torch.cat(new[] { _nPos, _nNeg }));
+        _nItems = PickNeighbor(_itemNeighbors, _items);
+        return (_nUsers, _nItems);
     }
 
     private Tensor PickNeighbor(Tensor table, Tensor ids)
@@ -71,36 +77,54 @@ public sealed class NeighborDistillation : IDistillationMethod
         return table.index_select(0, ids).gather(1, pick).squeeze(1);
     }
 
-    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student) => Part(student, users: true).Plus(Part(student, users: false));
-
-    /// <summary>Users and items (weight 0.5) as two terms: their projections and cosines are independent.</summary>
-    public IReadOnlyList<LossTerm> Terms(TrainingBatch batch) =>
-        [new LossTerm("nkd users", student => Part(student, users: true)), new LossTerm("nkd items", student => Part(student, users: false))];
-
-    /// <summary>The weighted loss of the batch's distinct users, or of its distinct positive and negative items.</summary>
-    private Tensor Part(EmbeddingLookup student, bool users)
+    public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
-        var t = _ctx.Teacher;
-        Tensor s, sn, own, neighbour;
-        if (users) (s, sn, own, neighbour) = (student.Users(_users!), student.Users(_nUsers!), _users!, _nUsers!);
-        else
+        var loss = Shard(student, 0);
+        for (int k = 1; k < _o.Shards; k++) loss = loss.Plus(Shard(student, k));
+        return loss;
+    }
+
+    public IReadOnlyList<LossTerm> Terms(TrainingBatch batch) =>
+        Enumerable.Range(0, _o.Shards).Select(k => new LossTerm(_o.Shards == 1 ? "nkd" : $"nkd {k + 1}/{_o.Shards}", student => Shard(student, k))).ToList();
+
+    /// <summary>
+    /// The weighted loss of shard k of the batch's rows: users (weight 1) then positive and negative
+    /// items (weight 0.5), rows [k n / shards, (k + 1) n / shards) of the n in that order.
+    /// </summary>
+    private Tensor Shard(EmbeddingLookup student, int k)
+    {
+        long nU = _users!.shape[0], n = nU + _items!.shape[0];
+        long from = k * n / _o.Shards, to = (k + 1) * n / _o.Shards;
+        long uCount = Math.Max(0, Math.Min(to, nU) - from), iFrom = Math.Max(from, nU) - nU, iCount = to - Math.Max(from, nU);
+        var s = new List<Tensor>(); var sn = new List<Tensor>(); var own = new List<Tensor>(); var neighbour = new List<Tensor>();
+        if (uCount > 0)
         {
-            s = torch.cat(new[] { student.Items(_pos!), student.Items(_neg!) });
-            sn = torch.cat(new[] { student.Items(_nPos!), student.Items(_nNeg!) });
-            own = torch.cat(new[] { _pos!, _neg! });
-            neighbour = torch.cat(new[] { _nPos!, _nNeg! });
+            own.Add(_users.narrow(0, from, uCount)); neighbour.Add(_nUsers!.narrow(0, from, uCount));
+            s.Add(student.Users(own[^1])); sn.Add(student.Users(neighbour[^1]));
         }
-        var table = users ? t.Users : t.Items;
-        if (UseKernel && NeighborCosineLoss.Supports(s, table))
+        if (iCount > 0)
+        {
+            own.Add(_items.narrow(0, iFrom, iCount)); neighbour.Add(_nItems!.narrow(0, iFrom, iCount));
+            s.Add(student.Items(own[^1])); sn.Add(student.Items(neighbour[^1]));
+        }
+        if (s.Count == 0) return torch.zeros(1).squeeze();
+        Tensor Cat(List<Tensor> parts) => parts.Count == 1 ? parts[0] : torch.cat(parts);
+        var t = _ctx.Teacher;
+        var (ownIds, neighbourIds) = (Cat(own), Cat(neighbour));
+        if (UseKernel && NeighborCosineLoss.Supports(s[0], t.Users))
         {
             // The cosine does not see the projection's length: its normalisation is left out.
-            var projected = Projector.ForwardDirection(Mix(s, sn));
-            return NeighborCosineLoss.Compute(projected, t.Users, t.Items, own, neighbour, users ? own.shape[0] : 0, _o.Mixing, _o.Alpha, 0.5)
+            var projected = Projector.ForwardDirection(Mix(Cat(s), Cat(sn)));
+            return NeighborCosineLoss.Compute(projected, t.Users, t.Items, ownIds, neighbourIds, uCount, _o.Mixing, _o.Alpha, 0.5)
                    * FixedScalars.Of(_o.Lambda);
         }
-        var p = Projector.forward(Mix(s, sn), null);
-        var distance = FixedScalars.OneMinus(nn.functional.cosine_similarity(Mix(table.index_select(0, own), table.index_select(0, neighbour)), p, dim: 1));
-        return distance.sum() * FixedScalars.Of(users ? _o.Lambda : 0.5 * _o.Lambda);
+        var p = Projector.forward(Mix(Cat(s), Cat(sn)), null);
+        Tensor Teacher(Tensor ids) => uCount == 0 ? t.Items.index_select(0, ids)
+            : iCount == 0 ? t.Users.index_select(0, ids)
+            : torch.cat(new[] { t.Users.index_select(0, ids.narrow(0, 0, uCount)), t.Items.index_select(0, ids.narrow(0, uCount, iCount)) });
+        var distance = FixedScalars.OneMinus(nn.functional.cosine_similarity(Mix(Teacher(ownIds), Teacher(neighbourIds)), p, dim: 1));
+        var weights = torch.cat(new[] { torch.ones(uCount), torch.full(iCount, 0.5f) }).to(distance.device);
+        return (distance * weights).sum() * FixedScalars.Of(_o.Lambda);
     }
 
     /// <summary>

@@ -167,6 +167,85 @@ public class DistillationTests
         }
     }
 
+    /// <summary>
+    /// NKD's terms split the batch's users and items into row ranges: without noise (alpha 0 mixes each
+    /// row wholly into its neighbour; no dropout in eval) any number of shards gives the loss and the
+    /// gradients of one, on either path.
+    /// </summary>
+    [Theory]
+    [InlineData(2, true)]
+    [InlineData(3, true)]
+    [InlineData(200, true)]
+    [InlineData(3, false)]
+    public void Nkd_shards_add_up_to_the_whole_batch(int shards, bool kernel)
+    {
+        var (data, teacher) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        using var student = new BprMf(data.NumUsers, data.NumItems, 4, initStd: 0.5);
+        var batch = Batch(data);
+        (float Loss, float[] Users, float[] Items, float[] Projector, int Terms) Run(int count)
+        {
+            manual_seed(5);
+            using var nkd = new NeighborDistillation(ctx, new NkdOptions { Experts = 2, PcaDim = 8, Alpha = 0, Shards = count }) { UseKernel = kernel };
+            nkd.Projector.eval();
+            manual_seed(6);
+            var (xu, xi) = nkd.ExtraIds(batch);
+            var lookup = student.Lookup(torch.cat(new[] { batch.Users, xu! }), torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), xi! }));
+            var terms = nkd.Terms(batch);
+            var loss = terms.Select(t => t.Loss(lookup)).Aggregate((a, b) => a + b);
+            loss.backward();
+            return (loss.item<float>(), lookup.UserRows.grad!.data<float>().ToArray(), lookup.ItemRows.grad!.data<float>().ToArray(),
+                nkd.Projector.parameters().SelectMany(p => p.grad!.data<float>().ToArray()).ToArray(), terms.Count);
+        }
+        var whole = Run(1);
+        var split = Run(shards);
+        Assert.Equal(1, whole.Terms);
+        Assert.Equal(shards, split.Terms);
+        Assert.True(whole.Loss > 0);
+        Assert.Equal(whole.Loss, split.Loss, whole.Loss * 1e-5);
+        foreach (var (a, b) in new[] { (whole.Users, split.Users), (whole.Items, split.Items), (whole.Projector, split.Projector) })
+        {
+            Assert.Contains(a, v => v != 0);
+            for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-6 + 1e-4 * Math.Abs(a[i]), $"element {i}: {a[i]} against {b[i]}");
+        }
+    }
+
+    /// <summary>CPD's two terms (feature loss, regulariser) are the parts of its loss with their weights.</summary>
+    [Theory]
+    [InlineData(PreferenceRegularizer.Listwise)]
+    [InlineData(PreferenceRegularizer.Pairwise)]
+    [InlineData(PreferenceRegularizer.None)]
+    public void Cpd_terms_are_its_weighted_loss_parts(PreferenceRegularizer kind)
+    {
+        var (data, teacher) = Setup();
+        using var ctx = new DistillationContext(teacher, data, 4, CPU);
+        using var student = new BprMf(data.NumUsers, data.NumItems, 4, initStd: 0.5);
+        var options = new CpdOptions { Experts = 3, Regularizer = kind, Q = 4, TopN = 10, Lambda = 0.3, AlphaC = 0.2 };
+        using var cpd = new ConsistentPreferenceDistillation(ctx, options);
+        cpd.Projector.eval(); // no Gumbel noise: the terms and the parts project alike
+        cpd.OnEpochStart(1, student, new Random(1));
+        var batch = Batch(data);
+        var (_, xi) = cpd.ExtraIds(batch);
+        var lookup = student.Lookup(batch.Users, torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), (xi ?? batch.Positives).flatten() }));
+        var terms = cpd.Terms(batch);
+        var (feature, reg) = cpd.LossParts(batch, lookup);
+        Assert.Equal(kind == PreferenceRegularizer.None ? 1 : 2, terms.Count);
+        Assert.Equal(feature.item<float>() * 0.3, terms[0].Loss(lookup).item<float>(), feature.item<float>() * 1e-6);
+        if (reg is not null)
+        {
+            Assert.True(reg.item<float>() > 0);
+            Assert.Equal(reg.item<float>() * 0.3 * 0.2, terms[1].Loss(lookup).item<float>(), reg.item<float>() * 1e-6);
+        }
+        // The regulariser's term leaves the student alone; the feature term moves it.
+        if (terms.Count == 2)
+        {
+            terms[1].Loss(lookup).backward();
+            Assert.True(lookup.UserRows.grad is null || lookup.UserRows.grad.abs().sum().item<float>() == 0);
+        }
+        terms[0].Loss(lookup).backward();
+        Assert.True(lookup.UserRows.grad!.abs().sum().item<float>() > 0);
+    }
+
     [Fact]
     public void Nkd_cosine_kernel_matches_its_formula_for_unnormalised_rows()
     {
