@@ -57,6 +57,12 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     public int Experts => (int)_w1.shape[0];
 
+    // The parameters as the loss term on this thread sees them (its own leaf copies inside the trainer's lanes).
+    private Tensor W1 => ParameterAliases.Resolve(_w1);
+    private Tensor B1 => ParameterAliases.Resolve(_b1);
+    private Tensor W2 => ParameterAliases.Resolve(_w2);
+    private Tensor B2 => ParameterAliases.Resolve(_b2);
+
     private static Tensor Affine(Tensor x, Tensor w, Tensor b) => Distillation.Affine.Compute(x, w, b);
 
     /// <summary>student [n, d_S] (and, for the selection form, teacher [n, d_T]) -> [n, d_T].</summary>
@@ -74,7 +80,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     public Tensor ForwardDirection(Tensor student)
     {
         if (_combination != ExpertCombination.MeanNormalized) throw new InvalidOperationException("only the mean form is normalised");
-        if (UsesKernel(student)) return ExpertMlp.Compute(student, _w1, _b1, _w2, _b2, null, training ? _dropout : 0);
+        if (UsesKernel(student)) return ExpertMlp.Compute(student, W1, B1, W2, B2, null, training ? _dropout : 0);
         // The sum of E experts equals one wide MLP: the experts' hidden layers side by side
         // ([n, E*H]) times their stacked output weights ([E*H, d_T]). The large second layer thus
         // runs as one GEMM instead of E small ones; the first layer stays per expert so that each
@@ -82,9 +88,9 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         // is the same as independent per-expert masks.
         var hidden = new Tensor[Experts];
         for (int e = 0; e < Experts; e++)
-            hidden[e] = Affine(Drop(student), _w1[e], _b1[e]).relu_();
+            hidden[e] = Affine(Drop(student), W1[e], B1[e]).relu_();
         var h = Drop(Experts == 1 ? hidden[0] : torch.cat(hidden, 1));
-        return Affine(h, _w2.reshape(-1, _w2.shape[2]), _b2.sum(new long[] { 0 }));
+        return Affine(h, W2.reshape(-1, _w2.shape[2]), B2.sum(new long[] { 0 }));
     }
 
     /// <summary>Selection form: the projected vectors [n, d_T] and each row's chosen expert [n].</summary>
@@ -93,7 +99,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         if (_selector is null) throw new InvalidOperationException("the mean form has no expert selection");
         // The selection net's product through Affine (Sgemm): libtorch's matmul takes a generic path on
         // this CPU and cost CPD about a seventh of its epoch on these [rows x 200] x [200 x E] products.
-        var logits = Affine(teacher, _selector.weight!.t(), _selector.bias!);
+        var logits = Affine(teacher, ParameterAliases.Resolve(_selector.weight!).t(), ParameterAliases.Resolve(_selector.bias!));
         if (training && UseKernel && SelectionGate.Supports(logits))
         {
             var (noisy, chosen) = SelectionGate.Choose(logits, GumbelUniform(logits));
@@ -121,7 +127,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     private Tensor RunSelected(Tensor student, Tensor selected)
     {
-        if (UsesKernel(student)) return ExpertMlp.Compute(student, _w1, _b1, _w2, _b2, selected, training ? _dropout : 0);
+        if (UsesKernel(student)) return ExpertMlp.Compute(student, W1, B1, W2, B2, selected, training ? _dropout : 0);
         var (perm, counts) = TensorOps.GroupByLabel(selected, Experts);
         var parts = new List<Tensor>();
         long offset = 0;
@@ -129,8 +135,8 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         {
             if (counts[e] == 0) continue;
             var rows = Drop(student.index_select(0, perm.narrow(0, offset, counts[e])));
-            var h = Drop(Affine(rows, _w1[e], _b1[e]).relu_());
-            parts.Add(Affine(h, _w2[e], _b2[e]));
+            var h = Drop(Affine(rows, W1[e], B1[e]).relu_());
+            parts.Add(Affine(h, W2[e], B2[e]));
             offset += counts[e];
         }
         // parts are in perm order; argsort(perm) puts each row back in place.

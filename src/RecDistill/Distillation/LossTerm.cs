@@ -36,3 +36,34 @@ public static class LossGenerator
         public void Dispose() => t_current = previous;
     }
 }
+
+/// <summary>
+/// Leaf copies of the distillation parameters for the loss term being computed on this thread: a
+/// term's backward pass accumulates into its own copies, so that terms on different threads never add
+/// into one parameter's gradient at the same time (the trainer then adds the copies' gradients in term
+/// order: the sum of three or more terms does not depend on which thread finished first). Modules read
+/// their parameters through <see cref="Resolve"/>.
+/// </summary>
+public static class ParameterAliases
+{
+    [ThreadStatic] private static Dictionary<Tensor, Tensor>? t_current;
+
+    /// <summary>This thread's copy of <paramref name="parameter"/>, or the parameter itself outside a term's scope.</summary>
+    public static Tensor Resolve(Tensor parameter) =>
+        t_current is { } map && map.TryGetValue(parameter, out var alias) ? alias : parameter;
+
+    /// <summary>Until the scope ends, <see cref="Resolve"/> maps each of <paramref name="parameters"/> to the same-index copy.</summary>
+    public static Scope Use(IReadOnlyList<Tensor> parameters, IReadOnlyList<Tensor> copies)
+    {
+        var previous = t_current;
+        var map = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        for (int k = 0; k < parameters.Count; k++) map[parameters[k]] = copies[k];
+        t_current = map;
+        return new Scope(previous);
+    }
+
+    public readonly struct Scope(Dictionary<Tensor, Tensor>? previous) : IDisposable
+    {
+        public void Dispose() => t_current = previous;
+    }
+}

@@ -12,11 +12,11 @@ namespace RecDistill.Training;
 /// <see cref="IDistillationMethod.Terms"/>)
 /// computed on lanes: the calling thread and lanes - 1 worker threads, each lane with its share of
 /// the threads. Every term runs on its own leaf copies of the looked-up vectors
-/// (<see cref="EmbeddingLookup.WithOwnLeaves"/>), so the terms' backward passes do not meet, and
-/// takes its gradients with respect to those copies and to the method's parameters without
-/// accumulating them anywhere; they are then added in term order, sent through the lookup in one
-/// backward call and added to the parameters' gradients. The result does not depend on the number of lanes nor
-/// on which lane ran which term, however many terms share a parameter (accumulated as each term
+/// (<see cref="EmbeddingLookup.WithOwnLeaves"/>) and of the method's parameters
+/// (<see cref="ParameterAliases"/>), so the terms' backward passes do not meet; their gradients are
+/// then added in term order, sent through the lookup in one backward call and added to the
+/// parameters' gradients. The result does not depend on the number of lanes nor on which lane ran
+/// which term, however many terms share a parameter (accumulated into the parameter as each term
 /// finished, three terms' gradients of a shared projector would be summed in the order the lanes
 /// happened to finish).
 /// Why: the methods' losses are hundreds of small operations that use a second core poorly (an MKD
@@ -113,22 +113,17 @@ public sealed class LossTermLanes : IDisposable
                 using var scope = torch.NewDisposeScope();
                 var own = lookup.WithOwnLeaves();
                 var term = terms[t];
+                var copies = trained.Select(p => p.detach().requires_grad_(true)).ToArray();
                 using (LossGenerator.Use(_generators[t]))
+                using (ParameterAliases.Use(trained, copies))
                 {
                     var loss = term.Loss(own);
                     results[t].Value = loss.item<float>();
-                    if (loss.requires_grad)
-                    {
-                        var inputs = new List<Tensor>(trained.Length + 2) { own.UserRows, own.ItemRows };
-                        inputs.AddRange(trained);
-                        var grads = torch.autograd.grad(new[] { loss }, inputs, allow_unused: true);
-                        // An input the term does not reach comes back as a tensor without storage.
-                        Tensor? Kept(Tensor g) => g.IsInvalid ? null : g.DetachFromDisposeScope();
-                        results[t].UserGrad = Kept(grads[0]);
-                        results[t].ItemGrad = Kept(grads[1]);
-                        results[t].ParameterGrads = grads.Skip(2).Select(Kept).ToArray();
-                    }
+                    if (loss.requires_grad) loss.backward();
                 }
+                results[t].UserGrad = own.UserRows.grad?.DetachFromDisposeScope();
+                results[t].ItemGrad = own.ItemRows.grad?.DetachFromDisposeScope();
+                results[t].ParameterGrads = copies.Select(c => c.grad?.DetachFromDisposeScope()).ToArray();
                 _costMs[t] = 0.9 * _costMs[t] + 0.1 * clock.Elapsed.TotalMilliseconds;
             }
         }

@@ -390,6 +390,25 @@ public class DistillationTests
         Assert.Contains(cpd.Parameters, p => p.grad is not null && p.grad.abs().sum().item<float>() > 0);
     }
 
+    /// <summary>Inside a loss term's scope the projector computes with the term's copies of its parameters, every one of them.</summary>
+    [Theory]
+    [InlineData(ExpertCombination.MeanNormalized, true)]
+    [InlineData(ExpertCombination.MeanNormalized, false)]
+    [InlineData(ExpertCombination.TeacherGumbelSelection, true)]
+    [InlineData(ExpertCombination.TeacherGumbelSelection, false)]
+    public void Projector_reads_its_parameters_through_the_terms_copies(ExpertCombination combination, bool kernel)
+    {
+        manual_seed(2);
+        using var p = new ExpertProjector("p", 3, 5, 4, 6, 0.1, combination) { UseKernel = kernel };
+        var parameters = p.parameters().Cast<Tensor>().ToList();
+        var copies = parameters.Select(q => q.detach().requires_grad_(true)).ToList();
+        using (ParameterAliases.Use(parameters, copies))
+            p.forward(randn(7, 3), randn(7, 5)).square().sum().backward();
+        Assert.Equal(combination == ExpertCombination.MeanNormalized ? 4 : 6, parameters.Count);
+        Assert.All(parameters, q => Assert.Null(q.grad));
+        Assert.All(copies, c => Assert.True(c.grad is not null && c.grad.abs().sum().item<float>() > 0));
+    }
+
     [Fact]
     public void Selection_projector_value_is_the_chosen_experts_output()
     {

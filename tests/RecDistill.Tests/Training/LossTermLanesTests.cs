@@ -21,10 +21,10 @@ public class LossTermLanesTests
     private static List<LossTerm> Terms(Tensor shared) =>
     [
         new("users", l => l.Users(tensor(new long[] { 3, 12 })).square().sum()),
-        new("items", l => (l.Items(tensor(new long[] { 5, 39 })) * shared).sum()),
+        new("items", l => (l.Items(tensor(new long[] { 5, 39 })) * ParameterAliases.Resolve(shared)).sum()),
         new("scores", l => l.ListScores(tensor(new long[] { 7, 29 }), tensor(new long[,] { { 0, 9 }, { 17, 5 } })).sigmoid().sum()),
         new("noisy", l => (l.Users(tensor(new long[] { 7 })) * torch.rand(1, 6, generator: LossGenerator.For(CPU))).sum()
-                          + (l.Items(tensor(new long[] { 9 })) * shared).sum().exp()),
+                          + (l.Items(tensor(new long[] { 9 })) * ParameterAliases.Resolve(shared)).sum().exp()),
     ];
 
     private static (Tensor Users, Tensor Items, Tensor Shared, double[] Values) Run(int lanes)
@@ -92,9 +92,9 @@ public class LossTermLanesTests
         // in the order the terms finish it would be (1e8 - 1e8) + 1 = 1.
         var terms = new List<LossTerm>
         {
-            new("large", l => (shared * 1e8f).sum() + l.Users(tensor(new long[] { 3 })).sum()),
-            new("small, late", l => { Thread.Sleep(200); return (shared * 1f).sum(); }),
-            new("large, negative", l => (shared * -1e8f).sum()),
+            new("large", l => (ParameterAliases.Resolve(shared) * 1e8f).sum() + l.Users(tensor(new long[] { 3 })).sum()),
+            new("small, late", l => { Thread.Sleep(200); return (ParameterAliases.Resolve(shared) * 1f).sum(); }),
+            new("large, negative", l => (ParameterAliases.Resolve(shared) * -1e8f).sum()),
         };
         using var runner = new LossTermLanes(2, 1);
         runner.Backward(lookup, terms, [shared]);
@@ -104,6 +104,29 @@ public class LossTermLanesTests
         shared.grad!.fill_(16f); // 1e8 + 16 is exact; in finish order the result would be 17
         runner.Backward(lookup, terms, [shared]);
         Assert.Equal(16f, shared.grad!.item<float>());
+    }
+
+    [Fact]
+    public void Each_term_sees_its_own_copies_of_the_parameters()
+    {
+        var (lookup, model) = Lookup();
+        using var _ = model;
+        var shared = torch.ones(6).requires_grad_(true);
+        var seen = new System.Collections.Concurrent.ConcurrentBag<Tensor>();
+        LossTerm Term(string name, float c) => new(name, l =>
+        {
+            var p = ParameterAliases.Resolve(shared);
+            seen.Add(p);
+            return (l.Items(tensor(new long[] { 5 })) * p).sum() * c;
+        });
+        using var runner = new LossTermLanes(2, 1);
+        runner.Backward(lookup, [Term("a", 1), Term("b", 2), Term("c", 3)], [shared]);
+        Assert.Equal(3, seen.Count);
+        Assert.All(seen, p => Assert.False(ReferenceEquals(p, shared)));
+        Assert.Equal(3, seen.Distinct(ReferenceEqualityComparer.Instance).Count());
+        Assert.Same(shared, ParameterAliases.Resolve(shared)); // outside a term: the parameter itself
+        // d/d shared of the sum of c <item 5, shared> over c = 1, 2, 3.
+        Assert.True(shared.grad!.allclose(model.ItemWeight[5].detach() * 6));
     }
 
     [Fact]
