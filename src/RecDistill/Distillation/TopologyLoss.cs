@@ -67,8 +67,10 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
         var studentCos = torch.empty(n, groups);
         var dSn = torch.empty(n, d);                 // gradient with respect to sn
         var dProto = torch.empty(groups, d);         // ... to the student prototypes
-        var entityGrad = torch.zeros(n, d);
-        var grad = torch.zeros(n, d);                // ... to the projected rows (group order)
+        // Written whole below (no zero fill): each group's block writes its rows' entity-level
+        // gradient (a lone entity's row is cleared), the prototype level every row's share.
+        var entityGrad = torch.empty(n, d);
+        var grad = torch.empty(n, d);                // ... to the projected rows (group order)
         var entityLosses = new double[groups];
         double prototypeLoss;
         fixed (byte* tb = t.bytes, pb = p.bytes, tnb = tn.bytes, snb = sn.bytes, ptb = protoT.bytes, psb = protoS.bytes,
@@ -121,9 +123,9 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
                 for (int g = from; g < to; g++)
                 {
                     int size = (int)sizes[g];
-                    // A lone entity's only pair is itself: both similarities are 1, the error is 0.
-                    if (size < 2) continue;
                     long at = (long)offsets[g] * d;
+                    // A lone entity's only pair is itself: both similarities are 1, the error is 0.
+                    if (size < 2) { new Span<float>((float*)E + at, size * d).Clear(); continue; }
                     entityLosses[g] = HierarchicalTopologyDistillation.UsesGramForm(size, d)
                         ? GramBlock((float*)Tn + at, (float*)Sn + at, (float*)E + at, size, d)
                         : PairBlock((float*)Tn + at, (float*)Sn + at, (float*)E + at, size, d);
@@ -156,7 +158,7 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
         var saved = ctx.get_saved_variables();
         var (grad, order) = (saved[0], saved[1]);
         // Back from group order to the input's row order (each row appears once in order).
-        var gs = torch.zeros_like(grad).index_copy_(0, order, grad * gradOutput.to(ScalarType.Float32));
+        var gs = torch.empty_like(grad).index_copy_(0, order, grad * gradOutput.to(ScalarType.Float32));
         return new List<Tensor> { null!, gs, null!, null!, null! };
     }
 
