@@ -111,14 +111,15 @@ public sealed class NeighborDistillation : IDistillationMethod
         Tensor Cat(List<Tensor> parts) => parts.Count == 1 ? parts[0] : torch.cat(parts);
         var t = _ctx.Teacher;
         var (ownIds, neighbourIds) = (Cat(own), Cat(neighbour));
-        if (UseKernel && NeighborCosineLoss.Supports(s[0], t.Users))
+        var mixed = Mix(Cat(s), Cat(sn));
+        if (UseKernel && NeighborCosineLoss.Supports(mixed, t.Users))
         {
             // The cosine does not see the projection's length: its normalisation is left out.
-            var projected = Projector.ForwardDirection(Mix(Cat(s), Cat(sn)));
+            var projected = Projector.ForwardDirection(mixed);
             return NeighborCosineLoss.Compute(projected, t.Users, t.Items, ownIds, neighbourIds, uCount, _o.Mixing, _o.Alpha, 0.5)
                    * FixedScalars.Of(_o.Lambda);
         }
-        var p = Projector.forward(Mix(Cat(s), Cat(sn)), null);
+        var p = Projector.forward(mixed, null);
         Tensor Teacher(Tensor ids) => uCount == 0 ? t.Items.index_select(0, ids)
             : iCount == 0 ? t.Users.index_select(0, ids)
             : torch.cat(new[] { t.Users.index_select(0, ids.narrow(0, 0, uCount)), t.Items.index_select(0, ids.narrow(0, uCount, iCount)) });
