@@ -10,15 +10,22 @@ namespace RecDistill;
 /// </summary>
 internal static class RowChunks
 {
+    [ThreadStatic] private static bool t_inChunk;
+
     public static void Run(int rows, int chunk, Action<int, int> body)
     {
         DenormalFlush.OnThisThread();
         int chunks = (rows + chunk - 1) / chunk;
-        if (chunks <= 1) { body(0, rows); return; }
+        // Inside another run's chunk (an expert's or a group's products) the threads are busy with the
+        // outer run's chunks: a nested parallel loop would only queue work behind them.
+        if (chunks <= 1 || t_inChunk) { body(0, rows); return; }
         void Chunk(int c)
         {
             DenormalFlush.OnThisThread(); // thread-pool threads compute as the caller does
-            body(c * chunk, Math.Min(rows, (c + 1) * chunk));
+            bool outer = t_inChunk;
+            t_inChunk = true;
+            try { body(c * chunk, Math.Min(rows, (c + 1) * chunk)); }
+            finally { t_inChunk = outer; }
         }
         int threads = LentThreads.OwnThreads + LentThreads.Available;
         if (threads > 1)

@@ -16,6 +16,9 @@ public static unsafe class Sgemm
 {
     private const int MR = 8, NR = 32, KC = 256, PanelGroup = 16;
 
+    /// <summary>Columns per panel of a packed B (<see cref="PackedMatrix.Prefix"/> takes whole panels).</summary>
+    public const int PanelWidth = NR;
+
     /// <summary>Whether the kernel can run here (AVX-512); callers fall back to libtorch otherwise.</summary>
     public static bool IsSupported => Vector512.IsHardwareAccelerated;
 
@@ -60,6 +63,8 @@ public static unsafe class Sgemm
     /// <summary>B [k, n] packed for the kernel: panels [panel][k][32], the columns past n zero; native, 64-byte aligned.</summary>
     public sealed class PackedMatrix : IDisposable
     {
+        private readonly bool _owner = true;
+
         public PackedMatrix(float* b, long bRow, long bCol, int k, int n)
         {
             if (!IsSupported) throw new PlatformNotSupportedException("Sgemm needs AVX-512");
@@ -69,13 +74,30 @@ public static unsafe class Sgemm
             Pack(b, bRow, bCol, Data, k, n);
         }
 
+        private PackedMatrix(PackedMatrix whole, int columns)
+        {
+            Rows = whole.Rows; Columns = columns; Data = whole.Data;
+            _owner = false;
+        }
+
         public int Rows { get; }
         public int Columns { get; }
         public float* Data { get; private set; }
 
+        /// <summary>
+        /// B's first columns (a whole number of 32-column panels, or all of them), without a copy: a view
+        /// that lives as long as this matrix and frees nothing.
+        /// </summary>
+        public PackedMatrix Prefix(int columns)
+        {
+            if (columns < 0 || columns > Columns || (columns % NR != 0 && columns != Columns))
+                throw new ArgumentOutOfRangeException(nameof(columns), $"{columns} of {Columns} columns: whole panels of {NR} only");
+            return new PackedMatrix(this, columns);
+        }
+
         public void Dispose()
         {
-            if (Data is null) return;
+            if (Data is null || !_owner) return;
             NativeMemory.AlignedFree(Data);
             Data = null;
         }

@@ -59,4 +59,29 @@ public class LentThreadsTests
         Assert.All(runs, n => Assert.Equal(1, n));
         Assert.True(threads.Count >= 2, "the lent thread took no chunk");
     }
+
+    [Fact]
+    public void A_run_inside_another_runs_chunk_stays_on_that_chunks_thread()
+    {
+        using var _ = TestData.Threads(2);
+        var inner = new ConcurrentBag<(int Thread, int Row)>();
+        int outerThread = -1;
+        RowChunks.Run(2, 1, (from, to) =>
+        {
+            if (from == 1) return;   // the other chunk ends at once, leaving its thread free
+            outerThread = Environment.CurrentManagedThreadId;
+            // Chunks of one row with a pause each: a nested parallel loop would hand some to the free thread.
+            RowChunks.Run(40, 1, (a, b) =>
+            {
+                Thread.Sleep(2);
+                for (int r = a; r < b; r++) inner.Add((Environment.CurrentManagedThreadId, r));
+            });
+        });
+        Assert.Equal(Enumerable.Range(0, 40), inner.Select(x => x.Row).OrderBy(r => r));
+        Assert.All(inner, x => Assert.Equal(outerThread, x.Thread));
+        // Outside any chunk, a run uses the threads again.
+        var threads = new ConcurrentDictionary<int, bool>();
+        RowChunks.Run(40, 1, (a, b) => { Thread.Sleep(2); threads[Environment.CurrentManagedThreadId] = true; });
+        Assert.True(threads.Count >= 2, "the top-level run took one thread");
+    }
 }

@@ -74,4 +74,43 @@ public class SgemmTests
         Assert.True(w.grad!.allclose(x.sum(new long[] { 0 }).unsqueeze(1).expand(5, 7), rtol: 1e-4, atol: 1e-4));
         Assert.Null(x.grad);
     }
+
+    [Fact]
+    public unsafe void A_prefix_of_a_packed_matrix_gives_the_bits_of_its_columns_packed_alone()
+    {
+        if (!Sgemm.IsSupported) return;
+        torch.manual_seed(12);
+        const int m = 11, k = 70, n = 75;   // two whole panels and a partial third
+        var a = torch.randn(m, k); var b = torch.randn(k, n);
+        Sgemm.PackedMatrix whole;
+        fixed (byte* bp = b.bytes) whole = new Sgemm.PackedMatrix((float*)bp, n, 1, k, n);  // packing copies B
+        using var _ = whole;
+        foreach (int columns in new[] { 0, Sgemm.PanelWidth, 2 * Sgemm.PanelWidth, n })
+        {
+            var viaPrefix = torch.full(m, n, 3f);
+            var alone = torch.full(m, n, 3f);
+            fixed (byte* ap = a.bytes, bp = b.bytes, pp = viaPrefix.bytes, qp = alone.bytes)
+            {
+                Sgemm.Multiply((float*)ap, k, 1, whole.Prefix(columns), (float*)pp, m, cRow: n);
+                Sgemm.Multiply((float*)ap, k, 1, (float*)bp, n, 1, (float*)qp, m, k, columns, cRow: n);
+            }
+            Assert.True(viaPrefix.eq(alone).all().item<bool>(), $"{columns} columns");
+            if (columns > 0) Assert.True(viaPrefix.narrow(1, 0, columns).allclose(a.mm(b.narrow(1, 0, columns)), rtol: 1e-4, atol: 1e-4));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => whole.Prefix(40));     // not a whole panel
+        Assert.Throws<ArgumentOutOfRangeException>(() => whole.Prefix(n + 1));
+        whole.Prefix(Sgemm.PanelWidth).Dispose();                                  // a view frees nothing
+        var again = torch.empty(m, n);
+        fixed (byte* ap = a.bytes, cp = again.bytes)
+            Sgemm.Multiply((float*)ap, k, 1, whole, (float*)cp, m);
+        Assert.True(again.allclose(a.mm(b), rtol: 1e-4, atol: 1e-4));
+    }
+
+    [Fact]
+    public void Experts_and_groups_run_largest_first()
+    {
+        // Sizes 2, 5, 0, 3, 5: the two of 5 by index, then 3, 2, 0.
+        Assert.Equal(new[] { 1, 4, 3, 0, 2 }, ExpertMlp.LargestFirst(new long[] { 0, 2, 7, 7, 10, 15 }));
+        Assert.Empty(ExpertMlp.LargestFirst(new long[] { 0 }));
+    }
 }

@@ -142,7 +142,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
             nint X = (nint)xp, W1 = (nint)w1p, B1 = (nint)b1p, W2 = (nint)w2p, B2 = (nint)b2p, XG = (nint)xgp, HD = (nint)hdp, Y = (nint)yp, O = (nint)op;
             var off = TensorCopy.ToArray<long>(offsets);
             var seed = TensorCopy.ToArray<long>(seeds);
-            PerExpert(s.Experts, e =>
+            PerExpert(off, e =>
             {
                 int start = (int)off[e], count = (int)(off[e + 1] - start);
                 if (count == 0) return;
@@ -215,7 +215,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
         {
             nint G = (nint)gp, XG = (nint)xgp, HD = (nint)hdp, W1 = (nint)w1p, W2 = (nint)w2p, GG = (nint)ggp, DH = (nint)dhp, DX = (nint)dxp,
                  GW1 = (nint)gw1p, GB1 = (nint)gb1p, GW2 = (nint)gw2p, GB2 = (nint)gb2p, GX = (nint)gxp;
-            PerExpert(experts, e =>
+            PerExpert(off, e =>
             {
                 int start = (int)off[e], count = (int)(off[e + 1] - start);
                 if (count == 0)
@@ -331,7 +331,23 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
             System.Numerics.Tensors.TensorPrimitives.Add(acc, new ReadOnlySpan<float>(values + r * stride, cols), acc);
     }
 
-    /// <summary>Runs body for every expert, in parallel over experts when libtorch may use more than one thread.</summary>
-    private static void PerExpert(int experts, Action<int> body) =>
-        RowChunks.Run(experts, 1, (from, to) => { for (int e = from; e < to; e++) body(e); });
+    /// <summary>
+    /// Runs body for every expert, in parallel over experts when more than one thread may be used, the
+    /// experts with most rows first: late in a run most rows go to two or three experts, and one of
+    /// them taken last would leave the other threads idle meanwhile.
+    /// </summary>
+    private static void PerExpert(long[] offsets, Action<int> body)
+    {
+        var largestFirst = LargestFirst(offsets);
+        RowChunks.Run(largestFirst.Length, 1, (from, to) => { for (int i = from; i < to; i++) body(largestFirst[i]); });
+    }
+
+    /// <summary>The groups of these offsets (group g: offsets[g] .. offsets[g + 1]), largest first, ties by index.</summary>
+    internal static int[] LargestFirst(long[] offsets)
+    {
+        var order = Enumerable.Range(0, offsets.Length - 1).ToArray();
+        Array.Sort(order, (a, b) => offsets[b + 1] - offsets[b] != offsets[a + 1] - offsets[a]
+            ? (offsets[b + 1] - offsets[b]).CompareTo(offsets[a + 1] - offsets[a]) : a.CompareTo(b));
+        return order;
+    }
 }

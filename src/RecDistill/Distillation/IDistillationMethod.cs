@@ -52,8 +52,8 @@ public interface IDistillationMethod : IDisposable
     /// The same loss as terms that add up to it and whose gradients the trainer computes apart, on
     /// different threads (each term draws from its own generator, see <see cref="LossGenerator"/>).
     /// A method splits where its parts are independent and of similar cost; default: one term.
-    /// At most two terms may share a trainable parameter: libtorch adds the terms' gradients of a
-    /// shared parameter in the order the threads finish, and only a sum of two is the same either way.
+    /// Terms may share trainable parameters: each term computes with its own copies of them, and the
+    /// trainer adds the copies' gradients in term order (see <see cref="ParameterAliases"/>).
     /// </summary>
     IReadOnlyList<LossTerm> Terms(TrainingBatch batch) => [new LossTerm(Name, student => Loss(batch, student))];
 

@@ -117,11 +117,13 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
                     new ReadOnlySpan<float>(dm, d).CopyTo(new Span<float>((float*)gb + (long)i * d, d));
             }
 
-            // Entity level, group by group.
+            // Entity level, group by group, the largest first (see ExpertMlp.PerExpert).
+            var largestFirst = ExpertMlp.LargestFirst(offsets.Select(o => (long)o).ToArray());
             RowChunks.Run(groups, 1, (from, to) =>
             {
-                for (int g = from; g < to; g++)
+                for (int k = from; k < to; k++)
                 {
+                    int g = largestFirst[k];
                     int size = (int)sizes[g];
                     long at = (long)offsets[g] * d;
                     // A lone entity's only pair is itself: both similarities are 1, the error is 0.
@@ -195,7 +197,7 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
     }
 
     /// <summary>Rows of the tiles of <see cref="SymmetricProduct"/>.</summary>
-    private const int Tile = 32;
+    private const int Tile = Sgemm.PanelWidth;
 
     /// <summary>
     /// C = A B [m, m] for a product known to be symmetric (A and B read through strides as in
@@ -204,10 +206,12 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
     /// </summary>
     private static unsafe void SymmetricProduct(float* a, long aRow, long aCol, float* b, long bRow, long bCol, float* c, int m, int k)
     {
+        // B packed once; each row of tiles takes the columns up to its diagonal (a prefix of the panels).
+        using var packed = new Sgemm.PackedMatrix(b, bRow, bCol, k, m);
         for (int r = 0; r < m; r += Tile)
         {
             int rows = Math.Min(Tile, m - r);
-            Sgemm.Multiply(a + r * aRow, aRow, aCol, b, bRow, bCol, c + (long)r * m, rows, k, r + rows, cRow: m);
+            Sgemm.Multiply(a + r * aRow, aRow, aCol, packed.Prefix(r + rows), c + (long)r * m, rows, cRow: m);
         }
         for (int i = 0; i < m; i++)
             for (int j = (i / Tile + 1) * Tile; j < m; j++)
