@@ -12,6 +12,38 @@ internal static class RowChunks
 {
     [ThreadStatic] private static bool t_inChunk;
 
+    /// <summary>
+    /// Runs body(i) for pieces 0 .. costs.Length - 1 of the given costs (one call each), the costliest
+    /// first. A piece that costs more than all the pieces after it shared among the threads runs
+    /// alone first, its own loops on all the threads; the rest run side by side, one thread each.
+    /// Why: late in a run most rows go to two or three experts (and HTD's groups), and one piece taken
+    /// last, or run on one thread while the others wait, sets the pace.
+    /// </summary>
+    public static void RunPieces(long[] costs, Action<int> body)
+    {
+        var order = LargestFirst(costs);
+        int threads = t_inChunk ? 1 : LentThreads.OwnThreads + LentThreads.Available;
+        long rest = costs.Sum();
+        int alone = 0;
+        for (; alone < order.Length && threads > 1; alone++)
+        {
+            long cost = costs[order[alone]];
+            if (cost * threads <= rest) break;
+            body(order[alone]);
+            rest -= cost;
+        }
+        int first = alone;
+        Run(order.Length - first, 1, (from, to) => { for (int i = from; i < to; i++) body(order[first + i]); });
+    }
+
+    /// <summary>Indices of the costs, largest first, ties by index.</summary>
+    internal static int[] LargestFirst(long[] costs)
+    {
+        var order = Enumerable.Range(0, costs.Length).ToArray();
+        Array.Sort(order, (a, b) => costs[a] != costs[b] ? costs[b].CompareTo(costs[a]) : a.CompareTo(b));
+        return order;
+    }
+
     public static void Run(int rows, int chunk, Action<int, int> body)
     {
         DenormalFlush.OnThisThread();

@@ -84,4 +84,33 @@ public class LentThreadsTests
         RowChunks.Run(40, 1, (a, b) => { Thread.Sleep(2); threads[Environment.CurrentManagedThreadId] = true; });
         Assert.True(threads.Count >= 2, "the top-level run took one thread");
     }
+
+    [Fact]
+    public void Pieces_run_costliest_first_and_each_once()
+    {
+        // Costs 2, 5, 0, 3, 5: the two of 5 by index, then 3, 2, 0.
+        Assert.Equal(new[] { 1, 4, 3, 0, 2 }, RowChunks.LargestFirst(new long[] { 2, 5, 0, 3, 5 }));
+        using var _ = TestData.Threads(1);
+        var ran = new List<int>();
+        RowChunks.RunPieces(new long[] { 2, 5, 0, 3, 5 }, ran.Add);
+        Assert.Equal(new[] { 1, 4, 3, 0, 2 }, ran);
+    }
+
+    [Fact]
+    public void A_piece_costing_more_than_the_rest_per_thread_runs_alone_with_the_threads_for_its_loops()
+    {
+        using var _ = TestData.Threads(2);
+        var innerThreads = new ConcurrentDictionary<int, ConcurrentDictionary<int, bool>>();
+        var runs = new int[4];
+        // Piece 2 costs 10 against 3 for the others together: it runs first and alone.
+        RowChunks.RunPieces(new long[] { 1, 1, 10, 1 }, piece =>
+        {
+            Interlocked.Increment(ref runs[piece]);
+            var seen = innerThreads.GetOrAdd(piece, _ => new ConcurrentDictionary<int, bool>());
+            RowChunks.Run(40, 1, (a, b) => { Thread.Sleep(2); seen[Environment.CurrentManagedThreadId] = true; });
+        });
+        Assert.All(runs, n => Assert.Equal(1, n));
+        Assert.True(innerThreads[2].Count >= 2, "the costly piece's loop ran on one thread");
+        foreach (int piece in new[] { 0, 1, 3 }) Assert.Single(innerThreads[piece]);
+    }
 }

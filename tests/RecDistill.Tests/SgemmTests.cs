@@ -105,12 +105,4 @@ public class SgemmTests
             Sgemm.Multiply((float*)ap, k, 1, whole, (float*)cp, m);
         Assert.True(again.allclose(a.mm(b), rtol: 1e-4, atol: 1e-4));
     }
-
-    [Fact]
-    public void Experts_and_groups_run_largest_first()
-    {
-        // Sizes 2, 5, 0, 3, 5: the two of 5 by index, then 3, 2, 0.
-        Assert.Equal(new[] { 1, 4, 3, 0, 2 }, ExpertMlp.LargestFirst(new long[] { 0, 2, 7, 7, 10, 15 }));
-        Assert.Empty(ExpertMlp.LargestFirst(new long[] { 0 }));
-    }
 }

@@ -331,23 +331,7 @@ public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
             System.Numerics.Tensors.TensorPrimitives.Add(acc, new ReadOnlySpan<float>(values + r * stride, cols), acc);
     }
 
-    /// <summary>
-    /// Runs body for every expert, in parallel over experts when more than one thread may be used, the
-    /// experts with most rows first: late in a run most rows go to two or three experts, and one of
-    /// them taken last would leave the other threads idle meanwhile.
-    /// </summary>
-    private static void PerExpert(long[] offsets, Action<int> body)
-    {
-        var largestFirst = LargestFirst(offsets);
-        RowChunks.Run(largestFirst.Length, 1, (from, to) => { for (int i = from; i < to; i++) body(largestFirst[i]); });
-    }
-
-    /// <summary>The groups of these offsets (group g: offsets[g] .. offsets[g + 1]), largest first, ties by index.</summary>
-    internal static int[] LargestFirst(long[] offsets)
-    {
-        var order = Enumerable.Range(0, offsets.Length - 1).ToArray();
-        Array.Sort(order, (a, b) => offsets[b + 1] - offsets[b] != offsets[a + 1] - offsets[a]
-            ? (offsets[b + 1] - offsets[b]).CompareTo(offsets[a + 1] - offsets[a]) : a.CompareTo(b));
-        return order;
-    }
+    /// <summary>Runs body for every expert (offsets: expert e's rows are offsets[e] .. offsets[e + 1]), see <see cref="RowChunks.RunPieces"/>.</summary>
+    private static void PerExpert(long[] offsets, Action<int> body) =>
+        RowChunks.RunPieces(Enumerable.Range(0, offsets.Length - 1).Select(e => offsets[e + 1] - offsets[e]).ToArray(), body);
 }

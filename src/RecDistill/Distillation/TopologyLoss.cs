@@ -50,9 +50,12 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
         var order = (Tensor)vars[2];
         var sizes = TensorCopy.ToArray<long>((Tensor)vars[3]);
         float alpha = (float)((Tensor)vars[4]).item<double>();
-        // Rows in group order, so that each group is one contiguous block.
-        var t = ((Tensor)vars[0]).detach().index_select(0, order).contiguous();
-        var p = ((Tensor)vars[1]).detach().index_select(0, order).contiguous();
+        // The inputs are read in place through order (no gathered copies): the normalised rows and the
+        // gradient's buffers below are in group order, so that each group is one contiguous block, and
+        // the gradient is written back in the input's row order.
+        var t = ((Tensor)vars[0]).detach().contiguous();
+        var p = ((Tensor)vars[1]).detach().contiguous();
+        var ord = TensorCopy.ToArray<long>(order);
         int n = (int)p.shape[0], d = (int)p.shape[1], groups = sizes.Length;
         var offsets = new int[groups + 1];
         for (int g = 0; g < groups; g++) offsets[g + 1] = offsets[g] + (int)sizes[g];
@@ -70,27 +73,29 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
         // Written whole below (no zero fill): each group's block writes its rows' entity-level
         // gradient (a lone entity's row is cleared), the prototype level every row's share.
         var entityGrad = torch.empty(n, d);
-        var grad = torch.empty(n, d);                // ... to the projected rows (group order)
+        var grad = torch.empty(n, d);                // ... to the projected rows (the input's row order)
         var entityLosses = new double[groups];
         double prototypeLoss;
         fixed (byte* tb = t.bytes, pb = p.bytes, tnb = tn.bytes, snb = sn.bytes, ptb = protoT.bytes, psb = protoS.bytes,
                db = diff.bytes, scb = studentCos.bytes, dsb = dSn.bytes, dpb = dProto.bytes, eb = entityGrad.bytes, gb = grad.bytes)
         fixed (float* lp = length, mlp = meanLength)
+        fixed (long* op = ord)
         {
-            nint T = (nint)tb, P = (nint)pb, Tn = (nint)tnb, Sn = (nint)snb, Lp = (nint)lp, E = (nint)eb;
+            nint T = (nint)tb, P = (nint)pb, Tn = (nint)tnb, Sn = (nint)snb, Lp = (nint)lp, E = (nint)eb, O = (nint)op;
             RowChunks.Run(n, 512, (from, to) =>
             {
                 for (int i = from; i < to; i++)
                 {
-                    Normalize((float*)T + (long)i * d, (float*)Tn + (long)i * d, d);
-                    ((float*)Lp)[i] = Normalize((float*)P + (long)i * d, (float*)Sn + (long)i * d, d);
+                    long row = ((long*)O)[i] * d;
+                    Normalize((float*)T + row, (float*)Tn + (long)i * d, d);
+                    ((float*)Lp)[i] = Normalize((float*)P + row, (float*)Sn + (long)i * d, d);
                 }
             });
             for (int g = 0; g < groups; g++)
             {
                 if (sizes[g] == 0) continue;
-                Mean((float*)tb + (long)offsets[g] * d, (int)sizes[g], d, (float*)ptb + (long)g * d);
-                Mean((float*)pb + (long)offsets[g] * d, (int)sizes[g], d, (float*)psb + (long)g * d);
+                Mean((float*)tb, op + offsets[g], (int)sizes[g], d, (float*)ptb + (long)g * d);
+                Mean((float*)pb, op + offsets[g], (int)sizes[g], d, (float*)psb + (long)g * d);
                 Normalize((float*)ptb + (long)g * d, (float*)ptb + (long)g * d, d);
                 mlp[g] = Normalize((float*)psb + (long)g * d, (float*)psb + (long)g * d, d);
             }
@@ -114,24 +119,19 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
                 NormalizeBackward(dm, (float*)psb + (long)g * d, mlp[g], d);
                 TensorPrimitives.Multiply(new Span<float>(dm, d), 1f / sizes[g], new Span<float>(dm, d));
                 for (int i = offsets[g]; i < offsets[g + 1]; i++)
-                    new ReadOnlySpan<float>(dm, d).CopyTo(new Span<float>((float*)gb + (long)i * d, d));
+                    new ReadOnlySpan<float>(dm, d).CopyTo(new Span<float>((float*)gb + op[i] * d, d));
             }
 
-            // Entity level, group by group, the largest first (see ExpertMlp.PerExpert).
-            var largestFirst = ExpertMlp.LargestFirst(offsets.Select(o => (long)o).ToArray());
-            RowChunks.Run(groups, 1, (from, to) =>
+            // Entity level, group by group (the costliest first, see RowChunks.RunPieces).
+            RowChunks.RunPieces(sizes.Select(m => EntityCost(m, d)).ToArray(), g =>
             {
-                for (int k = from; k < to; k++)
-                {
-                    int g = largestFirst[k];
-                    int size = (int)sizes[g];
-                    long at = (long)offsets[g] * d;
-                    // A lone entity's only pair is itself: both similarities are 1, the error is 0.
-                    if (size < 2) { new Span<float>((float*)E + at, size * d).Clear(); continue; }
-                    entityLosses[g] = HierarchicalTopologyDistillation.UsesGramForm(size, d)
-                        ? GramBlock((float*)Tn + at, (float*)Sn + at, (float*)E + at, size, d)
-                        : PairBlock((float*)Tn + at, (float*)Sn + at, (float*)E + at, size, d);
-                }
+                int size = (int)sizes[g];
+                long at = (long)offsets[g] * d;
+                // A lone entity's only pair is itself: both similarities are 1, the error is 0.
+                if (size < 2) { new Span<float>((float*)E + at, size * d).Clear(); return; }
+                entityLosses[g] = HierarchicalTopologyDistillation.UsesGramForm(size, d)
+                    ? GramBlock((float*)Tn + at, (float*)Sn + at, (float*)E + at, size, d)
+                    : PairBlock((float*)Tn + at, (float*)Sn + at, (float*)E + at, size, d);
             });
 
             // Both levels' gradients with respect to sn, then through the rows' normalisation.
@@ -144,25 +144,40 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
                     var row = new Span<float>((float*)Ds + at, d);
                     TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>((float*)E + at, d), alpha, row, row);
                     NormalizeBackward((float*)Ds + at, (float*)Sn + at, ((float*)Lp)[i], d);
-                    TensorPrimitives.Add(new ReadOnlySpan<float>((float*)G + at, d), row, new Span<float>((float*)G + at, d));
+                    var target = new Span<float>((float*)G + ((long*)O)[i] * d, d);
+                    TensorPrimitives.Add(target, row, target);
                 }
             });
         }
         double entityLoss = 0;
         foreach (var l in entityLosses) entityLoss += l;
         foreach (var x in new[] { t, p, tn, sn, protoT, protoS, diff, studentCos, dSn, dProto, entityGrad }) x.Dispose();
-        ctx.save_for_backward(new List<Tensor> { grad, order });
+        ctx.save_for_backward(new List<Tensor> { grad });
         return torch.tensor((float)(alpha * entityLoss + (1 - alpha) * prototypeLoss));
     }
 
-    public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
+    public override unsafe List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        var saved = ctx.get_saved_variables();
-        var (grad, order) = (saved[0], saved[1]);
-        // Back from group order to the input's row order (each row appears once in order).
-        var gs = torch.empty_like(grad).index_copy_(0, order, grad * gradOutput.to(ScalarType.Float32));
+        var grad = ctx.get_saved_variables()[0];
+        float scale = gradOutput.to(ScalarType.Float32).item<float>();
+        var gs = torch.empty_like(grad);
+        int n = (int)grad.shape[0], d = (int)grad.shape[1];
+        fixed (byte* gp = grad.bytes, sp = gs.bytes)
+        {
+            nint G = (nint)gp, S = (nint)sp;
+            RowChunks.Run(n, 512, (from, to) =>
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>((float*)G + (long)from * d, (to - from) * d), scale,
+                    new Span<float>((float*)S + (long)from * d, (to - from) * d)));
+        }
         return new List<Tensor> { null!, gs, null!, null!, null! };
     }
+
+    /// <summary>
+    /// Multiply-adds of a group's entity level, forward and gradient: the n x n form about 2 m^2 d, the
+    /// d x d form 4 m d^2; a lone entity's only the clearing of its row.
+    /// </summary>
+    internal static long EntityCost(long members, long d) =>
+        members < 2 ? members * d : HierarchicalTopologyDistillation.UsesGramForm(members, d) ? 4 * members * d * d : 2 * members * members * d;
 
     /// <summary>y = x / max(|x|, Eps) (y may be x); returns the divisor.</summary>
     private static unsafe float Normalize(float* x, float* y, int d)
@@ -187,12 +202,12 @@ public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyL
         TensorPrimitives.Multiply(gs, 1f / length, gs);
     }
 
-    /// <summary>mean[k] = the average of the block's rows (rows x d, contiguous), summed in row order.</summary>
-    private static unsafe void Mean(float* block, int rows, int d, float* mean)
+    /// <summary>mean[k] = the average of the rows x[index[0]], .., x[index[rows - 1]] (d wide), summed in that order.</summary>
+    private static unsafe void Mean(float* x, long* index, int rows, int d, float* mean)
     {
         var m = new Span<float>(mean, d);
         m.Clear();
-        for (int i = 0; i < rows; i++) TensorPrimitives.Add(m, new ReadOnlySpan<float>(block + (long)i * d, d), m);
+        for (int i = 0; i < rows; i++) TensorPrimitives.Add(m, new ReadOnlySpan<float>(x + index[i] * d, d), m);
         TensorPrimitives.Multiply(m, 1f / rows, m);
     }
 
