@@ -1,8 +1,10 @@
 #:project ../src/RecDistill/RecDistill.csproj
 #:property JsonSerializerIsReflectionEnabledByDefault=true
 // Times one distillation method's loss terms on one CiteULike batch, forward and forward + backward,
-// on one thread: minimum and mean over the steps after a warm-up (the warm-up lets the JIT finish).
-// Usage: dotnet run -c Release bench/term-costs.cs -- METHOD [USERS_DAT] [TEACHER_MODEL] [WARMUP] [STEPS]
+// on one thread (or the THREADS given): minimum and mean over the steps after a warm-up (the warm-up lets the JIT finish).
+// Usage: dotnet run -c Release bench/term-costs.cs -- METHOD [USERS_DAT] [TEACHER_MODEL] [WARMUP] [STEPS] [late] [THREADS,..]
+// late (HTD): the selector biased towards three experts, as late in a run, where most rows go to two
+// or three groups; THREADS: libtorch thread counts to time in turn (default 1).
 // e.g.   dotnet run -c Release bench/term-costs.cs -- cpd ../shared/data/citeulike-t/users.dat runs/compare-citeulike-bpr/teacher/model.bin 40 60
 using System.Diagnostics;
 using RecDistill.Data;
@@ -28,7 +30,16 @@ using var m = DistillationMethods.Create(DistillationOptions.Defaults(method, Ba
               ?? throw new ArgumentException($"{method} has no loss terms to time");
 using var student = new BprMf(data.NumUsers, data.NumItems, 20);
 var rng = new Random(3);
-m.OnEpochStart(1, student, rng);
+bool late = args.Length > 5 && args[5] == "late";
+m.OnEpochStart(late ? 300 : 1, student, rng);
+if (late)
+{
+    var htd = m as HierarchicalTopologyDistillation ?? throw new ArgumentException("late applies to htd");
+    using var noGrad = torch.no_grad();
+    var bias = htd.Projector.named_parameters().First(p => p.name.EndsWith("bias") && p.parameter.shape.Length == 1).parameter;
+    bias[0] = torch.tensor(4.0f); bias[1] = torch.tensor(3.8f); bias[2] = torch.tensor(2.8f);
+}
+var threadCounts = args.Length > 6 ? args[6].Split(',').Select(int.Parse).ToArray() : new[] { 1 };
 var s = new TrainingSampler(data).Sample(rng, 1);
 int n = 2048;
 var batch = new TrainingBatch(torch.tensor(s.Users.AsSpan(0, n).ToArray()), torch.tensor(s.Positives.AsSpan(0, n).ToArray()),
@@ -51,12 +62,17 @@ void Time(string name, Action step)
     Console.WriteLine($"{name}: min {best:F2} ms, mean {sum / steps:F2} ms");
 }
 
-foreach (var term in m.Terms(batch))
+foreach (int threads in threadCounts)
 {
-    Time($"{term.Name} forward", () => term.Loss(lookup.WithOwnLeaves()).item<float>());
-    Time($"{term.Name} forward + backward", () =>
+    torch.set_num_threads(threads);
+    string on = threadCounts.Length > 1 ? $" ({threads} threads)" : "";
+    foreach (var term in m.Terms(batch))
     {
-        term.Loss(lookup.WithOwnLeaves()).backward();
-        foreach (var p in m.Parameters) p.grad?.zero_();
-    });
+        Time($"{term.Name} forward{on}", () => term.Loss(lookup.WithOwnLeaves()).item<float>());
+        Time($"{term.Name} forward + backward{on}", () =>
+        {
+            term.Loss(lookup.WithOwnLeaves()).backward();
+            foreach (var p in m.Parameters) p.grad?.zero_();
+        });
+    }
 }
