@@ -6,7 +6,9 @@ namespace RecDistill;
 /// <summary>
 /// Runs a per-row CPU kernel over [0, rows) in fixed chunks, in parallel up to libtorch's thread
 /// setting (`--threads`) plus any threads lent to the calling thread (<see cref="LentThreads"/>).
-/// Each row is handled by exactly one call, so results do not depend on the thread count.
+/// Each row is handled by exactly one call, so results do not depend on the thread count. A run
+/// inside another run's chunk stays on that chunk's thread; <see cref="RunPieces"/> runs pieces of
+/// unequal cost (experts, HTD's groups).
 /// </summary>
 internal static class RowChunks
 {
