@@ -23,6 +23,7 @@ internal static class RowChunks
     /// </summary>
     public static void RunPieces(long[] costs, Action<int> body)
     {
+        DenormalFlush.OnThisThread(); // a piece run alone computes as Run's chunks do
         var order = LargestFirst(costs);
         int threads = t_inChunk ? 1 : LentThreads.OwnThreads + LentThreads.Available;
         long rest = costs.Sum();

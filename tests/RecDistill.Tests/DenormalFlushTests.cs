@@ -73,6 +73,22 @@ public class DenormalFlushTests
     }
 
     [Fact]
+    public void Pieces_compute_with_the_flags_also_when_one_runs_alone()
+    {
+        if (!DenormalFlush.IsSupported) return;
+        var flags = OnNewThread(() =>
+        {
+            using var _ = TestData.Threads(2);
+            var seen = new ConcurrentDictionary<int, bool>();
+            // Piece 0 costs more than the others together per thread: it runs alone, on this thread.
+            RowChunks.RunPieces(new long[] { 10, 1, 1, 1 }, piece => seen[piece] = DenormalFlush.ActiveOnThisThread());
+            return seen.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray();
+        });
+        Assert.Equal(4, flags.Length);
+        Assert.All(flags, Assert.True);
+    }
+
+    [Fact]
     public void The_trainer_sets_the_flags_on_its_thread()
     {
         if (!DenormalFlush.IsSupported) return;
