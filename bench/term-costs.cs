@@ -5,6 +5,8 @@
 // Usage: dotnet run -c Release bench/term-costs.cs -- METHOD [USERS_DAT] [TEACHER_MODEL] [WARMUP] [STEPS] [late] [THREADS,..]
 // late (HTD): the selector biased towards three experts, as late in a run, where most rows go to two
 // or three groups; THREADS: libtorch thread counts to time in turn (default 1).
+// TERM_DIM=10 TERM_BACKBONE=lightgcn: a LightGCN student's width and the method's LightGCN defaults
+// (the terms see looked-up vectors only, so the student stays a plain table).
 // e.g.   dotnet run -c Release bench/term-costs.cs -- cpd ../shared/data/citeulike-t/users.dat runs/compare-citeulike-bpr/teacher/model.bin 40 60
 using System.Diagnostics;
 using RecDistill.Data;
@@ -24,11 +26,13 @@ int warmup = args.Length > 3 ? int.Parse(args[3]) : 40, steps = args.Length > 4 
 
 var data = DatasetLoader.Load(new DataOptions { Path = dataPath, Format = DataFormat.Citeulike });
 using var teacher = FrozenTeacher.Load(teacherPath, data, CPU);
-using var ctx = new DistillationContext(teacher, data, 20, CPU);
+int dim = int.Parse(Environment.GetEnvironmentVariable("TERM_DIM") ?? "20");
+var backbone = Environment.GetEnvironmentVariable("TERM_BACKBONE") == "lightgcn" ? Backbone.LightGcn : Backbone.Bpr;
+using var ctx = new DistillationContext(teacher, data, dim, CPU);
 manual_seed(7);
-using var m = DistillationMethods.Create(DistillationOptions.Defaults(method, Backbone.Bpr), ctx)
+using var m = DistillationMethods.Create(DistillationOptions.Defaults(method, backbone), ctx)
               ?? throw new ArgumentException($"{method} has no loss terms to time");
-using var student = new BprMf(data.NumUsers, data.NumItems, 20);
+using var student = new BprMf(data.NumUsers, data.NumItems, dim);
 var rng = new Random(3);
 bool late = args.Length > 5 && args[5] == "late";
 m.OnEpochStart(late ? 300 : 1, student, rng);

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace RecDistill;
 
@@ -160,16 +161,16 @@ public static unsafe class Sgemm
                     for (int p = p0; p < p1; p++)
                     {
                         int cols = Math.Min(NR, n - p * NR);
-                        if (mr == MR && cols == NR)
+                        if (mr == MR)
                         {
-                            // A whole tile (A read in place): the sums go straight to C, not through the tile buffer.
+                            // Whole rows (A read in place): the sums go straight to C, not through the tile buffer;
+                            // a last panel narrower than 32 columns is written through a mask.
                             float* tileBias = k0 > 0 || bias is null ? null : bias + p * NR;
-                            Kernel(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, rowStart, p * NR, k0 > 0, tileBias);
+                            Kernel(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, rowStart, p * NR, k0 > 0, tileBias, cols);
                             continue;
                         }
                         // The copied block is A(r, kk) = block[kk * 8 + r]: row stride 1, column stride 8.
-                        if (direct is null) Kernel(block, 1, MR, packed + ((long)p * k + k0) * NR, kc, tileRows, 0, false, null);
-                        else Kernel(direct, aRow, aCol, packed + ((long)p * k + k0) * NR, kc, tileRows, 0, false, null);
+                        Kernel(block, 1, MR, packed + ((long)p * k + k0) * NR, kc, tileRows, 0, false, null, NR);
                         for (int r = 0; r < mr; r++)
                         {
                             float* dst = rowStart[r] + p * NR;
@@ -194,11 +195,12 @@ public static unsafe class Sgemm
     /// <summary>
     /// The 8 x 32 sums of A's 8 rows x kc read in place (A(r, kk) = a[r * aRow + kk * aCol]) times the
     /// panel slice [kc][32], stored at rowStart[r] + column: added to what is there (accumulate), else
-    /// plus the bias (when given) or as they are. Whole tiles go straight to C; partial ones to a tile
-    /// buffer first. Copying A into a block first costs as much as the products when B has one or two
+    /// plus the bias (when given) or as they are, in the first cols columns only (masked when cols &lt; 32).
+    /// Blocks of 8 whole rows go straight to C; a partial block of rows goes to a tile buffer first. Copying A into a block first costs as much as the products when B has one or two
     /// panels (the projectors' narrow layers), and each A value is a broadcast load either way.
     /// </summary>
-    private static void Kernel(float* a, long aRow, long aCol, float* bp, int kc, float** rowStart, int column, bool accumulate, float* bias)
+    private static void Kernel(float* a, long aRow, long aCol, float* bp, int kc, float** rowStart, int column, bool accumulate, float* bias,
+        int cols)
     {
         long o1 = aRow, o2 = 2 * aRow, o3 = 3 * aRow, o4 = 4 * aRow, o5 = 5 * aRow, o6 = 6 * aRow, o7 = 7 * aRow;
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default,
@@ -218,6 +220,23 @@ public static unsafe class Sgemm
         }
         Vector512<float> add0 = default, add1 = default;
         bool addBias = !accumulate && bias is not null;
+        if (cols < NR)
+        {
+            // A panel past C's last column: C, the bias and the sums are read and written in the first cols lanes only.
+            var lanes = Vector512<int>.Indices;
+            var m0 = Vector512.LessThan(lanes, Vector512.Create(cols)).AsSingle();
+            var m1 = Vector512.LessThan(lanes, Vector512.Create(cols - 16)).AsSingle();
+            if (addBias) { add0 = Avx512F.MaskLoad(bias, m0, default); add1 = Avx512F.MaskLoad(bias + 16, m1, default); }
+            PutMasked(rowStart[0] + column, c00, c01, accumulate, addBias, add0, add1, m0, m1);
+            PutMasked(rowStart[1] + column, c10, c11, accumulate, addBias, add0, add1, m0, m1);
+            PutMasked(rowStart[2] + column, c20, c21, accumulate, addBias, add0, add1, m0, m1);
+            PutMasked(rowStart[3] + column, c30, c31, accumulate, addBias, add0, add1, m0, m1);
+            PutMasked(rowStart[4] + column, c40, c41, accumulate, addBias, add0, add1, m0, m1);
+            PutMasked(rowStart[5] + column, c50, c51, accumulate, addBias, add0, add1, m0, m1);
+            PutMasked(rowStart[6] + column, c60, c61, accumulate, addBias, add0, add1, m0, m1);
+            PutMasked(rowStart[7] + column, c70, c71, accumulate, addBias, add0, add1, m0, m1);
+            return;
+        }
         if (addBias) { add0 = Vector512.Load(bias); add1 = Vector512.Load(bias + 16); }
         Put(rowStart[0] + column, c00, c01, accumulate, addBias, add0, add1);
         Put(rowStart[1] + column, c10, c11, accumulate, addBias, add0, add1);
@@ -235,5 +254,14 @@ public static unsafe class Sgemm
         if (accumulate) { lo += Vector512.Load(dst); hi += Vector512.Load(dst + 16); }
         else if (addBias) { lo += add0; hi += add1; }
         lo.Store(dst); hi.Store(dst + 16);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void PutMasked(float* dst, Vector512<float> lo, Vector512<float> hi, bool accumulate, bool addBias, Vector512<float> add0,
+        Vector512<float> add1, Vector512<float> m0, Vector512<float> m1)
+    {
+        if (accumulate) { lo += Avx512F.MaskLoad(dst, m0, default); hi += Avx512F.MaskLoad(dst + 16, m1, default); }
+        else if (addBias) { lo += add0; hi += add1; }
+        Avx512F.MaskStore(dst, m0, lo); Avx512F.MaskStore(dst + 16, m1, hi);
     }
 }

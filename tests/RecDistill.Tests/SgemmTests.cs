@@ -44,6 +44,37 @@ public class SgemmTests
         Assert.True(wide.narrow(1, n, 3).eq(7f).all().item<bool>(), "columns past n untouched");
     }
 
+    /// <summary>
+    /// A last panel narrower than 32 columns (written through a mask) gives each column the bits it gets
+    /// inside a product whose panels are all whole: the columns are summed independently, in the same order.
+    /// </summary>
+    [Theory]
+    [InlineData(67, 600, 10)]
+    [InlineData(67, 600, 45)]
+    [InlineData(16, 20, 110)]
+    [InlineData(9, 300, 50)]
+    [InlineData(24, 7, 120)]
+    public unsafe void A_partial_last_panel_gives_the_bits_of_the_same_columns_in_whole_panels(int m, int k, int n)
+    {
+        if (!Sgemm.IsSupported) return;
+        torch.manual_seed(m * k + n);
+        int wideN = (n + 31) / 32 * 32;
+        var a = torch.randn(m, k); var bWide = torch.randn(k, wideN); var biasWide = torch.randn(wideN);
+        var b = bWide.narrow(1, 0, n).contiguous(); var bias = biasWide.narrow(0, 0, n).contiguous();
+        foreach (bool withBias in new[] { true, false })
+        {
+            var whole = torch.empty(m, wideN);
+            var part = torch.full(m, n + 5, 3f); // C wider than the product: the columns past n stay as they are
+            fixed (byte* ap = a.bytes, bwp = bWide.bytes, bp = b.bytes, bwb = biasWide.bytes, bb = bias.bytes, wp = whole.bytes, pp = part.bytes)
+            {
+                Sgemm.Multiply((float*)ap, k, 1, (float*)bwp, wideN, 1, (float*)wp, m, k, wideN, withBias ? (float*)bwb : null);
+                Sgemm.Multiply((float*)ap, k, 1, (float*)bp, n, 1, (float*)pp, m, k, n, withBias ? (float*)bb : null, cRow: n + 5);
+            }
+            Assert.Equal(whole.narrow(1, 0, n).contiguous().data<float>().ToArray(), part.narrow(1, 0, n).contiguous().data<float>().ToArray());
+            Assert.True(part.narrow(1, n, 5).eq(3f).all().item<bool>(), "columns past n untouched");
+        }
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
