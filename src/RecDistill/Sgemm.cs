@@ -112,12 +112,32 @@ public static unsafe class Sgemm
         {
             int cols = Math.Min(NR, n - p * NR);
             float* dst = packed + (long)p * k * NR;
+            // Rows of B's columns p * 32 .. + cols as two masked vector copies (the columns past n zero):
+            // a copy call per 128 bytes cost more than the copy.
+            var lanes = Vector512<int>.Indices;
+            var m0 = Vector512.LessThan(lanes, Vector512.Create(cols)).AsSingle();
+            var m1 = Vector512.LessThan(lanes, Vector512.Create(cols - 16)).AsSingle();
             for (int kk = 0; kk < k; kk++)
             {
                 float* src = b + kk * bRow + (long)p * NR * bCol;
                 float* d = dst + kk * NR;
-                if (bCol == 1) new ReadOnlySpan<float>(src, cols).CopyTo(new Span<float>(d, cols));
-                else for (int j = 0; j < cols; j++) d[j] = src[j * bCol];
+                if (bCol == 1)
+                {
+                    Avx512F.MaskLoad(src, m0, default).Store(d);
+                    Avx512F.MaskLoad(src + 16, m1, default).Store(d + 16);
+                    continue;
+                }
+                if (cols == NR && bCol * NR < int.MaxValue)
+                {
+                    // Strided columns (B transposed in memory) as four gathers of 8.
+                    var at = Vector256<int>.Indices * Vector256.Create((int)bCol);
+                    Avx2.GatherVector256(src, at, 4).Store(d);
+                    Avx2.GatherVector256(src + 8 * bCol, at, 4).Store(d + 8);
+                    Avx2.GatherVector256(src + 16 * bCol, at, 4).Store(d + 16);
+                    Avx2.GatherVector256(src + 24 * bCol, at, 4).Store(d + 24);
+                    continue;
+                }
+                for (int j = 0; j < cols; j++) d[j] = src[j * bCol];
                 for (int j = cols; j < NR; j++) d[j] = 0f;
             }
         }
