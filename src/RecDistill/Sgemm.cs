@@ -117,6 +117,11 @@ public static unsafe class Sgemm
             var lanes = Vector512<int>.Indices;
             var m0 = Vector512.LessThan(lanes, Vector512.Create(cols)).AsSingle();
             var m1 = Vector512.LessThan(lanes, Vector512.Create(cols - 16)).AsSingle();
+            var eight = Vector256<int>.Indices;
+            var g0 = Vector256.LessThan(eight, Vector256.Create(cols)).AsSingle();
+            var g1 = Vector256.LessThan(eight, Vector256.Create(cols - 8)).AsSingle();
+            var g2 = Vector256.LessThan(eight, Vector256.Create(cols - 16)).AsSingle();
+            var g3 = Vector256.LessThan(eight, Vector256.Create(cols - 24)).AsSingle();
             for (int kk = 0; kk < k; kk++)
             {
                 float* src = b + kk * bRow + (long)p * NR * bCol;
@@ -127,14 +132,14 @@ public static unsafe class Sgemm
                     Avx512F.MaskLoad(src + 16, m1, default).Store(d + 16);
                     continue;
                 }
-                if (cols == NR && bCol * NR < int.MaxValue)
+                if (bCol * NR < int.MaxValue)
                 {
-                    // Strided columns (B transposed in memory) as four gathers of 8.
+                    // Strided columns (B transposed in memory) as four masked gathers of 8 (lanes past n zero).
                     var at = Vector256<int>.Indices * Vector256.Create((int)bCol);
-                    Avx2.GatherVector256(src, at, 4).Store(d);
-                    Avx2.GatherVector256(src + 8 * bCol, at, 4).Store(d + 8);
-                    Avx2.GatherVector256(src + 16 * bCol, at, 4).Store(d + 16);
-                    Avx2.GatherVector256(src + 24 * bCol, at, 4).Store(d + 24);
+                    Avx2.GatherMaskVector256(default, src, at, g0, 4).Store(d);
+                    Avx2.GatherMaskVector256(default, src + 8 * bCol, at, g1, 4).Store(d + 8);
+                    Avx2.GatherMaskVector256(default, src + 16 * bCol, at, g2, 4).Store(d + 16);
+                    Avx2.GatherMaskVector256(default, src + 24 * bCol, at, g3, 4).Store(d + 24);
                     continue;
                 }
                 for (int j = 0; j < cols; j++) d[j] = src[j * bCol];
