@@ -122,6 +122,8 @@ public static unsafe class Sgemm
             var g1 = Vector256.LessThan(eight, Vector256.Create(cols - 8)).AsSingle();
             var g2 = Vector256.LessThan(eight, Vector256.Create(cols - 16)).AsSingle();
             var g3 = Vector256.LessThan(eight, Vector256.Create(cols - 24)).AsSingle();
+            bool gather = bCol != 1 && bCol * NR < int.MaxValue;
+            var at = eight * Vector256.Create((int)Math.Min(bCol, int.MaxValue));
             for (int kk = 0; kk < k; kk++)
             {
                 float* src = b + kk * bRow + (long)p * NR * bCol;
@@ -132,10 +134,9 @@ public static unsafe class Sgemm
                     Avx512F.MaskLoad(src + 16, m1, default).Store(d + 16);
                     continue;
                 }
-                if (bCol * NR < int.MaxValue)
+                if (gather)
                 {
                     // Strided columns (B transposed in memory) as four masked gathers of 8 (lanes past n zero).
-                    var at = Vector256<int>.Indices * Vector256.Create((int)bCol);
                     Avx2.GatherMaskVector256(default, src, at, g0, 4).Store(d);
                     Avx2.GatherMaskVector256(default, src + 8 * bCol, at, g1, 4).Store(d + 8);
                     Avx2.GatherMaskVector256(default, src + 16 * bCol, at, g2, 4).Store(d + 16);
@@ -221,8 +222,9 @@ public static unsafe class Sgemm
     /// The 8 x 32 sums of A's 8 rows x kc read in place (A(r, kk) = a[r * aRow + kk * aCol]) times the
     /// panel slice [kc][32], stored at rowStart[r] + column: added to what is there (accumulate), else
     /// plus the bias (when given) or as they are, in the first cols columns only (masked when cols &lt; 32).
-    /// Blocks of 8 whole rows go straight to C; a partial block of rows goes to a tile buffer first. Copying A into a block first costs as much as the products when B has one or two
-    /// panels (the projectors' narrow layers), and each A value is a broadcast load either way.
+    /// Blocks of 8 whole rows go straight to C; a partial block of rows goes to a tile buffer first.
+    /// Copying A into a block first costs as much as the products when B has one or two panels (the
+    /// projectors' narrow layers), and each A value is a broadcast load either way.
     /// </summary>
     private static void Kernel(float* a, long aRow, long aCol, float* bp, int kc, float** rowStart, int column, bool accumulate, float* bias,
         int cols)
