@@ -20,6 +20,13 @@ public static unsafe class Sgemm
     /// <summary>Columns per panel of a packed B (<see cref="PackedMatrix.Prefix"/> takes whole panels).</summary>
     public const int PanelWidth = NR;
 
+    /// <summary>
+    /// A mask of lanes 0 .. count - 1 (none for count &lt;= 0, all for count &gt;= 16), for the masked loads
+    /// and stores at a row's ragged end.
+    /// </summary>
+    internal static Vector512<float> FirstLanes(int count) =>
+        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+
     /// <summary>Whether the kernel can run here (AVX-512); callers fall back to libtorch otherwise.</summary>
     public static bool IsSupported => Vector512.IsHardwareAccelerated;
 
@@ -114,9 +121,8 @@ public static unsafe class Sgemm
             float* dst = packed + (long)p * k * NR;
             // Rows of B's columns p * 32 .. + cols as two masked vector copies (the columns past n zero):
             // a copy call per 128 bytes cost more than the copy.
-            var lanes = Vector512<int>.Indices;
-            var m0 = Vector512.LessThan(lanes, Vector512.Create(cols)).AsSingle();
-            var m1 = Vector512.LessThan(lanes, Vector512.Create(cols - 16)).AsSingle();
+            var m0 = FirstLanes(cols);
+            var m1 = FirstLanes(cols - 16);
             var eight = Vector256<int>.Indices;
             var g0 = Vector256.LessThan(eight, Vector256.Create(cols)).AsSingle();
             var g1 = Vector256.LessThan(eight, Vector256.Create(cols - 8)).AsSingle();
@@ -250,9 +256,8 @@ public static unsafe class Sgemm
         if (cols < NR)
         {
             // A panel past C's last column: C, the bias and the sums are read and written in the first cols lanes only.
-            var lanes = Vector512<int>.Indices;
-            var m0 = Vector512.LessThan(lanes, Vector512.Create(cols)).AsSingle();
-            var m1 = Vector512.LessThan(lanes, Vector512.Create(cols - 16)).AsSingle();
+            var m0 = FirstLanes(cols);
+            var m1 = FirstLanes(cols - 16);
             if (addBias) { add0 = Avx512F.MaskLoad(bias, m0, default); add1 = Avx512F.MaskLoad(bias + 16, m1, default); }
             PutMasked(rowStart[0] + column, c00, c01, accumulate, addBias, add0, add1, m0, m1);
             PutMasked(rowStart[1] + column, c10, c11, accumulate, addBias, add0, add1, m0, m1);

@@ -197,8 +197,7 @@ public sealed class GraphAdjacency
     {
         const int W = 16, Block = 4 * W;
         var all = Vector512<float>.AllBitsSet;
-        int partial = d % W;
-        var tail = partial == 0 ? all : Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(partial)).AsSingle();
+        var tail = Sgemm.FirstLanes(d % W == 0 ? W : d % W);
         var times = Vector512.Create(scale);
         for (int r = from; r < to; r++)
         {
