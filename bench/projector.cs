@@ -25,7 +25,7 @@ int threads = int.Parse(Arg("--threads") ?? "1", CultureInfo.InvariantCulture);
 int rows = int.Parse(Arg("--rows") ?? "5500", CultureInfo.InvariantCulture); // distinct users + items of a CiteULike batch
 int repeat = int.Parse(Arg("--repeat") ?? "20", CultureInfo.InvariantCulture);
 bool cold = args.Contains("--cold");
-const int Copies = 7; // cold: calls take the copies in turn (a prime, so the two timed paths alternate over them)
+const int Copies = 7; // cold: the calls take the copies in turn, each last used seven calls earlier
 var evictor = new float[4 << 20];
 AllocatorTuning.KeepFreedMemory();
 torch.set_num_threads(threads);
