@@ -1,9 +1,10 @@
 // The projectors' cost, each figure a ratio measured in this run (minimum of N repetitions, which
 // is the figure to compare on a busy machine):
-//   1. Sgemm vs libtorch's matmul on the products of NKD's and CPD's experts (forward and backward shapes);
-//      With --cold, each call takes one of seven copies of its operands in turn and a 16 MB buffer is
+//   1. Sgemm vs libtorch's matmul on the products of NKD's and CPD's experts (forward and backward shapes)
+//      and of the selection net and HTD's topology (30-wide products, the d x d form);
+//      with --cold, each call takes one of seven copies of its operands in turn and a 16 MB buffer is
 //      written before it, so that the operands come from L3 as in a training run (where the products ran
-//      at 35-115 GFLOP/s against 100-160 here warm); the figure is then the median, not the minimum.
+//      at 29-115 GFLOP/s against 100-160 here warm); the figure is then the median, not the minimum.
 //   2. one projector pass (forward, then backward of a linear loss) through ExpertMlp, the C# expert
 //      function, vs the projector's libtorch path (one call chain per expert), for CPD's selection form
 //      (30 experts, 20 -> 110 -> 200) and NKD's mean form (5 experts, 20 -> 100 -> 200, dropout 0.1).
