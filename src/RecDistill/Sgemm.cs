@@ -123,13 +123,10 @@ public static unsafe class Sgemm
             // a copy call per 128 bytes cost more than the copy.
             var m0 = FirstLanes(cols);
             var m1 = FirstLanes(cols - 16);
-            var eight = Vector256<int>.Indices;
-            var g0 = Vector256.LessThan(eight, Vector256.Create(cols)).AsSingle();
-            var g1 = Vector256.LessThan(eight, Vector256.Create(cols - 8)).AsSingle();
-            var g2 = Vector256.LessThan(eight, Vector256.Create(cols - 16)).AsSingle();
-            var g3 = Vector256.LessThan(eight, Vector256.Create(cols - 24)).AsSingle();
+            // The gathers' masks of 8 lanes are the halves of the two 16-lane masks.
+            var (g0, g1, g2, g3) = (m0.GetLower(), m0.GetUpper(), m1.GetLower(), m1.GetUpper());
             bool gather = bCol != 1 && bCol * NR < int.MaxValue;
-            var at = eight * Vector256.Create((int)Math.Min(bCol, int.MaxValue));
+            var at = Vector256<int>.Indices * Vector256.Create((int)Math.Min(bCol, int.MaxValue));
             for (int kk = 0; kk < k; kk++)
             {
                 float* src = b + kk * bRow + (long)p * NR * bCol;
