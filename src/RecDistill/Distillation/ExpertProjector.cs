@@ -125,9 +125,19 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     private Tensor Drop(Tensor x) => _dropout > 0 && training ? CounterRandom.Dropout(x, _dropout) : x;
 
+    /// <summary>
+    /// The libtorch path of the selection form: true runs every row through every expert (two batched
+    /// products) and keeps each row's selected expert's output; false runs each expert on its own rows.
+    /// Default (null): true off the CPU, where the grouped form's dozen calls per expert, forward and
+    /// backward, cost more than E times the arithmetic (30 experts: some 1,500 GPU calls per batch for
+    /// DE's users and items); false on the CPU. Tests set it to compare the two forms.
+    /// </summary>
+    public bool? EveryExpertOnEveryRow { get; set; }
+
     private Tensor RunSelected(Tensor student, Tensor selected)
     {
         if (UsesKernel(student)) return ExpertMlp.Compute(student, W1, B1, W2, B2, selected, training ? _dropout : 0);
+        if (EveryExpertOnEveryRow ?? student.device_type != DeviceType.CPU) return RunEveryExpert(student, selected);
         var (perm, counts) = TensorOps.GroupByLabel(selected, Experts);
         var parts = new List<Tensor>();
         long offset = 0;
@@ -141,6 +151,19 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         }
         // parts are in perm order; argsort(perm) puts each row back in place.
         return torch.cat(parts, 0).index_select(0, perm.argsort());
+    }
+
+    /// <summary>
+    /// Every expert on every row ([E, n, ...] batched products), then row r's output from expert
+    /// selected[r]. Each expert copy of a row draws its own dropout mask, as the grouped form's does.
+    /// </summary>
+    private Tensor RunEveryExpert(Tensor student, Tensor selected)
+    {
+        long n = student.shape[0];
+        var x = Drop(student.unsqueeze(0).expand(Experts, n, student.shape[1]));
+        var h = Drop(torch.bmm(x, W1).add_(B1).relu_());
+        var y = torch.bmm(h, W2).add_(B2);                                         // [E, n, d_T]
+        return y.gather(0, selected.view(1, n, 1).expand(1, n, y.shape[2])).squeeze(0);
     }
 
     /// <summary>Expert e's output for the given rows, no dropout (for tests and diagnostics).</summary>

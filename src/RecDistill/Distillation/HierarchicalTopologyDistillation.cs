@@ -75,6 +75,8 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     public Tensor Topology(Tensor teacher, Tensor student)
     {
         var (projected, group) = Projector.ForwardSelected(student, teacher);
+        if (!(UseKernel && TopologyLoss.Supports(teacher, projected)) && (SameGroupPairs ?? teacher.device_type != DeviceType.CPU))
+            return TopologyBySameGroupPairs(teacher, projected, group, _o.Groups, _o.Alpha);
         var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);
         return UseKernel && TopologyLoss.Supports(teacher, projected)
             ? TopologyLoss.Compute(teacher, projected, order, sizes, _o.Alpha)
@@ -83,11 +85,28 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
 
     /// <summary>
     /// <see cref="TopologyLoss"/> through libtorch calls: teacher and projected rows [n, d], each row's
-    /// group, the rows in group order and the groups' sizes.
+    /// group, the rows in group order and the groups' sizes. The entity level runs one block per
+    /// group: on the CPU the n x n form masked to same-group pairs costs the number of groups times more.
     /// </summary>
-    internal static Tensor TopologyByGroups(Tensor teacher, Tensor projected, Tensor group, Tensor order, long[] sizes, double alpha)
+    internal static Tensor TopologyByGroups(Tensor teacher, Tensor projected, Tensor group, Tensor order, long[] sizes, double alpha) =>
+        Topology(teacher, projected, group, torch.tensor(sizes).to(teacher.dtype, teacher.device), alpha,
+            (tn, sn) => EntityLossPerGroup(tn, sn, order, sizes));
+
+    /// <summary>
+    /// The same loss with the entity level over the n x n similarities masked to same-group pairs, in
+    /// blocks of rows, and the groups' sizes counted on the device: a few dozen GPU calls and no copy
+    /// to the host, where the per-group form makes a dozen calls per group (30 groups of users and 30
+    /// of items per batch) after reading the sizes back.
+    /// </summary>
+    internal static Tensor TopologyBySameGroupPairs(Tensor teacher, Tensor projected, Tensor group, int groups, double alpha,
+        int blockRows = PairBlockRows) =>
+        Topology(teacher, projected, group, torch.bincount(group, minlength: groups).to(teacher.dtype), alpha,
+            (tn, sn) => EntityLossSameGroupPairs(tn, sn, group, blockRows));
+
+    /// <summary>Both levels given the groups' sizes [G] (on the rows' device) and the entity level's form.</summary>
+    private static Tensor Topology(Tensor teacher, Tensor projected, Tensor group, Tensor counts, double alpha,
+        Func<Tensor, Tensor, Tensor> entityLevel)
     {
-        var counts = torch.tensor(sizes).to(teacher.dtype, teacher.device);           // [G]
         var present = counts.gt(FixedScalars.Zero);
         var safe = counts.clamp_min(FixedScalars.One).unsqueeze(1);
         var tn = nn.functional.normalize(teacher, dim: 1);
@@ -95,22 +114,49 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         // Group level: entity-to-prototype cosine similarities, over the groups that have members;
         // prototypes as sums by group (index_add: O(n d), where the one-hot product was O(n G d)).
         Tensor GroupSums(Tensor rows) =>
-            torch.zeros(sizes.Length, rows.shape[1], dtype: rows.dtype, device: rows.device).index_add(0, group, rows, FixedScalars.One);
+            torch.zeros(counts.shape[0], rows.shape[1], dtype: rows.dtype, device: rows.device).index_add(0, group, rows, FixedScalars.One);
         var protoT = nn.functional.normalize(GroupSums(teacher) / safe, dim: 1);    // [G, d_T]
         var protoS = nn.functional.normalize(GroupSums(projected) / safe, dim: 1);
         var groupDiff = (tn.matmul(protoT.t()) - sn.matmul(protoS.t())) * present.to(teacher.dtype);
         var groupLoss = groupDiff.square().sum();
-        // Entity level: entity-entity cosine similarities within each group, one block per group:
-        // the n x n form (masked to same-group pairs) costs the number of groups times more.
-        var entityLoss = EntityLossPerGroup(tn, sn, order, sizes);
+        // Entity level: entity-entity cosine similarities within each group.
+        var entityLoss = entityLevel(tn, sn);
         return (entityLoss * FixedScalars.Of(alpha)).Plus(groupLoss * FixedScalars.Of(1 - alpha));
+    }
+
+    /// <summary>Rows per block of the masked n x n form: a block's similarities take 4096 x n floats.</summary>
+    internal const int PairBlockRows = 4096;
+
+    /// <summary>
+    /// sum over pairs (i, j) of the same group of (tn_i . tn_j - sn_i . sn_j)^2: the per-group blocks'
+    /// sum (a lone entity's only pair is itself, 1 - 1).
+    /// </summary>
+    private static Tensor EntityLossSameGroupPairs(Tensor tn, Tensor sn, Tensor group, int blockRows)
+    {
+        long n = tn.shape[0];
+        Tensor? loss = null;
+        for (long from = 0; from < n; from += blockRows)
+        {
+            long rows = Math.Min(blockRows, n - from);
+            var (t, s, g) = (tn.narrow(0, from, rows), sn.narrow(0, from, rows), group.narrow(0, from, rows));
+            var same = g.unsqueeze(1).eq(group.unsqueeze(0)).to(tn.dtype);
+            var block = (t.matmul(tn.t()) - s.matmul(sn.t())).square().mul(same).sum();
+            loss = loss is null ? block : loss.Plus(block);
+        }
+        return loss ?? torch.zeros(1, dtype: tn.dtype, device: tn.device).squeeze();
     }
 
     /// <summary>
     /// Whether the loss runs as one C# function (<see cref="TopologyLoss"/>, CPU with AVX-512) rather
-    /// than as libtorch calls (per group at the entity level). Same value up to rounding; tests compare the two.
+    /// than as libtorch calls. Same value up to rounding; tests compare the two.
     /// </summary>
     public bool UseKernel { get; set; } = true;
+
+    /// <summary>
+    /// The libtorch path's entity level: true over same-group pairs of the n x n similarities, false per
+    /// group. Default (null): true off the CPU, false on it. Tests set it to compare the two.
+    /// </summary>
+    public bool? SameGroupPairs { get; set; }
 
     private static Tensor EntityLossPerGroup(Tensor tn, Tensor sn, Tensor order, long[] sizes)
     {

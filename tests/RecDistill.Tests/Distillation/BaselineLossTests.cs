@@ -109,12 +109,18 @@ public class BaselineLossTests
         Assert.Equal(expected, loss, 2);
     }
 
-    [Fact]
-    public void Htd_matches_entity_and_prototype_similarities_within_groups()
+    [Theory]
+    [InlineData(true, false)]  // the C# kernels (libtorch without AVX-512)
+    [InlineData(false, false)] // libtorch: experts on their own rows, entity level per group (the CPU's)
+    [InlineData(false, true)]  // libtorch: every expert on every row, same-group pairs (off the CPU)
+    public void Htd_matches_entity_and_prototype_similarities_within_groups(bool kernel, bool dense)
     {
         var (data, teacher, student) = Setup();
         using var ctx = new DistillationContext(teacher, data, 3, CPU);
-        using var htd = new HierarchicalTopologyDistillation(ctx, new HtdOptions { Groups = 3, Alpha = 0.3 });
+        using var htd = new HierarchicalTopologyDistillation(ctx, new HtdOptions { Groups = 3, Alpha = 0.3 })
+            { UseKernel = kernel, SameGroupPairs = dense };
+        htd.Projector.UseKernel = kernel;
+        htd.Projector.EveryExpertOnEveryRow = dense;
         htd.Projector.eval(); // deterministic selection
         manual_seed(5);
         var t = randn(9, 8);
@@ -154,6 +160,37 @@ public class BaselineLossTests
         gram.backward();
         Assert.True(allclose(sDirect.grad!, sGram.grad!, rtol: 1e-4, atol: 1e-4));
     }
+    [Theory]
+    [InlineData(4096)]
+    [InlineData(64)] // rows in three blocks
+    public void Htd_same_group_pairs_equal_the_per_group_form_in_value_and_gradient(int blockRows)
+    {
+        manual_seed(9);
+        const int d = 24;
+        // Groups of 0, 1, 2, 9 and 60 members (past 2d: the per-group form's d x d products), rows shuffled.
+        var sizes = new long[] { 9, 0, 60, 1, 2 };
+        int n = (int)sizes.Sum();
+        var labels = Enumerable.Range(0, sizes.Length).SelectMany(g => Enumerable.Repeat((long)g, (int)sizes[g])).ToArray();
+        var rng = new Random(4);
+        labels = labels.OrderBy(_ => rng.Next()).ToArray();
+        var t = randn(n, d) * (rand(n, 1) * 3 + 0.1);
+        t[2] = zeros(d); // normalised to zeros, as libtorch does
+        var p0 = randn(n, d);
+        var group = tensor(labels);
+        var (order, counts) = TensorOps.GroupByLabel(group, sizes.Length);
+        var pGroups = p0.clone().requires_grad_(true);
+        var pPairs = p0.clone().requires_grad_(true);
+        var byGroups = HierarchicalTopologyDistillation.TopologyByGroups(t, pGroups, group, order, counts, 0.3);
+        var byPairs = HierarchicalTopologyDistillation.TopologyBySameGroupPairs(t, pPairs, group, sizes.Length, 0.3, blockRows);
+        float a = byGroups.item<float>(), b = byPairs.item<float>();
+        Assert.True(a > 1, "groups with nothing to match");
+        Assert.True(Math.Abs(a - b) <= 1e-5 * a, $"{a} against {b}");
+        (byGroups * 3).backward();
+        (byPairs * 3).backward();
+        Assert.True(allclose(pGroups.grad!, pPairs.grad!, rtol: 1e-4, atol: 1e-5),
+            $"largest gradient difference {(pGroups.grad! - pPairs.grad!).abs().max().item<float>()}");
+    }
+
     [Fact]
     public void Htd_topology_kernel_equals_the_libtorch_form_in_value_and_gradient()
     {

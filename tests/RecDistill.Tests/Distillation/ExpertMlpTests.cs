@@ -50,6 +50,38 @@ public class ExpertMlpTests
     }
 
     [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.2)]
+    public void Every_expert_on_every_row_equals_each_expert_on_its_own_rows(double dropout)
+    {
+        // The libtorch path off the CPU against the CPU's; with dropout the masks differ, so only the
+        // rows that every mask keeps whole could be compared: there the check is that both train.
+        manual_seed(4);
+        int n = 257, dS = 6, dT = 30, experts = 7, hidden = 11;
+        using var p = new ExpertProjector("p", dS, dT, experts, hidden, dropout, ExpertCombination.TeacherGumbelSelection);
+        p.train();
+        var s = randn(n, dS); var t = randn(n, dT) * 3; var g = randn(n, dT);
+        Tensor[] Run(bool everyExpert)
+        {
+            p.EveryExpertOnEveryRow = everyExpert;
+            return Step(p, s, t, g, kernel: false, selection: true, seed: 21);
+        }
+        var dense = Run(true);
+        var grouped = Run(false);
+        Assert.True(p.forward(s, t).shape.SequenceEqual(new long[] { n, dT }));
+        if (dropout > 0)
+        {
+            foreach (var x in dense) Assert.True(x.isfinite().all().item<bool>());
+            Assert.True(dense[1].abs().sum().item<float>() > 0, "no input gradient");
+            return;
+        }
+        for (int i = 0; i < dense.Length; i++)
+            Assert.True(dense[i].allclose(grouped[i], rtol: 1e-4, atol: 1e-5),
+                $"tensor {i}: max difference {(dense[i] - grouped[i]).abs().max().item<float>()}");
+        Assert.True(dense[1].abs().sum().item<float>() > 0, "the input gradient is not all zero");
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void Without_an_input_gradient_the_weights_still_get_the_libtorch_paths_gradients(bool selection)
