@@ -30,11 +30,32 @@ public static class RunWorkflow
     public static Device SetupTorch(string device, int? threads)
     {
         AllocatorTuning.KeepFreedMemory();
-        torch.set_num_threads(threads ?? Environment.ProcessorCount);
+        try
+        {
+            torch.set_num_threads(threads ?? Environment.ProcessorCount);
+        }
+        catch (TypeInitializationException e) when (e.TypeName == typeof(torch).FullName)
+        {
+            throw new UserErrorException(LibTorchNotLoaded(e.InnerException ?? e));
+        }
         var d = device.ToLowerInvariant();
         if (d.StartsWith("cuda") && !torch.cuda.is_available())
             throw new UserErrorException("--device cuda: no CUDA device is available to this build. Reference a CUDA build of libtorch instead of libtorch-cpu-linux-x64 (see README) and check the driver.");
         return torch.device(d);
+    }
+
+    /// <summary>Why libtorch did not load, and what to do, for this build's choice of libtorch (-p:LibTorch=cpu|external).</summary>
+    public static string LibTorchNotLoaded(Exception cause)
+    {
+        string choice = typeof(Sgemm).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "RecDistill.LibTorch")?.Value ?? "cpu";
+        string reason = cause.Message.Split('\n', 2)[0].Trim();
+        return choice == "external"
+            ? $"libtorch could not be loaded ({reason}). This build leaves libtorch out (-p:LibTorch=external): put the folder " +
+              "that holds libtorch_cpu.so on LD_LIBRARY_PATH, for a GPU an installed PyTorch's torch/lib and its nvidia/*/lib " +
+              "folders (docs/torchsharp.md)."
+            : $"libtorch could not be loaded ({reason}). Rebuild so that the libtorch-cpu-linux-x64 package's files are in the " +
+              "output directory (docs/torchsharp.md).";
     }
 
     public static SplitDataset LoadData(DataOptions options)

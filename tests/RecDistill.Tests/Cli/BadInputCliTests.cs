@@ -27,6 +27,18 @@ public class BadInputCliTests
     }
 
     [Fact]
+    public void A_libtorch_that_cannot_be_loaded_is_explained_in_one_line_for_this_build()
+    {
+        // This build carries libtorch (-p:LibTorch=cpu, the default): the advice is to rebuild, and
+        // only the first line of TorchSharp's long message is kept.
+        var message = RunWorkflow.LibTorchNotLoaded(new NotSupportedException("no libtorch here\nStep 1 - trace ..."));
+        Assert.Contains("(no libtorch here)", message);
+        Assert.Contains("libtorch-cpu-linux-x64", message);
+        Assert.DoesNotContain("Step 1", message);
+        Assert.DoesNotContain("LD_LIBRARY_PATH", message);
+    }
+
+    [Fact]
     public void Bom_and_crlf_are_read_and_a_split_without_validation_is_refused()
     {
         var dir = TestData.TempDir();
