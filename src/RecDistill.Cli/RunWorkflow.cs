@@ -40,7 +40,7 @@ public static class RunWorkflow
         }
         var d = device.ToLowerInvariant();
         if (d.StartsWith("cuda") && !torch.cuda.is_available())
-            throw new UserErrorException("--device cuda: no CUDA device is available to this build. Reference a CUDA build of libtorch instead of libtorch-cpu-linux-x64 (see README) and check the driver.");
+            throw new UserErrorException("--device cuda: no CUDA device is available to this build. Reference a CUDA build of libtorch instead of libtorch-cpu-linux-x64, or build with -p:LibTorch=external and put a CUDA libtorch (an installed PyTorch's torch/lib) on LD_LIBRARY_PATH (docs/torchsharp.md); and check the driver.");
         return torch.device(d);
     }
 

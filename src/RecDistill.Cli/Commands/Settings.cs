@@ -175,7 +175,7 @@ public class TrainSettings : DataSettings
     public int Negatives { get; set; } = 1;
 
     [CommandOption("--device <DEVICE>")]
-    [Description("cpu | cuda (needs a CUDA build of libtorch referenced instead of the CPU one; see README).")]
+    [Description("cpu | cuda (needs a CUDA build of libtorch: a CUDA package instead of the CPU one, or an installed PyTorch's with -p:LibTorch=external; see docs/torchsharp.md).")]
     [DefaultValue("cpu")]
     public string Device { get; set; } = "cpu";
 

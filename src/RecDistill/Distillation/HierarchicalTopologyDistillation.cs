@@ -75,10 +75,11 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     public Tensor Topology(Tensor teacher, Tensor student)
     {
         var (projected, group) = Projector.ForwardSelected(student, teacher);
-        if (!(UseKernel && TopologyLoss.Supports(teacher, projected)) && (SameGroupPairs ?? teacher.device_type != DeviceType.CPU))
+        bool kernel = UseKernel && TopologyLoss.Supports(teacher, projected);
+        if (!kernel && (SameGroupPairs ?? teacher.device_type != DeviceType.CPU))
             return TopologyBySameGroupPairs(teacher, projected, group, _o.Groups, _o.Alpha);
         var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);
-        return UseKernel && TopologyLoss.Supports(teacher, projected)
+        return kernel
             ? TopologyLoss.Compute(teacher, projected, order, sizes, _o.Alpha)
             : TopologyByGroups(teacher, projected, group, order, sizes, _o.Alpha);
     }

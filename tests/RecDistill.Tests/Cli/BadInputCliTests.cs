@@ -39,6 +39,15 @@ public class BadInputCliTests
     }
 
     [Fact]
+    public void Device_cuda_without_a_cuda_libtorch_exits_with_code_2_and_writes_nothing()
+    {
+        if (TorchSharp.torch.cuda.is_available()) return; // a CUDA build of libtorch on a GPU machine
+        var dir = Path.Combine(TestData.TempDir(), "run");
+        Assert.Equal(2, CliApp.Run(new[] { "train", "--device", "cuda", "--epochs", "1", "--out", dir }));
+        Assert.False(Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any());
+    }
+
+    [Fact]
     public void Bom_and_crlf_are_read_and_a_split_without_validation_is_refused()
     {
         var dir = TestData.TempDir();
