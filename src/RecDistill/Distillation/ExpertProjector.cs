@@ -154,12 +154,29 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     }
 
     /// <summary>
+    /// Largest [E, rows, width] block of <see cref="RunEveryExpert"/> (elements; 2^26 floats, 256 MB):
+    /// more rows than fit run in chunks, so that a large batch or teacher does not exhaust a GPU's memory.
+    /// </summary>
+    internal long EveryExpertMaxElements { get; set; } = 1L << 26;
+
+    /// <summary>
     /// Every expert on every row ([E, n, ...] batched products), then row r's output from expert
     /// selected[r]. Each expert copy of a row draws its own dropout mask, as the grouped form's does.
     /// </summary>
     private Tensor RunEveryExpert(Tensor student, Tensor selected)
     {
-        long n = student.shape[0];
+        long n = student.shape[0], width = Math.Max(_w1.shape[2], _w2.shape[2]);
+        long chunk = Math.Max(1, EveryExpertMaxElements / (Experts * width));
+        if (n > chunk)
+        {
+            var parts = new List<Tensor>();
+            for (long from = 0; from < n; from += chunk)
+            {
+                long rows = Math.Min(chunk, n - from);
+                parts.Add(RunEveryExpert(student.narrow(0, from, rows), selected.narrow(0, from, rows)));
+            }
+            return torch.cat(parts, 0);
+        }
         var x = Drop(student.unsqueeze(0).expand(Experts, n, student.shape[1]));
         var h = Drop(torch.bmm(x, W1).add_(B1).relu_());
         var y = torch.bmm(h, W2).add_(B2);                                         // [E, n, d_T]

@@ -95,12 +95,12 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
 
     /// <summary>
     /// The same loss with the entity level over the n x n similarities masked to same-group pairs, in
-    /// blocks of rows, and the groups' sizes counted on the device: a few dozen GPU calls and no copy
+    /// blocks of rows (at most 2^24 similarities each), and the groups' sizes counted on the device: a few dozen GPU calls and no copy
     /// to the host, where the per-group form makes a dozen calls per group (30 groups of users and 30
     /// of items per batch) after reading the sizes back.
     /// </summary>
     internal static Tensor TopologyBySameGroupPairs(Tensor teacher, Tensor projected, Tensor group, int groups, double alpha,
-        int blockRows = PairBlockRows) =>
+        long blockRows = 0) =>
         Topology(teacher, projected, group, torch.bincount(group, minlength: groups).to(teacher.dtype), alpha,
             (tn, sn) => EntityLossSameGroupPairs(tn, sn, group, blockRows));
 
@@ -125,16 +125,17 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         return (entityLoss * FixedScalars.Of(alpha)).Plus(groupLoss * FixedScalars.Of(1 - alpha));
     }
 
-    /// <summary>Rows per block of the masked n x n form: a block's similarities take 4096 x n floats.</summary>
-    internal const int PairBlockRows = 4096;
+    /// <summary>Similarities per block of the masked n x n form (2^24 floats, 64 MB): blocks of rows x n.</summary>
+    private const long PairBlockElements = 1L << 24;
 
     /// <summary>
     /// sum over pairs (i, j) of the same group of (tn_i . tn_j - sn_i . sn_j)^2: the per-group blocks'
-    /// sum (a lone entity's only pair is itself, 1 - 1).
+    /// sum (a lone entity's only pair is itself, 1 - 1). blockRows 0: as many rows as fit PairBlockElements.
     /// </summary>
-    private static Tensor EntityLossSameGroupPairs(Tensor tn, Tensor sn, Tensor group, int blockRows)
+    private static Tensor EntityLossSameGroupPairs(Tensor tn, Tensor sn, Tensor group, long blockRows)
     {
         long n = tn.shape[0];
+        if (blockRows <= 0) blockRows = Math.Max(1, PairBlockElements / Math.Max(1, n));
         Tensor? loss = null;
         for (long from = 0; from < n; from += blockRows)
         {
