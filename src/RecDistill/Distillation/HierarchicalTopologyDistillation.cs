@@ -90,7 +90,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     /// group: on the CPU the n x n form masked to same-group pairs costs the number of groups times more.
     /// </summary>
     internal static Tensor TopologyByGroups(Tensor teacher, Tensor projected, Tensor group, Tensor order, long[] sizes, double alpha) =>
-        Topology(teacher, projected, group, torch.tensor(sizes).to(teacher.dtype, teacher.device), alpha,
+        BothLevels(teacher, projected, group, torch.tensor(sizes).to(teacher.dtype, teacher.device), alpha,
             (tn, sn) => EntityLossPerGroup(tn, sn, order, sizes));
 
     /// <summary>
@@ -101,11 +101,11 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     /// </summary>
     internal static Tensor TopologyBySameGroupPairs(Tensor teacher, Tensor projected, Tensor group, int groups, double alpha,
         long blockRows = 0) =>
-        Topology(teacher, projected, group, torch.bincount(group, minlength: groups).to(teacher.dtype), alpha,
+        BothLevels(teacher, projected, group, torch.bincount(group, minlength: groups).to(teacher.dtype), alpha,
             (tn, sn) => EntityLossSameGroupPairs(tn, sn, group, blockRows));
 
     /// <summary>Both levels given the groups' sizes [G] (on the rows' device) and the entity level's form.</summary>
-    private static Tensor Topology(Tensor teacher, Tensor projected, Tensor group, Tensor counts, double alpha,
+    private static Tensor BothLevels(Tensor teacher, Tensor projected, Tensor group, Tensor counts, double alpha,
         Func<Tensor, Tensor, Tensor> entityLevel)
     {
         var present = counts.gt(FixedScalars.Zero);

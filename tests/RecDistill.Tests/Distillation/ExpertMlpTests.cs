@@ -55,8 +55,8 @@ public class ExpertMlpTests
     [InlineData(0.2, 1L << 26)]
     public void Every_expert_on_every_row_equals_each_expert_on_its_own_rows(double dropout, long maxElements)
     {
-        // The libtorch path off the CPU against the CPU's; with dropout the masks differ, so only the
-        // rows that every mask keeps whole could be compared: there the check is that both train.
+        // The libtorch path off the CPU against the CPU's. With dropout the two forms draw different
+        // masks, so there the test checks only that the dense form trains (finite values, an input gradient).
         manual_seed(4);
         int n = 257, dS = 6, dT = 30, experts = 7, hidden = 11;
         using var p = new ExpertProjector("p", dS, dT, experts, hidden, dropout, ExpertCombination.TeacherGumbelSelection)
