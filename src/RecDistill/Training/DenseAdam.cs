@@ -32,23 +32,32 @@ public sealed class DenseAdam : IDisposable
         }
     }
 
+    /// <summary>
+    /// Drops the gradients instead of filling them with zeros, so that the next backward pass hands its
+    /// gradient over instead of adding it to zeros: for a LightGCN teacher's 3 million weights the fill
+    /// and the addition were two passes over 12 MB per batch. <see cref="Step"/> still steps a parameter
+    /// that had a gradient before and got none in this batch with zeros, as torch's zeroed gradients do.
+    /// </summary>
     public void ZeroGrad()
     {
         if (_torch is not null) { _torch.zero_grad(); return; }
-        using var _ = torch.no_grad();
-        foreach (var (p, _, _) in _parts) p.grad?.zero_();
+        foreach (var (p, _, _) in _parts)
+        {
+            using var grad = p.grad;
+            if (grad is not null) p.grad = null;
+        }
     }
 
-    /// <summary>One step for every parameter that has a gradient (the others keep their step count, as in torch).</summary>
+    /// <summary>One step for every parameter that has had a gradient (the others keep their step count, as in torch).</summary>
     public void Step()
     {
         if (_torch is not null) { _torch.step(); return; }
         using var _ = torch.no_grad();
         foreach (var (p, rows, optimizer) in _parts)
         {
-            var grad = p.grad;
-            if (grad is null) continue;
-            using var gradRows = grad.reshape(rows.shape);
+            using var grad = p.grad;
+            if (grad is null && optimizer.Steps == 0) continue;
+            using var gradRows = grad is null ? torch.zeros(rows.shape, device: rows.device) : grad.reshape(rows.shape);
             optimizer.StepAll(gradRows);
         }
     }

@@ -80,8 +80,9 @@ public sealed class LossTermLanes : IDisposable
             {
                 var contributions = results.Select(r => r.ParameterGrads?[k]).Where(g => g is not null).ToList();
                 if (contributions.Count == 0) continue;
-                // A parameter that has a gradient (zeroed before the batch) takes the terms' in place,
-                // in term order: 0 + g_0 + g_1 .., the bits of their sum; the first batch's goes through autograd.
+                // The terms' gradients are summed in term order (g_0 + g_1 ..) and handed to autograd; a
+                // parameter that still has a gradient (zeroed, with torch's Adam) takes them in place in
+                // the same order, 0 + g_0 + g_1 .., the same bits.
                 using var grad = trained[k].grad;
                 if (grad is null) { targets.Add(trained[k]); gradients.Add(Sum(contributions)!); }
                 else using (torch.no_grad()) foreach (var g in contributions) grad.add_(g!);

@@ -7,7 +7,12 @@ namespace RecDistill.Tests.Training;
 
 public class DenseAdamTests
 {
-    /// <summary>A matrix, a vector and a 3-d tensor (the experts' stacked weights); the third parameter has no gradient at some steps.</summary>
+    /// <summary>
+    /// A matrix, a vector, a 3-d tensor (the experts' stacked weights) and a second vector. The third
+    /// parameter has no gradient at some steps after having had one: torch steps it with the zeros its
+    /// zero_grad left, and DenseAdam, whose ZeroGrad drops the gradient, with zeros too. The fourth has
+    /// no gradient before step 2: neither optimizer moves it or counts those steps.
+    /// </summary>
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -15,7 +20,7 @@ public class DenseAdamTests
     {
         using var _ = TestData.Threads(threads);
         manual_seed(5);
-        var shapes = new[] { new long[] { 40, 19 }, new long[] { 7 }, new long[] { 3, 5, 6 } };
+        var shapes = new[] { new long[] { 40, 19 }, new long[] { 7 }, new long[] { 3, 5, 6 }, new long[] { 4 } };
         var inits = shapes.Select(s => randn(s)).ToArray();
         var ours = inits.Select(t => new Parameter(t.clone())).ToArray();
         var theirs = inits.Select(t => new Parameter(t.clone())).ToArray();
@@ -24,25 +29,28 @@ public class DenseAdamTests
         for (int step = 0; step < 6; step++)
         {
             var grads = shapes.Select(s => randn(s)).ToArray();
-            // The third parameter takes part in steps 0, 1 and 4 only: the others leave its gradient null
-            // in both optimizers (it is cleared below), so neither moves it nor counts the step.
-            bool third = step is 0 or 1 or 4;
             fused.ZeroGrad();
             reference.zero_grad();
-            for (int k = 0; k < 3; k++)
+            for (int k = 0; k < shapes.Length; k++)
             {
-                if (k == 2 && !third) { ours[k].grad = null; theirs[k].grad = null; continue; }
+                if (k == 2 && step is not (0 or 1 or 4)) continue;
+                if (k == 3 && step < 2) continue;
                 (ours[k] * grads[k]).sum().backward();
                 (theirs[k] * grads[k]).sum().backward();
+            }
+            if (step == 2)
+            {
+                using var dropped = ours[2].grad;
+                Assert.Null(dropped); // handed over, not added to zeros
             }
             fused.Step();
             reference.step();
         }
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < shapes.Length; k++)
         {
             Assert.Equal(shapes[k], ours[k].shape);
             Assert.True(allclose(ours[k].detach(), theirs[k].detach(), rtol: 1e-5, atol: 1e-6), $"parameter {k} differs");
         }
-        Assert.Equal(new List<long> { 6, 6, 3 }, fused.Steps);
+        Assert.Equal(new List<long> { 6, 6, 6, 4 }, fused.Steps);
     }
 }
