@@ -81,8 +81,23 @@ public class LentThreadsTests
         Assert.All(inner, x => Assert.Equal(outerThread, x.Thread));
         // Outside any chunk, a run uses the threads again.
         var threads = new ConcurrentDictionary<int, bool>();
-        RowChunks.Run(40, 1, (a, b) => { Thread.Sleep(2); threads[Environment.CurrentManagedThreadId] = true; });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        RowChunks.Run(40, 1, (a, b) =>
+        {
+            threads[Environment.CurrentManagedThreadId] = true;
+            WaitForASecondThread(threads, clock);
+        });
         Assert.True(threads.Count >= 2, "the top-level run took one thread");
+    }
+
+    /// <summary>
+    /// Holds a chunk until a second thread has taken one, at most 10 s from the clock's start: the
+    /// parallel loop's second worker comes from the thread pool, which other tests running at the same
+    /// time can keep busy long enough for one thread to run every chunk of a short loop first.
+    /// </summary>
+    private static void WaitForASecondThread(ConcurrentDictionary<int, bool> threads, System.Diagnostics.Stopwatch clock)
+    {
+        while (threads.Count < 2 && clock.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
     }
 
     [Fact]
@@ -102,12 +117,19 @@ public class LentThreadsTests
         using var _ = TestData.Threads(2);
         var innerThreads = new ConcurrentDictionary<int, ConcurrentDictionary<int, bool>>();
         var runs = new int[4];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         // Piece 2 costs 10 against 3 for the others together: it runs first and alone.
         RowChunks.RunPieces(new long[] { 1, 1, 10, 1 }, piece =>
         {
             Interlocked.Increment(ref runs[piece]);
             var seen = innerThreads.GetOrAdd(piece, _ => new ConcurrentDictionary<int, bool>());
-            RowChunks.Run(40, 1, (a, b) => { Thread.Sleep(2); seen[Environment.CurrentManagedThreadId] = true; });
+            RowChunks.Run(40, 1, (a, b) =>
+            {
+                seen[Environment.CurrentManagedThreadId] = true;
+                // The other pieces' loops must stay on their thread: the pause gives a nested loop the chance not to.
+                if (piece == 2) WaitForASecondThread(seen, clock);
+                else Thread.Sleep(2);
+            });
         });
         Assert.All(runs, n => Assert.Equal(1, n));
         Assert.True(innerThreads[2].Count >= 2, "the costly piece's loop ran on one thread");
