@@ -31,8 +31,7 @@ for (int step = 0; step < steps; step++)
     string form = step % 2 == 0 ? "zeroed" : "dropped";
     int start = step % batches * n;
     using var scope = torch.NewDisposeScope();
-    var batch = new TrainingBatch(torch.tensor(samples.Users.AsSpan(start, n).ToArray()), torch.tensor(samples.Positives.AsSpan(start, n).ToArray()),
-        torch.tensor(samples.Negatives.AsSpan(start, n).ToArray()).view(n, 1), 1, 0);
+    var batch = TrainingBatch.Slice(samples, start, n, 1, 0);
     var clock = Stopwatch.StartNew();
     if (form == "zeroed")
         using (torch.no_grad()) foreach (var p in parameters) { using var g = p.grad; g?.zero_(); }

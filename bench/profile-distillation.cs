@@ -37,7 +37,7 @@ foreach (var m in args.Skip(2)) {
   for (int b = 0; b < nb; b++) {
     using var scope = torch.NewDisposeScope();
     int st = b % (s.Users.Length / 2048) * 2048;
-    var batch = new TrainingBatch(tensor(s.Users[st..(st+2048)]), tensor(s.Positives[st..(st+2048)]), tensor(s.Negatives[st..(st+2048)]).view(2048,1), 1, b);
+    var batch = TrainingBatch.Slice(s, st, 2048, 1, b);
     w.Restart(); var (xu, xi) = kd?.ExtraIds(batch) ?? (null, null); Add(0);
     w.Restart();
     var items = xi is null ? torch.cat(new[]{batch.Positives, batch.Negatives.flatten()}) : torch.cat(new[]{batch.Positives, batch.Negatives.flatten(), xi.flatten()});

@@ -46,8 +46,7 @@ if (late)
 var threadCounts = args.Length > 6 ? args[6].Split(',').Select(int.Parse).ToArray() : new[] { 1 };
 var s = new TrainingSampler(data).Sample(rng, 1);
 int n = 2048;
-var batch = new TrainingBatch(torch.tensor(s.Users.AsSpan(0, n).ToArray()), torch.tensor(s.Positives.AsSpan(0, n).ToArray()),
-    torch.tensor(s.Negatives.AsSpan(0, n).ToArray()).view(n, 1), 1, 0);
+var batch = TrainingBatch.Slice(s, 0, n, 1, 0);
 var lookup = Trainer.Lookup(student, batch, m);
 
 void Time(string name, Action step)

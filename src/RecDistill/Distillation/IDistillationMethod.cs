@@ -16,6 +16,17 @@ public sealed record TrainingBatch(Tensor Users, Tensor Positives, Tensor Negati
         Epoch = original.Epoch; Index = original.Index;
     }
 
+    /// <summary>Samples start .. start + count - 1 of an epoch as a batch on the given device (the CPU by default).</summary>
+    public static TrainingBatch Slice(Data.EpochSamples samples, int start, int count, int epoch, int index, Device? device = null)
+    {
+        int ns = samples.NegativesPerPair;
+        return new TrainingBatch(
+            torch.tensor(samples.Users.AsSpan(start, count).ToArray(), device: device),
+            torch.tensor(samples.Positives.AsSpan(start, count).ToArray(), device: device),
+            torch.tensor(samples.Negatives.AsSpan(start * ns, count * ns).ToArray(), device: device).view(count, ns),
+            epoch, index);
+    }
+
     // Sorted distinct ids, computed once per batch for all the methods (and MKD's parts) that ask.
     /// <summary>The batch's distinct users, sorted.</summary>
     public Tensor DistinctUsers => _distinctUsers ??= TensorOps.Unique(Users);

@@ -41,11 +41,7 @@ public sealed class DenseAdam : IDisposable
     public void ZeroGrad()
     {
         if (_torch is not null) { _torch.zero_grad(); return; }
-        foreach (var (p, _, _) in _parts)
-        {
-            using var grad = p.grad;
-            if (grad is not null) p.grad = null;
-        }
+        foreach (var (p, _, _) in _parts) p.grad = null;
     }
 
     /// <summary>One step for every parameter that has had a gradient (the others keep their step count, as in torch).</summary>

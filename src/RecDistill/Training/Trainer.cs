@@ -151,13 +151,8 @@ public sealed class Trainer
                     for (int b = 0; b < batches; b++)
                     {
                         using var scope = torch.NewDisposeScope();
-                        int start = b * _o.BatchSize, n = Math.Min(_o.BatchSize, s.Count - start);
-                        int ns = s.NegativesPerPair;
-                        var batch = new TrainingBatch(
-                            torch.tensor(s.Users.AsSpan(start, n).ToArray(), device: device),
-                            torch.tensor(s.Positives.AsSpan(start, n).ToArray(), device: device),
-                            torch.tensor(s.Negatives.AsSpan(start * ns, n * ns).ToArray(), device: device).view(n, ns),
-                            epoch, b);
+                        int start = b * _o.BatchSize;
+                        var batch = TrainingBatch.Slice(s, start, Math.Min(_o.BatchSize, s.Count - start), epoch, b, device);
                         var lookup = Lookup(model, batch, method);
 
                         denseOpt?.ZeroGrad();

@@ -23,7 +23,7 @@ public class BaselineLossTests
         m.OnEpochStart(1, student, new Random(1));
         var s = new TrainingSampler(data).Sample(new Random(2));
         int n = 48;
-        var batch = new TrainingBatch(tensor(s.Users[..n]), tensor(s.Positives[..n]), tensor(s.Negatives[..n]).view(n, 1), 1, 0);
+        var batch = TrainingBatch.Slice(s, 0, n, 1, 0);
         var (_, items) = m.ExtraIds(batch);
         var users = tensor(s.Users[..n].Distinct().Order().ToArray());
         var lookup = student.Lookup(users, torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), items ?? batch.Positives }));

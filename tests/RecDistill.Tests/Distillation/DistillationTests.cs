@@ -21,7 +21,7 @@ public class DistillationTests
     {
         var s = new TrainingSampler(data).Sample(new Random(seed));
         int n = 32;
-        return new TrainingBatch(tensor(s.Users[..n]), tensor(s.Positives[..n]), tensor(s.Negatives[..n]).view(n, 1), 1, 0);
+        return TrainingBatch.Slice(s, 0, n, 1, 0);
     }
 
     [Fact]
