@@ -17,6 +17,7 @@ AllocatorTuning.KeepFreedMemory(); // as the CLI does
 torch.set_num_threads(int.TryParse(Environment.GetEnvironmentVariable("PROFILE_THREADS"), out var thr) ? thr : 1);
 var data = DatasetLoader.Load(new DataOptions { Path = args[0], Format = DataFormat.Citeulike });
 using var teacher = FrozenTeacher.Load(Path.Combine(args[1], ModelFile.FileName), data, CPU);
+using Scalar unitAlpha = 1; // held for the whole run (an implicit alpha could be freed mid-call)
 using var ctx = new DistillationContext(teacher, data, 20, CPU);
 var sw = Stopwatch.StartNew();
 ctx.TeacherTopK(100); Console.WriteLine($"teacher top-100: {sw.ElapsedMilliseconds} ms");
@@ -43,7 +44,7 @@ foreach (var m in args.Skip(2)) {
     var items = xi is null ? torch.cat(new[]{batch.Positives, batch.Negatives.flatten()}) : torch.cat(new[]{batch.Positives, batch.Negatives.flatten(), xi.flatten()});
     var users = xu is null ? batch.Users : torch.cat(new[]{batch.Users, xu.flatten()});
     var look = student.Lookup(users, items); Add(1);
-    w.Restart(); var loss = Trainer.BprLoss(look, batch); if (kd != null) loss = loss + kd.Loss(batch, look); loss.item<float>(); Add(2);
+    w.Restart(); var loss = Trainer.BprLoss(look, batch); if (kd != null) loss = loss.add(kd.Loss(batch, look), unitAlpha); loss.item<float>(); Add(2);
     w.Restart(); loss.backward(); Add(3);
   }
   Console.WriteLine($"{m} per batch (mean / min of {nb}): ids {mean[0]:F1} / {min[0]:F1} ms, lookup {mean[1]:F1} / {min[1]:F1} ms, " +

@@ -1,6 +1,6 @@
 // Whole-epoch and evaluation speed of RecDistill against the straightforward libtorch way, each
 // figure a ratio of two timings taken in this one run (same data, same batches, same threads).
-//   BPR epoch:  row-sparse Adam on touched rows (ours)  vs  dense tables + torch Adam on dense gradients
+//   BPR epoch:  row-sparse Adam on touched rows (ours)  vs  dense tables + plain-op Adam on dense gradients
 //               (lazy mode, SPEC's protocol; and exact mode, which computes dense Adam's result)
 //   MKD epoch:  NKD + CPD + SLD student epoch            vs  scratch student epoch (same trainer)
 //   LightGCN epoch: fused CSR propagation (ours)         vs  libtorch sparse COO product (same trainer)
@@ -77,7 +77,7 @@ foreach (var (name, options, dT) in sets)
     var ours = TimeTraining(sparse);
     manual_seed(1);
     using var dense = new DenseBprMf(data.NumUsers, data.NumItems, dT);
-    var baseline = TimeTraining(dense, options: train with { TorchAdam = true });
+    var baseline = TimeTraining(dense, options: train with { PlainAdam = true });
     manual_seed(1);
     using var sparseExact = new BprMf(data.NumUsers, data.NumItems, dT);
     var exact = TimeTraining(sparseExact, options: train with { SparseAdam = SparseAdamMode.Exact });
@@ -149,7 +149,7 @@ foreach (var (name, options, dT) in sets)
                  {
                      ("lazy", "row-sparse Adam", () => new BprMf(data.NumUsers, data.NumItems, dT), full),
                      ("exact", "row-sparse Adam, exact mode", () => new BprMf(data.NumUsers, data.NumItems, dT), full with { SparseAdam = SparseAdamMode.Exact }),
-                     ("dense", "dense tables + torch Adam", () => new DenseBprMf(data.NumUsers, data.NumItems, dT), full with { TorchAdam = true }),
+                     ("dense", "dense tables + plain-op Adam", () => new DenseBprMf(data.NumUsers, data.NumItems, dT), full with { PlainAdam = true }),
                  })
         {
             if (!modes.Contains(mode)) continue;
@@ -168,7 +168,7 @@ Line("| data | figure | RecDistill (s) | baseline (s) | ratio | notes |");
 Line("|---|---|---|---|---|---|");
 foreach (var r in rows) Line("| " + string.Join(" | ", r) + " |");
 Line("");
-Line("Baselines: dense `nn.Embedding`-style tables updated by torch Adam on dense gradients (same trainer, batches and seed);");
+Line("Baselines: dense `nn.Embedding`-style tables updated by torch's Adam (as plain tensor operations) on dense gradients (same trainer, batches and seed);");
 Line("for evaluation, one matmul of all users by all items and a top-50, without masking or metrics; for MKD, the scratch student.");
 var reportPath = Arg("--report");
 if (reportPath is not null)
@@ -194,7 +194,7 @@ static long Status(string key)
 static long CurrentRss() => Status("VmRSS");
 static long PeakRss() => Status("VmHWM");
 
-/// <summary>The baseline: BPR-MF whose lookups give dense gradients over whole tables (as nn.Embedding), so the trainer uses torch Adam on them.</summary>
+/// <summary>The baseline: BPR-MF whose lookups give dense gradients over whole tables (as nn.Embedding), so the trainer uses plain-op Adam on them.</summary>
 sealed class DenseBprMf(int users, int items, int dim) : EmbeddingModel(users, items, dim, BprMf.DefaultInitStd, CPU)
 {
     public override Backbone Backbone => Backbone.Bpr;

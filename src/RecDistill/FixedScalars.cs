@@ -20,7 +20,9 @@ internal static class FixedScalars
     /// a Scalar per call that the finalizer can free mid-call (a LightGCN HTD run failed in pow with
     /// "Unknown scalar type" after 135 epochs).
     /// </summary>
-    public static Scalar Of(double value) => Cache.GetOrAdd(value, v => v);
+#pragma warning disable RD0001 // the one place a Scalar is made outside a field or using: it stays in Cache for the process
+    public static Scalar Of(double value) => Cache.GetOrAdd(value, static v => v);
+#pragma warning restore RD0001
 
     /// <summary>
     /// a + b with the alpha of 1 held here. TorchSharp's own `a + b` (Tensor.add(Tensor), also
@@ -32,12 +34,19 @@ internal static class FixedScalars
 
     public static Tensor Plus(this Tensor a, Scalar b) => a.add(b, UnitAlpha);
 
+    /// <summary>a += b in place, with the alpha of 1 held here (TorchSharp's add_(b) passes an implicit one).</summary>
+    public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, UnitAlpha);
+
+    /// <summary>x², as TorchSharp's square() computes it (pow with the integer 2), with the exponent held here.</summary>
+    public static Tensor Squared(this Tensor x) => x.pow(IntTwo);
+
     /// <summary>1 - x (the operator would pass an implicit alpha, see <see cref="Plus(Tensor, Tensor)"/>).</summary>
     public static Tensor OneMinus(Tensor x) => x.neg().add(One, UnitAlpha);
 
     /// <summary>Integral, so that it also serves integer tensors.</summary>
     private static readonly Scalar UnitAlpha = 1;
     private static readonly Scalar IntZero = 0;
+    private static readonly Scalar IntTwo = 2;
 
     /// <summary>
     /// 0, 1, ..., n - 1 (TorchSharp's arange(stop) makes implicit Scalars of its start and step; here

@@ -141,7 +141,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
             var diag = PairDifferences(batch, projU.detach(), projI.detach());
             Count(raw.shape[0], (raw.sign() * diag.sign()).lt(FixedScalars.Zero).sum().item<long>());
         }
-        return (tu - projU).square().sum().Plus((ti - projI).square().sum() * FixedScalars.Of(0.5));
+        return (tu - projU).Squared().sum().Plus((ti - projI).Squared().sum() * FixedScalars.Of(0.5));
     }
 
     // The feature term runs on one lane at a time; the lock keeps the count exact if that ever changes.

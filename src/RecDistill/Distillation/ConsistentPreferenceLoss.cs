@@ -155,8 +155,9 @@ public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFuncti
         long featureRows = (long)ctx.get_data("feature_rows");
         var g = TensorCopy.ToArray<float>(gradOutput.to(ScalarType.Float32).contiguous());
         var result = grad.clone();
-        result.narrow(0, 0, featureRows).mul_(g[0]);
-        if (result.shape[0] > featureRows) result.narrow(0, featureRows, result.shape[0] - featureRows).mul_(g[1]);
+        using Scalar featureScale = g[0], pairScale = g[1]; // held until the products have run
+        result.narrow(0, 0, featureRows).mul_(featureScale);
+        if (result.shape[0] > featureRows) result.narrow(0, featureRows, result.shape[0] - featureRows).mul_(pairScale);
         return new List<Tensor> { result, null!, null!, null!, null!, null!, null!, null!, null! };
     }
 

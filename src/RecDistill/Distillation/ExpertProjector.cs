@@ -178,8 +178,8 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
             return torch.cat(parts, 0);
         }
         var x = Drop(student.unsqueeze(0).expand(Experts, n, student.shape[1]));
-        var h = Drop(torch.bmm(x, W1).add_(B1).relu_());
-        var y = torch.bmm(h, W2).add_(B2);                                         // [E, n, d_T]
+        var h = Drop(torch.bmm(x, W1).PlusInPlace(B1).relu_());
+        var y = torch.bmm(h, W2).PlusInPlace(B2);                                         // [E, n, d_T]
         return y.gather(0, selected.view(1, n, 1).expand(1, n, y.shape[2])).squeeze(0);
     }
 

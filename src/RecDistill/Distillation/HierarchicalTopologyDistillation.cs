@@ -119,7 +119,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         var protoT = nn.functional.normalize(GroupSums(teacher) / safe, dim: 1);    // [G, d_T]
         var protoS = nn.functional.normalize(GroupSums(projected) / safe, dim: 1);
         var groupDiff = (tn.matmul(protoT.t()) - sn.matmul(protoS.t())) * present.to(teacher.dtype);
-        var groupLoss = groupDiff.square().sum();
+        var groupLoss = groupDiff.Squared().sum();
         // Entity level: entity-entity cosine similarities within each group.
         var entityLoss = entityLevel(tn, sn);
         return (entityLoss * FixedScalars.Of(alpha)).Plus(groupLoss * FixedScalars.Of(1 - alpha));
@@ -142,7 +142,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
             long rows = Math.Min(blockRows, n - from);
             var (t, s, g) = (tn.narrow(0, from, rows), sn.narrow(0, from, rows), group.narrow(0, from, rows));
             var same = g.unsqueeze(1).eq(group.unsqueeze(0)).to(tn.dtype);
-            var block = (t.matmul(tn.t()) - s.matmul(sn.t())).square().mul(same).sum();
+            var block = (t.matmul(tn.t()) - s.matmul(sn.t())).Squared().mul(same).sum();
             loss = loss is null ? block : loss.Plus(block);
         }
         return loss ?? torch.zeros(1, dtype: tn.dtype, device: tn.device).squeeze();
@@ -187,10 +187,10 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     public static Tensor GroupBlockLoss(Tensor tg, Tensor sg, bool? gramForm = null)
     {
         if (!(gramForm ?? UsesGramForm(tg.shape[0], tg.shape[1])))
-            return (tg.matmul(tg.t()) - sg.matmul(sg.t())).square().sum();
-        var teacher = tg.t().matmul(tg).square().sum();
-        var cross = tg.t().matmul(sg).square().sum();
-        var student = sg.t().matmul(sg).square().sum();
+            return (tg.matmul(tg.t()) - sg.matmul(sg.t())).Squared().sum();
+        var teacher = tg.t().matmul(tg).Squared().sum();
+        var cross = tg.t().matmul(sg).Squared().sum();
+        var student = sg.t().matmul(sg).Squared().sum();
         return (teacher - cross * FixedScalars.Of(2)).Plus(student);
     }
 

@@ -124,7 +124,7 @@ public sealed class NeighborDistillation : IDistillationMethod
             : iCount == 0 ? t.Users.index_select(0, ids)
             : torch.cat(new[] { t.Users.index_select(0, ids.narrow(0, 0, uCount)), t.Items.index_select(0, ids.narrow(0, uCount, iCount)) });
         var distance = FixedScalars.OneMinus(nn.functional.cosine_similarity(Mix(Teacher(ownIds), Teacher(neighbourIds)), p, dim: 1));
-        var weights = torch.cat(new[] { torch.ones(uCount), torch.full(iCount, 0.5f) }).to(distance.device);
+        var weights = torch.cat(new[] { torch.ones(uCount), torch.full(iCount, FixedScalars.Of(0.5), dtype: ScalarType.Float32) }).to(distance.device);
         return (distance * weights).sum() * FixedScalars.Of(_o.Lambda);
     }
 

@@ -12,8 +12,9 @@ public abstract class EmbeddingModel : IRecommender
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), "dim must be positive");
         NumUsers = numUsers; NumItems = numItems; Dim = dim; Device = device;
         // Initial values are drawn on the CPU generator so a seed gives the same model on any device.
-        UserWeight = new TorchSharp.Modules.Parameter(torch.randn(numUsers, dim).mul_(initStd).to(device));
-        ItemWeight = new TorchSharp.Modules.Parameter(torch.randn(numItems, dim).mul_(initStd).to(device));
+        using Scalar std = initStd;
+        UserWeight = new TorchSharp.Modules.Parameter(torch.randn(numUsers, dim).mul_(std).to(device));
+        ItemWeight = new TorchSharp.Modules.Parameter(torch.randn(numItems, dim).mul_(std).to(device));
     }
 
     public abstract Backbone Backbone { get; }

@@ -85,7 +85,7 @@ public sealed class LossTermLanes : IDisposable
                 // the same order, 0 + g_0 + g_1 .., the same bits.
                 using var grad = trained[k].grad;
                 if (grad is null) { targets.Add(trained[k]); gradients.Add(Sum(contributions)!); }
-                else using (torch.no_grad()) foreach (var g in contributions) grad.add_(g!);
+                else using (torch.no_grad()) foreach (var g in contributions) grad.PlusInPlace(g!);
             }
             if (targets.Count > 0) torch.autograd.backward(targets, gradients);
             return results.Select(r => r.Value).ToArray();
@@ -171,7 +171,7 @@ public sealed class LossTermLanes : IDisposable
         {
             if (g is null) continue;
             if (total is null) total = g.clone();
-            else total.add_(g);
+            else total.PlusInPlace(g);
         }
         return total;
     }

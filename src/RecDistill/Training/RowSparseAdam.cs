@@ -349,7 +349,7 @@ public sealed class RowSparseAdam : IDisposable
         var v = _v.index_select(0, rowIds).mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
         _m.index_copy_(0, rowIds, m);
         _v.index_copy_(0, rowIds, v);
-        var denom = v.div(correction2).sqrt_().add_(eps);
+        var denom = v.div(correction2).sqrt_().add_(eps, alpha: FixedScalars.Of(1));
         w.addcdiv_(m, denom, value: stepSize);
         _table.index_copy_(0, rowIds, w);
     }

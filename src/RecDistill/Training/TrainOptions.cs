@@ -22,12 +22,12 @@ public sealed record TrainOptions
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public SparseAdamMode SparseAdam { get; init; } = SparseAdamMode.Lazy;
     /// <summary>
-    /// Dense parameters (LightGCN's tables, projectors and experts) through TorchSharp's Adam instead of
-    /// <see cref="DenseAdam"/>'s fused pass: the straightforward baseline of bench/speed.cs. Left out of
-    /// the JSON when false.
+    /// Dense parameters (LightGCN's tables, projectors and experts) through torch's Adam written as plain
+    /// tensor operations instead of <see cref="DenseAdam"/>'s fused pass: the straightforward baseline
+    /// of bench/speed.cs. Left out of the JSON when false.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
-    public bool TorchAdam { get; init; }
+    public bool PlainAdam { get; init; }
     /// <summary>The metric early stopping watches.</summary>
     public string SelectionMetric { get; init; } = "ndcg@20";
 

@@ -81,7 +81,7 @@ public sealed class Trainer
             extra.Insert(0, model.UserWeight);
         }
         if (extra.Count > 0)
-            denseOpt = new DenseAdam(extra, _o.LearningRate, _o.WeightDecay, _o.TorchAdam);
+            denseOpt = new DenseAdam(extra, _o.LearningRate, _o.WeightDecay, _o.PlainAdam);
 
         // With a method, the BPR loss and the method's terms take their gradients apart, on lanes
         // that share the threads (CPU; at most as many lanes as the method has terms, made at the
@@ -284,7 +284,7 @@ public sealed class Trainer
         for (int k = 0; k < methodParams.Count; k++) tensors.Add(($"method.{k}", methodParams[k]));
         if (denseOpt is not null) tensors.AddRange(denseOpt.StateTensors);
         TrainingCheckpoint.Save(StatePath!, header with { SparseSteps = userOpt?.Steps ?? 0, DenseSteps = denseOpt?.Steps },
-            tensors, denseOpt?.WriteTorchState);
+            tensors, null);
     }
 
     private TrainingCheckpointHeader RestoreState(IRecommender model, IDistillationMethod? method,
