@@ -13,6 +13,31 @@ public static class CliApp
     /// <summary>The arguments as given (after a --resume expansion): what resume.json records.</summary>
     public static string[] Args { get; private set; } = Array.Empty<string>();
 
+    /// <summary>Each command's name and settings type: what the strict check and the help read.</summary>
+    public static readonly IReadOnlyDictionary<string, Type> Commands = new Dictionary<string, Type>
+    {
+        ["demo"] = typeof(DemoSettings),
+        ["stats"] = typeof(DataSettings),
+        ["train"] = typeof(TrainSettings),
+        ["distill"] = typeof(DistillSettings),
+        ["compare"] = typeof(CompareSettings),
+        ["evaluate"] = typeof(EvaluateSettings),
+        ["export"] = typeof(ExportSettings),
+        ["recommend"] = typeof(RecommendSettings),
+    };
+
+    /// <summary>The version and the commit it was built from (the SDK puts it in the informational version).</summary>
+    public static string Version
+    {
+        get
+        {
+            var info = typeof(CliApp).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+                .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
+            int plus = info.IndexOf('+');
+            return plus < 0 ? info : $"{info[..plus]} (commit {info[(plus + 1)..Math.Min(info.Length, plus + 13)]})";
+        }
+    }
+
     public static int Run(string[] args)
     {
         ResumableRun.Directory = null;
@@ -21,7 +46,10 @@ public static class CliApp
         app.Configure(c =>
         {
             c.SetApplicationName("recdistill");
+            c.SetApplicationVersion(Version);
             c.PropagateExceptions();
+            c.UseStrictParsing();
+            c.SetHelpProvider(new CommandHelp(c.Settings, Commands));
             c.AddCommand<DemoCommand>("demo")
                 .WithDescription("The main job: train a teacher, a 1/10-size student from scratch and a 1/10-size MKD student on the built-in synthetic data (or --data), and print a table.");
             c.AddCommand<StatsCommand>("stats").WithDescription("Dataset statistics after cleaning and splitting.")
@@ -53,6 +81,34 @@ public static class CliApp
             CommandLine = "recdistill " + string.Join(' ', args.Select(a => a.Contains(' ') ? $"\"{a}\"" : a));
         // `recommend --k N` as documented: Spectre.Console.Cli rejects one-letter long options, so it is read as `-k N`.
         var normalized = args.Select(a => a == "--k" ? "-k" : a.StartsWith("--k=", StringComparison.Ordinal) ? "-k=" + a[4..] : a).ToArray();
+        if (CheckArguments(normalized) is { } mistake)
+        {
+            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(mistake)}");
+            return 2;
+        }
+        if (normalized is ["--version"] or ["-v"])
+        {
+            AnsiConsole.WriteLine($"recdistill {Version}");
+            return 0;
+        }
         return CliErrors.Run(() => app.Run(normalized));
+    }
+
+    /// <summary>The first mistake on the command line, or null: checked before anything runs, so nothing is written.</summary>
+    public static string? CheckArguments(IReadOnlyList<string> args)
+    {
+        if (args.Count == 0) return null; // Spectre prints the overview
+        string first = args[0];
+        if (first is "-h" or "--help" or "-?") return args.Count == 1 ? null : $"unexpected argument '{args[1]}' after {first}";
+        if (first is "--version" or "-v") return args.Count == 1 ? null : $"unexpected argument '{args[1]}' after {first}";
+        if (!Commands.TryGetValue(first, out var settings))
+        {
+            var close = Commands.Keys.OrderBy(k => StrictArguments.Distance(first, k)).First();
+            string hint = StrictArguments.Distance(first, close) <= 2 ? $"; did you mean '{close}'?" : "";
+            return first.StartsWith('-')
+                ? $"'{first}' before a command: recdistill COMMAND [OPTIONS] (commands: {string.Join(", ", Commands.Keys)})"
+                : $"unknown command '{first}'{hint} (commands: {string.Join(", ", Commands.Keys)})";
+        }
+        return StrictArguments.Check(first, settings, args.Skip(1).ToList(), Commands);
     }
 }

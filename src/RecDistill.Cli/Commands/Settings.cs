@@ -127,7 +127,7 @@ public class TrainSettings : DataSettings
     public string Model { get; set; } = "bpr";
 
     [CommandOption("--dim <N>")]
-    [Description("Embedding dimension. Default: 200 for train; a tenth of the teacher's for distill.")]
+    [Description("Embedding dimension. Default: 200.")]
     public int? Dim { get; set; }
 
     [CommandOption("--layers <N>")]
@@ -184,7 +184,7 @@ public class TrainSettings : DataSettings
     public int? Threads { get; set; }
 
     [CommandOption("--out <DIR>")]
-    [Description("Run directory: metrics.json, model.bin, run.json, history.csv.")]
+    [Description("Run directory: metrics.json, model.bin, run.json, history.csv. Default: runs/MODEL-dDIM-seedSEED.")]
     public string? Out { get; set; }
 
     [CommandOption("--overwrite")]

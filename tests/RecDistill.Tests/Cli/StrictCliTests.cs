@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using RecDistill.Cli;
+
+namespace RecDistill.Tests.Cli;
+
+/// <summary>The command line never guesses: each misuse is one line, exit code 2, nothing written.</summary>
+public class StrictCliTests
+{
+    [Theory]
+    [InlineData("train --bogus 3", "train: unknown option '--bogus'; see recdistill train --help")]
+    [InlineData("train --dta ratings.csv", "train: unknown option '--dta'; did you mean '--data'?")]
+    [InlineData("stats --min-users 10", "stats: unknown option '--min-users'; did you mean '--min-user'?")]
+    [InlineData("distill --teacher t --student-dim 4", "distill: unknown option '--student-dim' (an option of demo, compare); see recdistill distill --help")]
+    [InlineData("train --epochs abc", "train: --epochs: 'abc' is not a whole number")]
+    [InlineData("train --epochs 99999999999", "train: --epochs: '99999999999' is too large")]
+    [InlineData("train --lr fast", "train: --lr: 'fast' is not a number")]
+    [InlineData("train --lr NaN", "train: --lr: 'NaN' is not a number")]
+    [InlineData("recommend --model m --user abc", "recommend: --user: 'abc' is not a whole number")]
+    [InlineData("stats --header maybe", "stats: --header: 'maybe' is not true or false")]
+    [InlineData("stats --header", "stats: --header needs a value (true or false)")]
+    [InlineData("train --epochs", "train: --epochs needs a value (a whole number)")]
+    [InlineData("train --epochs --dim 4", "train: --epochs needs a value (a whole number)")]
+    [InlineData("train --overwrite yes", "train: unexpected argument 'yes' (every value follows its option, e.g. --data PATH)")]
+    [InlineData("train --overwrite=yes", "train: --overwrite takes no value (not 'yes')")]
+    [InlineData("stats extra", "stats: unexpected argument 'extra' (every value follows its option, e.g. --data PATH)")]
+    [InlineData("train --epochs 3 --epochs 4", "train: --epochs is given twice")]
+    [InlineData("compare --dim 8", "compare does not take --dim: compare sets dimensions with --teacher-dim and --student-dim, and reuses an existing --out instead of overwriting it")]
+    [InlineData("distill --teacher t --model lightgcn", "distill does not take --model: the student has the teacher's backbone and layers")]
+    [InlineData("distill --teacher t --min-user 3", "distill: --min-user needs --data (without --data the teacher's own data options rebuild its exact split)")]
+    [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
+    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, evaluate, export, recommend)")]
+    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, evaluate, export, recommend)")]
+    public void A_misuse_is_one_line_naming_the_option(string commandLine, string expected)
+    {
+        var args = commandLine.Split(' ');
+        Assert.Equal(expected, CliApp.CheckArguments(args));
+        Assert.Equal(2, CliApp.Run(args));
+    }
+
+    [Theory]
+    [InlineData("train --epochs 3 --dim 4 --lr 0.01 --wd 0 --overwrite --out x")]
+    [InlineData("train --epochs=3 --lr:1e-2 --threshold -1")]
+    [InlineData("stats --header true --data x.csv --min-user 0")]
+    [InlineData("recommend --model m --user 3 -k 5")]
+    [InlineData("recommend --model m --user 3 --top 5")]
+    [InlineData("compare --import kd:1=a --import teacher=b --teacher-dim 8")]
+    [InlineData("distill --teacher t --data d --min-user 2 --lambda 0.5")]
+    [InlineData("train --help")]
+    [InlineData("--version")]
+    public void Well_formed_command_lines_pass_the_check(string commandLine) =>
+        Assert.Null(CliApp.CheckArguments(commandLine.Split(' ')));
+
+    [Fact]
+    public void A_mistake_writes_nothing_even_after_valid_options()
+    {
+        var dir = Path.Combine(TestData.TempDir(), "run");
+        Assert.Equal(2, CliApp.Run(new[] { "train", "--epochs", "1", "--out", dir, "--bogus", "3" }));
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
+    public void Every_option_of_every_command_is_checked_by_its_type()
+    {
+        // No option reaches Spectre's converters (whose messages name .NET types) with a malformed value.
+        foreach (var (command, settings) in CliApp.Commands)
+            foreach (var option in StrictArguments.OptionsOf(settings).Where(o => o.TakesValue))
+            {
+                var required = command switch
+                {
+                    "distill" => new[] { "--teacher", "t" },
+                    _ => Array.Empty<string>(),
+                };
+                var args = new[] { command }.Concat(required).Concat(new[] { option.Name, "x!y" }).ToArray();
+                var message = CliApp.CheckArguments(args);
+                bool isText = option.Type == typeof(string);
+                if (isText) continue;
+                Assert.NotNull(message);
+                Assert.DoesNotContain("Int32", message);
+                Assert.DoesNotContain("Double", message);
+                Assert.Contains(option.Name, message);
+            }
+    }
+
+    [Theory]
+    [InlineData("demo")]
+    [InlineData("stats")]
+    [InlineData("train")]
+    [InlineData("distill")]
+    [InlineData("compare")]
+    [InlineData("evaluate")]
+    [InlineData("export")]
+    [InlineData("recommend")]
+    public void Help_lists_exactly_the_options_the_command_takes(string command)
+    {
+        var help = RunCli(command, "--help");
+        var section = help[help.IndexOf("OPTIONS:", StringComparison.Ordinal)..];
+        var listed = Regex.Matches(section, @"^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)", RegexOptions.Multiline)
+            .Select(m => m.Groups[1].Value).Where(n => n != "--help").ToHashSet();
+        var taken = StrictArguments.OptionsOf(CliApp.Commands[command]).Select(o => o.Aliases.First(a => a.StartsWith("--"))).ToHashSet();
+        Assert.Equal(taken.Order(), listed.Order());
+        if (command is "distill" or "evaluate")
+            Assert.DoesNotContain("built-in synthetic", section); // their data is the run's own unless --data
+    }
+
+    [Fact]
+    public void Version_prints_the_version_and_the_commit()
+    {
+        var output = RunCli("--version").Trim();
+        Assert.Matches(@"^recdistill \d+\.\d+\.\d+ \(commit [0-9a-f]{7,12}\)$", output);
+    }
+
+    /// <summary>The CLI as a user runs it (help and version are written by the process, not returned).</summary>
+    private static string RunCli(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "RecDistill.Cli.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment["COLUMNS"] = "200";
+        using var p = Process.Start(start)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {stderr}");
+        return stdout.Result;
+    }
+}
