@@ -4,6 +4,8 @@ using System.Collections.Immutable;
 using System.IO;
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
 
@@ -19,7 +21,7 @@ namespace RecDistill.Analyzers;
 ///
 /// RD0001: a Scalar may be created (a conversion to Scalar, or a TorchSharp member returning a
 /// new Scalar) only where it is held: the initializer of a <c>using</c> declaration or statement,
-/// or of a static readonly field (alive for the process).
+/// or of a static readonly field or static get-only auto-property (alive for the process).
 ///
 /// RD0002: a TorchSharp member that creates a Scalar inside its own body (an implicit alpha of
 /// 1, a bound, a number converted for the caller) may not be called. The list of those members
@@ -60,7 +62,9 @@ public sealed class ScalarLifetimeAnalyzer : DiagnosticAnalyzer
             var banned = ReadList(start.Options.AdditionalFiles, start.Compilation, start.CancellationToken);
 
             start.RegisterOperationAction(c => CheckCreation(c, scalar),
-                OperationKind.Conversion, OperationKind.Invocation, OperationKind.ObjectCreation);
+                OperationKind.Conversion, OperationKind.Invocation, OperationKind.ObjectCreation, OperationKind.MethodReference);
+            // A foreach's element conversion is not an operation of the tree: it is read from the statement.
+            start.RegisterSyntaxNodeAction(c => CheckForEach(c, scalar, banned), SyntaxKind.ForEachStatement);
             if (banned.Count > 0)
                 start.RegisterOperationAction(c => CheckMember(c, banned),
                     OperationKind.Invocation, OperationKind.ObjectCreation, OperationKind.Binary,
@@ -104,6 +108,10 @@ public sealed class ScalarLifetimeAnalyzer : DiagnosticAnalyzer
                 => $"{inv.TargetMethod.Name} returns a new Scalar",
             IObjectCreationOperation obj when SymbolEqualityComparer.Default.Equals(obj.Type, scalar)
                 => "new Scalar",
+            // A delegate to ToScalar creates a Scalar at each call, where nothing can hold it.
+            IMethodReferenceOperation mref when SymbolEqualityComparer.Default.Equals(mref.Method.ReturnType, scalar)
+                && SymbolEqualityComparer.Default.Equals(mref.Method.ContainingAssembly, scalar.ContainingAssembly)
+                => $"a delegate to {mref.Method.Name}, which returns a new Scalar at each call",
             _ => null,
         };
         if (what is null || IsHeld(c.Operation)) return;
@@ -111,19 +119,50 @@ public sealed class ScalarLifetimeAnalyzer : DiagnosticAnalyzer
     }
 
     /// <summary>
-    /// Held: the whole initializer of a using declaration or statement, or of a static readonly field.
+    /// Held: the value of the initializer of a using declaration or statement, or of a static readonly
+    /// field or static get-only auto-property (a static readonly backing field): the whole initializer,
+    /// or one of the values a conditional, ?? or switch expression there yields.
     /// </summary>
     private static bool IsHeld(IOperation op)
     {
         var parent = op.Parent;
+        while (parent is IConditionalOperation or ICoalesceOperation or ISwitchExpressionArmOperation or ISwitchExpressionOperation
+            || parent is IConversionOperation { Conversion.IsUserDefined: false })
+        {
+            if (parent is IConditionalOperation conditional && ReferenceEquals(conditional.Condition, op)) return false;
+            if (parent is ISwitchExpressionArmOperation arm && !ReferenceEquals(arm.Value, op)) return false;
+            if (parent is ISwitchExpressionOperation sw && ReferenceEquals(sw.Value, op)) return false;
+            op = parent;
+            parent = op.Parent;
+        }
         if (parent is IFieldInitializerOperation field)
             return field.InitializedFields.All(f => f.IsStatic && f.IsReadOnly);
+        if (parent is IPropertyInitializerOperation property)
+            return property.InitializedProperties.All(p => p.IsStatic && p.SetMethod is null);
         if (parent is IVariableInitializerOperation init
             && init.Parent is IVariableDeclaratorOperation
             && init.Parent.Parent is IVariableDeclarationOperation declaration
             && declaration.Parent is IVariableDeclarationGroupOperation group)
             return group.Parent is IUsingDeclarationOperation or IUsingOperation;
         return false;
+    }
+
+    /// <summary>
+    /// <c>foreach (Scalar s in numbers)</c> converts each element (RD0001: the loop variable is a local,
+    /// which does not hold it), and <c>foreach (float f in tensors)</c> calls a listed conversion (RD0002).
+    /// </summary>
+    private static void CheckForEach(SyntaxNodeAnalysisContext c, INamedTypeSymbol scalar, Dictionary<ISymbol, string> banned)
+    {
+        var loop = (ForEachStatementSyntax)c.Node;
+        var conversion = c.SemanticModel.GetForEachStatementInfo(loop).ElementConversion;
+        if (!conversion.IsUserDefined || conversion.MethodSymbol is not { } method) return;
+        var location = loop.Type.GetLocation();
+        if (SymbolEqualityComparer.Default.Equals(method.ReturnType, scalar))
+            c.ReportDiagnostic(Diagnostic.Create(Created, location,
+                $"each element of the foreach, {method.Parameters.FirstOrDefault()?.Type.ToDisplayString() ?? "a value"}, converted to Scalar"));
+        if (Lookup(banned, method, out var advice))
+            c.ReportDiagnostic(Diagnostic.Create(Member, location,
+                method.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat), advice.Length == 0 ? "" : ": " + advice));
     }
 
     private static void CheckMember(OperationAnalysisContext c, Dictionary<ISymbol, string> banned)

@@ -6,6 +6,10 @@ namespace RecDistill.Tests;
 
 public class SgemmTests
 {
+    /// <summary>A float32 [rows, cols] matrix of one value, to see which entries a product wrote.</summary>
+    private static Tensor Filled(long rows, long cols, float value) =>
+        torch.full(rows, cols, FixedScalars.Of(value), dtype: ScalarType.Float32);
+
     /// <summary>Shapes with remainders of the 8-row blocks, the 32-column panels and the 256-deep k blocks.</summary>
     [Theory]
     [InlineData(1, 1, 1)]
@@ -28,20 +32,20 @@ public class SgemmTests
             Assert.True(c.allclose(want, rtol: 1e-4, atol: 1e-4), $"{m}x{k}x{n} transposed A {aT} B {bT}: max diff {(c - want).abs().max().item<float>()}");
         }
         // Without a bias (the backward products): whole tiles store their sums as they are.
-        var plain = torch.full(m, n, 5f);
+        var plain = Filled(m, n, 5);
         fixed (byte* ap = a.bytes, bp = b.bytes, cp = plain.bytes)
             Sgemm.Multiply((float*)ap, k, 1, (float*)bp, n, 1, (float*)cp, m, k, n);
         Assert.True(plain.allclose(a.mm(b), rtol: 1e-4, atol: 1e-4), $"{m}x{k}x{n} without a bias");
         // Rows scattered in place: product row i lands in C's row perm[i], in a C wider than the product.
         var perm = torch.randperm(m, dtype: ScalarType.Int64);
         var permArray = perm.data<long>().ToArray();
-        var wide = torch.full(m, n + 3, 7f);
+        var wide = Filled(m, n + 3, 7);
         fixed (byte* ap = a.bytes, bp = b.bytes, cp = wide.bytes, biasp = bias.bytes)
         fixed (long* ip = permArray)
             Sgemm.Multiply((float*)ap, k, 1, (float*)bp, n, 1, (float*)cp, m, k, n, (float*)biasp, cRow: n + 3, cRowIndex: ip);
         var placed = torch.zeros(m, n).index_copy_(0, perm, want);
         Assert.True(wide.narrow(1, 0, n).allclose(placed, rtol: 1e-4, atol: 1e-4), $"{m}x{k}x{n} with a row index");
-        Assert.True(wide.narrow(1, n, 3).eq(7f).all().item<bool>(), "columns past n untouched");
+        Assert.True(wide.narrow(1, n, 3).eq(FixedScalars.Of(7)).all().item<bool>(), "columns past n untouched");
     }
 
     /// <summary>
@@ -64,14 +68,14 @@ public class SgemmTests
         foreach (bool withBias in new[] { true, false })
         {
             var whole = torch.empty(m, wideN);
-            var part = torch.full(m, n + 5, 3f); // C wider than the product: the columns past n stay as they are
+            var part = Filled(m, n + 5, 3); // C wider than the product: the columns past n stay as they are
             fixed (byte* ap = a.bytes, bwp = bWide.bytes, bp = b.bytes, bwb = biasWide.bytes, bb = bias.bytes, wp = whole.bytes, pp = part.bytes)
             {
                 Sgemm.Multiply((float*)ap, k, 1, (float*)bwp, wideN, 1, (float*)wp, m, k, wideN, withBias ? (float*)bwb : null);
                 Sgemm.Multiply((float*)ap, k, 1, (float*)bp, n, 1, (float*)pp, m, k, n, withBias ? (float*)bb : null, cRow: n + 5);
             }
             Assert.Equal(whole.narrow(1, 0, n).contiguous().data<float>().ToArray(), part.narrow(1, 0, n).contiguous().data<float>().ToArray());
-            Assert.True(part.narrow(1, n, 5).eq(3f).all().item<bool>(), "columns past n untouched");
+            Assert.True(part.narrow(1, n, 5).eq(FixedScalars.Of(3)).all().item<bool>(), "columns past n untouched");
         }
     }
 
@@ -118,8 +122,8 @@ public class SgemmTests
         using var _ = whole;
         foreach (int columns in new[] { 0, Sgemm.PanelWidth, 2 * Sgemm.PanelWidth, n })
         {
-            var viaPrefix = torch.full(m, n, 3f);
-            var alone = torch.full(m, n, 3f);
+            var viaPrefix = Filled(m, n, 3);
+            var alone = Filled(m, n, 3);
             fixed (byte* ap = a.bytes, bp = b.bytes, pp = viaPrefix.bytes, qp = alone.bytes)
             {
                 Sgemm.Multiply((float*)ap, k, 1, whole.Prefix(columns), (float*)pp, m, cRow: n);

@@ -8,7 +8,7 @@ public class TensorCopyTests
     [Fact]
     public void Arrays_hold_the_values_in_row_major_order_for_any_layout()
     {
-        var t = torch.arange(12, dtype: ScalarType.Float32).view(3, 4);
+        var t = FixedScalars.Arange(12, ScalarType.Float32, CPU).view(3, 4);
         Assert.Equal(Enumerable.Range(0, 12).Select(v => (float)v), TensorCopy.ToArray<float>(t));
         // A transposed view is not contiguous: its logical order, not its storage order, comes back.
         Assert.Equal(new float[] { 0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11 }, TensorCopy.ToArray<float>(t.t()));

@@ -43,8 +43,8 @@ public class BaselineLossTests
         using var kd = new KnowledgeDistillation(ctx, new KdOptions { K = 6, Tau = 2, Lambda = 0.7 });
         var (users, lists, loss) = OneBatch(kd, data, student);
         Assert.True(lists.eq(ctx.TeacherTopK(6).index_select(0, users)).all().item<bool>());
-        var p = (teacher.Scores(users, lists) / 2).softmax(-1);
-        var logq = (StudentScores(student, users, lists) / 2).log_softmax(-1);
+        var p = (teacher.Scores(users, lists) / FixedScalars.Of(2)).softmax(-1);
+        var logq = (StudentScores(student, users, lists) / FixedScalars.Of(2)).log_softmax(-1);
         Assert.Equal(0.7 * -(p * logq).sum().item<float>(), loss, 3);
     }
 
@@ -75,11 +75,15 @@ public class BaselineLossTests
         {
             var row = lists[r].data<long>().ToArray();
             Assert.Equal(row.Length, row.Distinct().Count());
-            Assert.All(row, i => Assert.True(top[r].eq(i).any().item<bool>()));
+            Assert.All(row, i =>
+            {
+                using Scalar id = i;
+                Assert.True(top[r].eq(id).any().item<bool>());
+            });
         }
-        var target = ((teacher.Scores(users, lists) + 0.5) / 2).sigmoid();
+        var target = (teacher.Scores(users, lists).Plus(FixedScalars.Of(0.5)) / FixedScalars.Of(2)).sigmoid();
         var sig = StudentScores(student, users, lists).sigmoid();
-        var bce = -(target * sig.log() + (1 - target) * (1 - sig).log()).sum().item<float>();
+        var bce = -(target * sig.log()).Plus(FixedScalars.OneMinus(target) * FixedScalars.OneMinus(sig).log()).sum().item<float>();
         Assert.Equal(bce, loss, 2);
     }
 
@@ -173,7 +177,7 @@ public class BaselineLossTests
         var labels = Enumerable.Range(0, sizes.Length).SelectMany(g => Enumerable.Repeat((long)g, (int)sizes[g])).ToArray();
         var rng = new Random(4);
         labels = labels.OrderBy(_ => rng.Next()).ToArray();
-        var t = randn(n, d) * (rand(n, 1) * 3 + 0.1);
+        var t = randn(n, d) * RowScales(n);
         t[2] = zeros(d); // normalised to zeros, as libtorch does
         var p0 = randn(n, d);
         var group = tensor(labels);
@@ -185,11 +189,14 @@ public class BaselineLossTests
         float a = byGroups.item<float>(), b = byPairs.item<float>();
         Assert.True(a > 1, "groups with nothing to match");
         Assert.True(Math.Abs(a - b) <= 1e-5 * a, $"{a} against {b}");
-        (byGroups * 3).backward();
-        (byPairs * 3).backward();
+        (byGroups * FixedScalars.Of(3)).backward();
+        (byPairs * FixedScalars.Of(3)).backward();
         Assert.True(allclose(pGroups.grad!, pPairs.grad!, rtol: 1e-4, atol: 1e-5),
             $"largest gradient difference {(pGroups.grad! - pPairs.grad!).abs().max().item<float>()}");
     }
+
+    /// <summary>A factor in [0.1, 3.1) per row: rows of unequal lengths.</summary>
+    private static Tensor RowScales(int n) => (rand(n, 1) * FixedScalars.Of(3)).Plus(FixedScalars.Of(0.1));
 
     [Fact]
     public void Htd_topology_kernel_equals_the_libtorch_form_in_value_and_gradient()
@@ -207,16 +214,16 @@ public class BaselineLossTests
         var rng = new Random(3);
         labels = labels.OrderBy(_ => rng.Next()).ToArray();
         // Raw rows of unequal lengths; one teacher row of zeros (normalised to zeros, as libtorch does).
-        var t = randn(n, d) * (rand(n, 1) * 3 + 0.1);
+        var t = randn(n, d) * RowScales(n);
         t[5] = zeros(d);
-        var p0 = randn(n, d) * (rand(n, 1) * 3 + 0.1);
+        var p0 = randn(n, d) * RowScales(n);
         var group = tensor(labels);
         var (order, counts) = TensorOps.GroupByLabel(group, sizes.Length);
         Assert.Equal(sizes, counts);
 
         var pRef = p0.clone().requires_grad_(true);
         var expected = HierarchicalTopologyDistillation.TopologyByGroups(t, pRef, group, order, counts, 0.3);
-        (expected * 3).backward();
+        (expected * FixedScalars.Of(3)).backward();
         foreach (int threads in new[] { 1, 2 })
         {
             using var _ = TestData.Threads(threads);
@@ -225,7 +232,7 @@ public class BaselineLossTests
             float a = expected.item<float>(), b = loss.item<float>();
             Assert.True(a > 1, "groups with nothing to match");
             Assert.True(Math.Abs(a - b) <= 1e-5 * a, $"{a} against {b}");
-            (loss * 3).backward();
+            (loss * FixedScalars.Of(3)).backward();
             Assert.True(allclose(pRef.grad!, pKernel.grad!, rtol: 1e-4, atol: 1e-5),
                 $"largest gradient difference {(pRef.grad! - pKernel.grad!).abs().max().item<float>()}");
         }

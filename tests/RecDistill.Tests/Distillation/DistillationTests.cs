@@ -192,7 +192,7 @@ public class DistillationTests
             var (xu, xi) = nkd.ExtraIds(batch);
             var lookup = student.Lookup(torch.cat(new[] { batch.Users, xu! }), torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), xi! }));
             var terms = nkd.Terms(batch);
-            var loss = terms.Select(t => t.Loss(lookup)).Aggregate((a, b) => a + b);
+            var loss = terms.Select(t => t.Loss(lookup)).Aggregate((a, b) => a.Plus(b));
             loss.backward();
             return (loss.item<float>(), lookup.UserRows.grad!.data<float>().ToArray(), lookup.ItemRows.grad!.data<float>().ToArray(),
                 nkd.Projector.parameters().SelectMany(p => p.grad!.data<float>().ToArray()).ToArray(), terms.Count);
@@ -255,7 +255,7 @@ public class DistillationTests
         var own = tensor(new long[] { 0, 3, 5, 1, 8, 2 });
         var neighbour = tensor(new long[] { 2, 3, 7, 0, 4, 6 });
         // Two users, four items, rows of any length: the gradient's radial part counts here.
-        var p0 = randn(6, 5) * 3;
+        var p0 = randn(6, 5) * FixedScalars.Of(3);
         var pKernel = p0.clone().requires_grad_(true);
         manual_seed(9);
         var loss = NeighborCosineLoss.Compute(pKernel, users, items, own, neighbour, 2, NeighborMixing.Soft, 0.5, 0.5);
@@ -266,8 +266,8 @@ public class DistillationTests
         var t = torch.cat(new[] { users.index_select(0, own.narrow(0, 0, 2)), items.index_select(0, own.narrow(0, 2, 4)) });
         var tn = torch.cat(new[] { users.index_select(0, neighbour.narrow(0, 0, 2)), items.index_select(0, neighbour.narrow(0, 2, 4)) });
         var pRef = p0.clone().requires_grad_(true);
-        var cos = nn.functional.cosine_similarity(r * t + (1 - r) * tn, pRef, dim: 1);
-        var expected = ((1 - cos) * tensor(new float[] { 1, 1, 0.5f, 0.5f, 0.5f, 0.5f })).sum();
+        var cos = nn.functional.cosine_similarity((r * t).Plus(FixedScalars.OneMinus(r) * tn), pRef, dim: 1);
+        var expected = (FixedScalars.OneMinus(cos) * tensor(new float[] { 1, 1, 0.5f, 0.5f, 0.5f, 0.5f })).sum();
         expected.backward();
         Assert.Equal(expected.item<float>(), loss.item<float>(), 4); // float32 reference: about 1e-7 relative
         Assert.True(allclose(pRef.grad!, pKernel.grad!, rtol: 1e-4, atol: 1e-6));
@@ -320,8 +320,8 @@ public class DistillationTests
             var sq = si.index_select(0, items);
             var pu = cpd.Projector.forward(su[u].unsqueeze(0), teacher.Users[u].unsqueeze(0));   // [1, d_T]
             var pq = cpd.Projector.forward(sq, teacher.Items.index_select(0, items));
-            var raw = sq.matmul(su[u]) / options.Tau;
-            var proj = pq.matmul(pu.squeeze(0)) / options.Tau;
+            var raw = sq.matmul(su[u]) / FixedScalars.Of(options.Tau);
+            var proj = pq.matmul(pu.squeeze(0)) / FixedScalars.Of(options.Tau);
             expected += -(raw.softmax(0) * proj.log_softmax(0)).sum().item<float>();
         }
         Assert.True(expected > 0);
@@ -352,7 +352,7 @@ public class DistillationTests
             var lookup = student.Lookup(batch.Users, ids);
             manual_seed(7); // the same Gumbel noise for both paths
             var (feature, reg) = cpd.LossParts(batch, lookup);
-            var total = reg is null ? feature : feature + reg * 0.7; // distinct weights: each part's gradient is checked
+            var total = reg is null ? feature : feature.Plus(reg * FixedScalars.Of(0.7)); // distinct weights: each part's gradient is checked
             total.backward();
             var grads = new[] { lookup.UserRows.grad!.clone(), lookup.ItemRows.grad!.clone() }
                 .Concat(cpd.Parameters.Select(q => q.grad is null ? zeros(1) : q.grad.clone())).ToArray();
@@ -403,7 +403,7 @@ public class DistillationTests
         var parameters = p.parameters().Cast<Tensor>().ToList();
         var copies = parameters.Select(q => q.detach().requires_grad_(true)).ToList();
         using (ParameterAliases.Use(parameters, copies))
-            p.forward(randn(7, 3), randn(7, 5)).square().sum().backward();
+            p.forward(randn(7, 3), randn(7, 5)).Squared().sum().backward();
         Assert.Equal(combination == ExpertCombination.MeanNormalized ? 4 : 6, parameters.Count);
         Assert.All(parameters, q => Assert.Null(q.grad));
         Assert.All(copies, c => Assert.True(c.grad is not null && c.grad.abs().sum().item<float>() > 0));
@@ -430,8 +430,8 @@ public class DistillationTests
         p.eval();
         using var mean = new ExpertProjector("m", 3, 5, 2, 4, 0.0, ExpertCombination.MeanNormalized);
         var m = mean.forward(s, null);
-        Assert.True(allclose(m.pow(2).sum(1).sqrt(), ones(7), atol: 1e-5));
-        var expected = nn.functional.normalize((mean.ExpertOutput(0, s) + mean.ExpertOutput(1, s)) / 2, p: 2, dim: -1);
+        Assert.True(allclose(m.Squared().sum(1).sqrt(), ones(7), atol: 1e-5));
+        var expected = nn.functional.normalize(mean.ExpertOutput(0, s).Plus(mean.ExpertOutput(1, s)) / FixedScalars.Of(2), p: 2, dim: -1);
         Assert.True(allclose(m, expected, rtol: 1e-5, atol: 1e-6));
     }
 

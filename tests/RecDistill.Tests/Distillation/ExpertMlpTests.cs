@@ -62,7 +62,7 @@ public class ExpertMlpTests
         using var p = new ExpertProjector("p", dS, dT, experts, hidden, dropout, ExpertCombination.TeacherGumbelSelection)
             { EveryExpertMaxElements = maxElements };
         p.train();
-        var s = randn(n, dS); var t = randn(n, dT) * 3; var g = randn(n, dT);
+        var s = randn(n, dS); var t = randn(n, dT) * FixedScalars.Of(3); var g = randn(n, dT);
         Tensor[] Run(bool everyExpert)
         {
             p.EveryExpertOnEveryRow = everyExpert;

@@ -15,9 +15,9 @@ public class SelectionGateTests
     {
         manual_seed(12);
         int n = 240, experts = 7, d = 19;
-        var logits0 = randn(n, experts) * 3;
+        var logits0 = randn(n, experts) * FixedScalars.Of(3);
         var y0 = randn(n, d);
-        var u = rand(n, experts).clamp_(1e-10, 1 - 1e-10);
+        var u = rand(n, experts).clamp_(FixedScalars.Of(1e-10), FixedScalars.Of(1 - 1e-10));
         var w = randn(n, d);
 
         var logits = logits0.clone().requires_grad_(true);
@@ -28,7 +28,7 @@ public class SelectionGateTests
 
         var reference = logits0.clone().requires_grad_(true);
         var yRef = y0.clone().requires_grad_(true);
-        var probs = ((reference + -(-u.log()).log()) / tau).softmax(-1);
+        var probs = (reference.Plus(-(-u.log()).log()) / FixedScalars.Of(tau)).softmax(-1);
         var want = probs.argmax(-1);
         var g = probs.gather(1, want.unsqueeze(1));
         ((yRef * (g / g.detach())) * w).sum().backward();

@@ -59,6 +59,6 @@ public class ListScoresTests
         got.sum().backward();
         // Gradients land in the lookup's row-sparse leaves: row of item 0 gets user 7's vector twice.
         var row0 = look.ItemRows.grad!.select(0, 0);
-        Assert.True(row0.allclose(userTable.select(0, 7) * 2, rtol: 1e-5, atol: 1e-5));
+        Assert.True(row0.allclose(userTable.select(0, 7) * FixedScalars.Of(2), rtol: 1e-5, atol: 1e-5));
     }
 }

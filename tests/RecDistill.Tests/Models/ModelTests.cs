@@ -61,8 +61,8 @@ public class ModelTests
         var ours = cat(new[] { ou, oi }, 0);
         var e = cat(new[] { users, items }, 0);
         var sum = e;
-        for (int l = 0; l < layers; l++) { e = mm(sparse, e); sum = sum + e; }
-        var reference = sum / (layers + 1);
+        for (int l = 0; l < layers; l++) { e = mm(sparse, e); sum = sum.Plus(e); }
+        var reference = sum / FixedScalars.Of(layers + 1);
         Assert.True(allclose(ours, reference, rtol: 1e-5, atol: 1e-6));
         var g1 = autograd.grad(new[] { (ours * weights).sum() }, new[] { users, items });
         var g2 = autograd.grad(new[] { (reference * weights).sum() }, new[] { users, items });
@@ -129,7 +129,7 @@ public class ModelTests
         using var g1 = new LightGcn(2, 2, 3, 1, train);
         var (u1, _) = g1.FinalEmbeddings();
         // One layer: user 0's only neighbour is item 0 with weight 1, so final = (e_u0 + e_i0) / 2.
-        var want = (g1.UserWeight.detach()[0] + g1.ItemWeight.detach()[0]) / 2;
+        var want = g1.UserWeight.detach()[0].Plus(g1.ItemWeight.detach()[0]) / FixedScalars.Of(2);
         Assert.True(allclose(u1[0], want, atol: 1e-6));
     }
 

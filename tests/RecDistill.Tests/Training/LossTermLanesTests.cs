@@ -20,11 +20,11 @@ public class LossTermLanesTests
     /// <summary>Terms of different kinds: users only, items only, both, one with a shared parameter, one with random draws.</summary>
     private static List<LossTerm> Terms(Tensor shared) =>
     [
-        new("users", l => l.Users(tensor(new long[] { 3, 12 })).square().sum()),
+        new("users", l => l.Users(tensor(new long[] { 3, 12 })).Squared().sum()),
         new("items", l => (l.Items(tensor(new long[] { 5, 39 })) * ParameterAliases.Resolve(shared)).sum()),
         new("scores", l => l.ListScores(tensor(new long[] { 7, 29 }), tensor(new long[,] { { 0, 9 }, { 17, 5 } })).sigmoid().sum()),
         new("noisy", l => (l.Users(tensor(new long[] { 7 })) * torch.rand(1, 6, generator: LossGenerator.For(CPU))).sum()
-                          + (l.Items(tensor(new long[] { 9 })) * ParameterAliases.Resolve(shared)).sum().exp()),
+                          .Plus((l.Items(tensor(new long[] { 9 })) * ParameterAliases.Resolve(shared)).sum().exp())),
     ];
 
     private static (Tensor Users, Tensor Items, Tensor Shared, double[] Values) Run(int lanes)
@@ -72,7 +72,7 @@ public class LossTermLanesTests
             using var __ = LossGenerator.Use(g);
             var l = terms[t].Loss(lookup);
             values.Add(l.item<float>());
-            total = total is null ? l : total + l;
+            total = total is null ? l : total.Plus(l);
         }
         total!.backward();
         Assert.Equal(values, lanes.Values);
@@ -92,16 +92,16 @@ public class LossTermLanesTests
         // in the order the terms finish it would be (1e8 - 1e8) + 1 = 1.
         var terms = new List<LossTerm>
         {
-            new("large", l => (ParameterAliases.Resolve(shared) * 1e8f).sum() + l.Users(tensor(new long[] { 3 })).sum()),
-            new("small, late", l => { Thread.Sleep(200); return (ParameterAliases.Resolve(shared) * 1f).sum(); }),
-            new("large, negative", l => (ParameterAliases.Resolve(shared) * -1e8f).sum()),
+            new("large", l => (ParameterAliases.Resolve(shared) * FixedScalars.Of(1e8f)).sum().Plus(l.Users(tensor(new long[] { 3 })).sum())),
+            new("small, late", l => { Thread.Sleep(200); return (ParameterAliases.Resolve(shared) * FixedScalars.Of(1f)).sum(); }),
+            new("large, negative", l => (ParameterAliases.Resolve(shared) * FixedScalars.Of(-1e8f)).sum()),
         };
         using var runner = new LossTermLanes(2, 1);
         runner.Backward(lookup, terms, [shared]);
         Assert.Equal(0f, shared.grad!.item<float>());
         Assert.Equal(6f, lookup.UserRows.grad!.sum().item<float>()); // the first term's user row, d = 6
         // Again, into the gradient that now exists (added in place, as after the first batch).
-        shared.grad!.fill_(16f); // 1e8 + 16 is exact; in finish order the result would be 17
+        shared.grad!.fill_(FixedScalars.Of(16f)); // 1e8 + 16 is exact; in finish order the result would be 17
         runner.Backward(lookup, terms, [shared]);
         Assert.Equal(16f, shared.grad!.item<float>());
     }
@@ -117,7 +117,7 @@ public class LossTermLanesTests
         {
             var p = ParameterAliases.Resolve(shared);
             seen.Add(p);
-            return (l.Items(tensor(new long[] { 5 })) * p).sum() * c;
+            return (l.Items(tensor(new long[] { 5 })) * p).sum() * FixedScalars.Of(c);
         });
         using var runner = new LossTermLanes(2, 1);
         runner.Backward(lookup, [Term("a", 1), Term("b", 2), Term("c", 3)], [shared]);
@@ -126,7 +126,7 @@ public class LossTermLanesTests
         Assert.Equal(3, seen.Distinct(ReferenceEqualityComparer.Instance).Count());
         Assert.Same(shared, ParameterAliases.Resolve(shared)); // outside a term: the parameter itself
         // d/d shared of the sum of c <item 5, shared> over c = 1, 2, 3.
-        Assert.True(shared.grad!.allclose(model.ItemWeight[5].detach() * 6));
+        Assert.True(shared.grad!.allclose(model.ItemWeight[5].detach() * FixedScalars.Of(6)));
     }
 
     [Fact]

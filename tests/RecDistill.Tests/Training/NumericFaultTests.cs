@@ -16,8 +16,11 @@ public class NumericFaultTests
         public IReadOnlyDictionary<string, double> EpochDiagnostics { get; } = new Dictionary<string, double>();
         public void OnEpochStart(int e, IRecommender student, Random rng) { }
         public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch b) => (null, null);
-        public Tensor Loss(TrainingBatch b, EmbeddingLookup student) =>
-            student.Users(b.Users).sum() * 0 + (b.Epoch == epoch && b.Index == batch ? value : 0f);
+        public Tensor Loss(TrainingBatch b, EmbeddingLookup student)
+        {
+            using Scalar added = b.Epoch == epoch && b.Index == batch ? value : 0f;
+            return (student.Users(b.Users).sum() * FixedScalars.Zero).Plus(added);
+        }
         public void Dispose() { }
     }
 
