@@ -94,6 +94,21 @@ public static class CliApp
         return CliErrors.Run(() => app.Run(normalized));
     }
 
+    /// <summary>
+    /// A train/distill run directory as the CLI writes it: metrics.json records the command line, and a new
+    /// run records its arguments (resume.json) so that --resume repeats exactly the same run.
+    /// </summary>
+    public static RecDistill.Runs.RunOutput Output(string dir, string command, bool overwrite)
+    {
+        bool resume = ResumableRun.Directory is not null;
+        return new RecDistill.Runs.RunOutput(dir)
+        {
+            Overwrite = overwrite, Resume = resume, Command = command,
+            CommandLine = CommandLine.Length > 0 ? CommandLine : command,
+            OnPrepared = resume ? null : d => ResumableRun.Record(d, command, Args),
+        };
+    }
+
     /// <summary>The first mistake on the command line, or null: checked before anything runs, so nothing is written.</summary>
     public static string? CheckArguments(IReadOnlyList<string> args)
     {

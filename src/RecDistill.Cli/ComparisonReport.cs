@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RecDistill.Runs;
 using RecDistill.Training;
 
 namespace RecDistill.Cli;
@@ -29,11 +30,11 @@ public sealed record RunSummary
     /// <summary>Reads a run directory written by train/distill (metrics.json and history.csv).</summary>
     public static RunSummary FromRunDirectory(string dir, string method, int seedIndex)
     {
-        var m = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunWorkflow.MetricsFile)))!;
+        var m = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))!;
         Dictionary<string, double> Metrics(JsonNode? o) => o!.AsObject()
             .Where(kv => kv.Key.Contains('@')).ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
         var curve = new List<double[]>();
-        var history = Path.Combine(dir, RunWorkflow.HistoryFile);
+        var history = Path.Combine(dir, RunDirectory.HistoryFile);
         if (File.Exists(history))
             foreach (var line in File.ReadLines(history).Skip(1))
             {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using RecDistill.Runs;
 using RecDistill.Training;
 
 namespace RecDistill.Cli;
@@ -39,7 +40,7 @@ public static class ResumableRun
         catch (JsonException e) { throw new UserErrorException($"{file}: not a valid resume record ({e.Message})"); }
         if (saved.Command != args[0])
             throw new UserErrorException($"{dir} is a {saved.Command} run; resume it with recdistill {saved.Command} --resume {dir}");
-        if (File.Exists(Path.Combine(dir, RunWorkflow.MetricsFile)) && !File.Exists(Path.Combine(dir, TrainingCheckpoint.FileName)))
+        if (File.Exists(Path.Combine(dir, RunDirectory.MetricsFile)) && !File.Exists(Path.Combine(dir, TrainingCheckpoint.FileName)))
             throw new UserErrorException($"{dir} already finished (metrics.json is written); nothing to resume");
 
         var rest = args.Where((_, i) => i != 0 && i != at && !(i == at + 1 && args[at] == "--resume")).ToArray();

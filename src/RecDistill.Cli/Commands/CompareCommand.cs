@@ -5,7 +5,7 @@ using RecDistill.Distillation;
 using RecDistill.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
-using TorchSharp;
+using RecDistill.Runs;
 
 namespace RecDistill.Cli.Commands;
 
@@ -90,14 +90,14 @@ public sealed class CompareCommand : Command<CompareSettings>
             return 0;
         }
 
-        var device = RunWorkflow.SetupTorch(settings.Device, settings.Threads);
+        var compute = settings.Compute;
         if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
         Directory.CreateDirectory(outDir);
         Directory.CreateDirectory(recordsDir);
         if (ResumableRun.Directory is null) ResumableRun.Record(outDir, "compare", CliApp.Args);
         var dataOptions = settings.ToOptions();
-        var data = RunWorkflow.LoadData(dataOptions);
-        var backbone = settings.Backbone;
+        var reporter = ConsoleReporter.Instance;
+        var data = Workflow.LoadData(dataOptions, reporter);
         int studentDim = settings.StudentDim ?? Math.Max(1, settings.TeacherDim / 10);
         string title = settings.Title ?? $"{data.Name}: {settings.Model.ToLowerInvariant()} teacher d={settings.TeacherDim}, students d={studentDim}";
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(title)}[/] ({data.NumUsers:N0} users, {data.NumItems:N0} items); " +
@@ -106,20 +106,16 @@ public sealed class CompareCommand : Command<CompareSettings>
         // The teacher: reused when finished, resumed when interrupted.
         var teacherDir = Path.Combine(outDir, "teacher");
         var baseTrain = settings.ToTrainOptions();
-        if (!Finished(teacherDir))
+        if (!RunDirectory.IsFinished(teacherDir))
         {
-            var (statePath, resume) = StartRun(teacherDir);
-            AnsiConsole.Write(new Rule($"teacher d={settings.TeacherDim}{(resume ? " (resuming)" : "")}").LeftJustified());
-            using var model = RunWorkflow.CreateModel(backbone, settings.TeacherDim, settings.Layers, data, device, settings.Seed);
-            var run = RunWorkflow.TrainAndEvaluate($"teacher d={settings.TeacherDim}", model, data, baseTrain,
-                Path.Combine(teacherDir, ModelFile.FileName), null, statePath, resume);
-            RunWorkflow.WriteRun(teacherDir, "compare", dataOptions, baseTrain, data, run);
+            var output = RunOf(teacherDir);
+            AnsiConsole.Write(new Rule($"teacher d={settings.TeacherDim}{(output.Resume ? " (resuming)" : "")}").LeftJustified());
+            Workflow.Train(dataOptions, new ModelShape(settings.Backbone, settings.TeacherDim, settings.Layers), baseTrain, output, compute, reporter);
         }
         else AnsiConsole.MarkupLine($"[grey]teacher: reusing {Markup.Escape(teacherDir)}[/]");
         ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(teacherDir, RunSummary.TeacherMethod, 0));
 
-        using var teacher = FrozenTeacher.Load(Path.Combine(teacherDir, ModelFile.FileName), data, device);
-        using var ctx = new DistillationContext(teacher, data, studentDim, device);
+        using var session = TeacherSession.Open(teacherDir, compute, dataOptions, studentDim, reporter);
         var jobs = (from k in Enumerable.Range(1, settings.Seeds) from m in order select (Method: m, SeedIndex: k)).ToList();
         var done = new List<double>();
         var clock = Stopwatch.StartNew();
@@ -127,7 +123,7 @@ public sealed class CompareCommand : Command<CompareSettings>
         {
             var (method, k) = jobs[j];
             var dir = Path.Combine(outDir, "runs", $"{method}-seed{k}");
-            if (Finished(dir))
+            if (RunDirectory.IsFinished(dir))
             {
                 ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(dir, method, k));
                 continue;
@@ -137,24 +133,16 @@ public sealed class CompareCommand : Command<CompareSettings>
                 AnsiConsole.MarkupLine($"[grey]{method} seed {k}: recorded in {Markup.Escape(recordsDir)}, not run again[/]");
                 continue;
             }
-            int left = jobs.Skip(j).Count(x => !Finished(Path.Combine(outDir, "runs", $"{x.Method}-seed{x.SeedIndex}"))
+            int left = jobs.Skip(j).Count(x => !RunDirectory.IsFinished(Path.Combine(outDir, "runs", $"{x.Method}-seed{x.SeedIndex}"))
                 && !File.Exists(Path.Combine(recordsDir, $"{x.Method}-seed{x.SeedIndex}.json")));
             string eta = done.Count == 0 ? "ETA after the first run" : $"ETA {TimeSpan.FromSeconds(done.Average() * left):hh\\:mm\\:ss} for {left} runs";
-            var (statePath, resume) = StartRun(dir);
-            AnsiConsole.Write(new Rule($"run {j + 1}/{jobs.Count}: {method} seed {k}{(resume ? " (resuming)" : "")} - {eta}").LeftJustified());
+            var output = RunOf(dir);
+            AnsiConsole.Write(new Rule($"run {j + 1}/{jobs.Count}: {method} seed {k}{(output.Resume ? " (resuming)" : "")} - {eta}").LeftJustified());
             var runClock = Stopwatch.StartNew();
             try
             {
-                int seed = settings.Seed + k - 1;
-                var train = baseTrain with { Seed = seed };
-                var options = DistillationOptions.Defaults(method, backbone);
-                torch.manual_seed(seed); // projector initialisation
-                using var kd = DistillationMethods.Create(options, ctx);
-                using var student = RunWorkflow.CreateModel(backbone, studentDim, settings.Layers, data, device, seed);
-                var run = RunWorkflow.TrainAndEvaluate($"{method} seed {k}", student, data, train,
-                    Path.Combine(dir, ModelFile.FileName), kd, statePath, resume);
-                RunWorkflow.WriteRun(dir, "compare", dataOptions, train, data, run,
-                    DistillCommand.DistillationRecord(method, teacherDir, teacher, studentDim, student, options, kd));
+                // Run k of every method has the seed --seed + k - 1.
+                session.Distill(method, baseTrain with { Seed = settings.Seed + k - 1 }, output: output);
                 ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(dir, method, k));
                 done.Add(runClock.Elapsed.TotalSeconds);
             }
@@ -188,22 +176,18 @@ public sealed class CompareCommand : Command<CompareSettings>
             throw new UserErrorException($"--import {spec}: the seed index after ':' must be a positive integer");
         if (method != RunSummary.TeacherMethod && !DistillationMethods.IsKnown(method))
             throw new UserErrorException($"--import {spec}: '{method}' is not teacher or one of {string.Join(", ", DistillationMethods.Names)}");
-        if (!Finished(dir)) throw new UserErrorException($"--import {spec}: {dir} holds no finished run (metrics.json is missing)");
+        if (!RunDirectory.IsFinished(dir)) throw new UserErrorException($"--import {spec}: {dir} holds no finished run (metrics.json is missing)");
         Directory.CreateDirectory(recordsDir);
         var record = RunSummary.FromRunDirectory(dir, method, method == RunSummary.TeacherMethod ? 0 : k);
         ComparisonReport.WriteRecord(recordsDir, record);
         AnsiConsole.MarkupLine($"[grey]recorded {Markup.Escape(dir)} as {Markup.Escape(record.FileName)}[/]");
     }
 
-    private static bool Finished(string dir) => File.Exists(Path.Combine(dir, RunWorkflow.MetricsFile));
-
-    /// <summary>Prepares a run directory of the comparison: resumes from its checkpoint when it has one.</summary>
-    private static (string StatePath, bool Resume) StartRun(string dir)
+    /// <summary>A run directory of the comparison: kept when it exists, resumed from its checkpoint when it has one.</summary>
+    private static RunOutput RunOf(string dir) => new(dir)
     {
-        Directory.CreateDirectory(dir);
-        var state = Path.Combine(dir, TrainingCheckpoint.FileName);
-        return (state, File.Exists(state));
-    }
+        Overwrite = true, Resume = File.Exists(RunDirectory.CheckpointPath(dir)), Command = "compare", CommandLine = CliApp.CommandLine,
+    };
 
     private static string Report(string outDir, string recordsDir, string title, IReadOnlyList<string> order, IReadOnlyList<string> failures) =>
         ComparisonReport.Write(outDir, title, ComparisonReport.ReadRecords(recordsDir), order, failures);

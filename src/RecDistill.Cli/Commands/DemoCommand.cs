@@ -1,7 +1,7 @@
-using TorchSharp;
 using System.ComponentModel;
 using RecDistill.Distillation;
 using RecDistill.Models;
+using RecDistill.Runs;
 using RecDistill.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -56,35 +56,27 @@ public sealed class DemoCommand : Command<DemoSettings>
 {
     public override int Execute(CommandContext context, DemoSettings settings, CancellationToken cancellationToken)
     {
-        var device = RunWorkflow.SetupTorch("cpu", settings.Threads);
+        var compute = new ComputeOptions("cpu", settings.Threads);
         var dataOptions = settings.ToOptions();
-        var data = RunWorkflow.LoadData(dataOptions);
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(data.Name)}[/]: {data.NumUsers:N0} users, {data.NumItems:N0} items, train/valid/test {data.TrainCount:N0}/{data.ValidCount:N0}/{data.TestCount:N0}");
         var train = new TrainOptions { MaxEpochs = settings.Epochs, EvalEvery = 5, Patience = 5, LearningRate = settings.Lr, Seed = settings.Seed };
-        var rows = new List<(string, string, Evaluation.EvaluationResult)>();
-        FrozenTeacher? teacher = null;
-        try
+        RunOutput Output(string role) => new(Path.Combine(settings.Out, role))
         {
-            foreach (var role in new[] { "teacher", "scratch", "mkd" })
-            {
-                int dim = role == "teacher" ? settings.TeacherDim : settings.StudentDim;
-                var dir = Path.Combine(settings.Out, role);
-                RunWorkflow.PrepareOutDir(dir, settings.Overwrite);
-                using var model = RunWorkflow.CreateModel(Backbone.Bpr, dim, 0, data, device, settings.Seed);
-                using var ctx = teacher is null ? null : new DistillationContext(teacher, data, dim, device);
-                torch.manual_seed(settings.Seed);
-                using var kd = role == "mkd" ? DistillationMethods.Create(DistillationOptions.Defaults("mkd", Backbone.Bpr), ctx!) : null;
-                var run = RunWorkflow.TrainAndEvaluate($"{role} bpr d={dim}", model, data, train, Path.Combine(dir, ModelFile.FileName), kd);
-                RunWorkflow.WriteRun(dir, "demo", dataOptions, train, data, run);
-                if (role == "teacher") teacher = FrozenTeacher.From(model);
-                rows.Add(($"{role} (BPR d={dim}, best epoch {run.Train.BestEpoch})", RunWorkflow.FormatCount(model.ParameterCount), run.Test));
-            }
-        }
-        finally
+            Overwrite = settings.Overwrite, Command = "demo", CommandLine = CliApp.CommandLine,
+        };
+        var reporter = ConsoleReporter.Instance;
+        var runs = new List<(string Role, RunResult Run)>
         {
-            teacher?.Dispose();
+            ("teacher", Workflow.Train(dataOptions, new ModelShape(Backbone.Bpr, settings.TeacherDim, 0), train, Output("teacher"), compute, reporter)),
+        };
+        using (var session = TeacherSession.Open(Path.Combine(settings.Out, "teacher"), compute, null, settings.StudentDim, reporter))
+        {
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(session.Data.Name)}[/]: {session.Data.NumUsers:N0} users, {session.Data.NumItems:N0} items, train/valid/test {session.Data.TrainCount:N0}/{session.Data.ValidCount:N0}/{session.Data.TestCount:N0}");
+            foreach (var method in new[] { "scratch", "mkd" })
+                runs.Add((method, session.Distill(method, train, output: Output(method))));
         }
-        AnsiConsole.Write(RunWorkflow.MetricsTable("test metrics, full ranking", rows));
+        AnsiConsole.Write(CliDisplay.MetricsTable("test metrics, full ranking", runs.Select(r =>
+            ($"{r.Role} (BPR d={(r.Role == "teacher" ? settings.TeacherDim : settings.StudentDim)}, best epoch {r.Run.Train.BestEpoch})",
+             CliDisplay.FormatCount(r.Run.Parameters), r.Run.Test))));
         AnsiConsole.MarkupLine($"runs written under [blue]{Markup.Escape(settings.Out)}[/]");
         return 0;
     }

@@ -1,8 +1,7 @@
-using TorchSharp;
 using System.ComponentModel;
-using System.Text.Json.Nodes;
 using RecDistill.Distillation;
 using RecDistill.Models;
+using RecDistill.Runs;
 using RecDistill.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -95,56 +94,16 @@ public sealed class DistillCommand : Command<DistillSettings>
 {
     public override int Execute(CommandContext context, DistillSettings settings, CancellationToken cancellationToken)
     {
-        var device = RunWorkflow.SetupTorch(settings.Device, settings.Threads);
-        var teacherRecord = RunWorkflow.ReadRunRecord(settings.Teacher);
-        var backbone = teacherRecord.Model.Backbone;
-        int dim = settings.Dim ?? Math.Max(1, teacherRecord.Model.Dim / 10);
+        var teacher = RunDirectory.ReadRecord(settings.Teacher);
+        int dim = settings.Dim ?? Math.Max(1, teacher.Model.Dim / 10);
         var method = settings.Method.ToLowerInvariant();
         var outDir = settings.Out ?? Path.Combine("runs", $"{method}-d{dim}-seed{settings.Seed}");
-        var (statePath, resume) = RunWorkflow.PrepareRunDir(outDir, settings.Overwrite, "distill");
         // The teacher's own data options rebuild the exact split it was trained on, unless --data says otherwise.
-        var dataOptions = settings.Data is null ? teacherRecord.Data : settings.ToOptions();
-        var data = RunWorkflow.LoadData(dataOptions);
-        var train = settings.ToTrainOptions();
-        var options = settings.ToDistillationOptions(backbone);
-
-        using var teacher = FrozenTeacher.Load(Path.Combine(settings.Teacher, ModelFile.FileName), data, device);
-        using var ctx = new DistillationContext(teacher, data, dim, device);
-        IDistillationMethod? kd = null;
-        torch.manual_seed(settings.Seed); // projector initialisation
-        AnsiConsole.Status().Start($"Preparing {method} (teacher top-K lists, neighbours)", _ => kd = DistillationMethods.Create(options, ctx));
-        using var _kd = kd;
-        using var student = RunWorkflow.CreateModel(backbone, dim, teacherRecord.Model.Layers, data, device, settings.Seed);
-        var run = RunWorkflow.TrainAndEvaluate($"{method} d={dim}", student, data, train, Path.Combine(outDir, ModelFile.FileName), kd, statePath, resume);
-
-        var extra = DistillationRecord(method, settings.Teacher, teacher, dim, student, options, kd);
-        RunWorkflow.WriteRun(outDir, "distill", dataOptions, train, data, run, extra);
-        AnsiConsole.Write(RunWorkflow.MetricsTable("test metrics (best validation epoch)",
-            new[] { ($"{method} d={dim}", RunWorkflow.FormatCount(student.ParameterCount), run.Test) }));
-        AnsiConsole.MarkupLine($"best epoch {run.Train.BestEpoch} of {run.Train.EpochsRun}, {run.Train.TrainSeconds:F0} s; valid ndcg@20 {run.Valid["ndcg@20"]:F4}");
+        var run = Workflow.Distill(settings.Teacher, method, settings.ToTrainOptions(), settings.ToDistillationOptions(teacher.Model.Backbone),
+            dim, CliApp.Output(outDir, "distill", settings.Overwrite), settings.Compute,
+            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance);
+        CliDisplay.ShowRun(run);
         AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]");
         return 0;
     }
-
-    /// <summary>The "distillation" object of a student's metrics.json.</summary>
-    public static JsonObject DistillationRecord(string method, string teacherDir, FrozenTeacher teacher, int dim,
-        IRecommender student, DistillationOptions options, IDistillationMethod? kd)
-    {
-        long teacherParams = (long)(teacher.NumUsers + teacher.NumItems) * teacher.Dim;
-        return new JsonObject
-        {
-            ["distillation"] = new JsonObject
-            {
-                ["method"] = method,
-                ["teacher"] = Path.GetFullPath(teacherDir),
-                ["teacher_dim"] = teacher.Dim,
-                ["student_dim"] = dim,
-                ["compression"] = Math.Round((double)student.ParameterCount / teacherParams, 4),
-                ["options"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(options, JsonOptions.Default)),
-                ["last_epoch_diagnostics"] = kd is null ? null : new JsonObject(kd.EpochDiagnostics.Select(kv =>
-                    KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(double.IsFinite(kv.Value) ? Math.Round(kv.Value, 6) : (double?)null)))),
-            },
-        };
-    }
-
 }

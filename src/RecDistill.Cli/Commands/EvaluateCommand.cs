@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Text.Json;
 using RecDistill.Evaluation;
+using RecDistill.Runs;
 using RecDistill.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -37,18 +38,14 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
 {
     public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
     {
-        var device = RunWorkflow.SetupTorch(settings.Device, null);
-        var (_, dataOptions, data, model) = RunWorkflow.LoadRun(settings.ModelDir, device, settings.Data is null ? null : settings.ToOptions());
-        using var _model = model;
-        var evaluator = new FullRankingEvaluator(data);
-        var valid = evaluator.Evaluate(model, EvalSplit.Valid);
-        var test = evaluator.Evaluate(model, EvalSplit.Test);
-        AnsiConsole.Write(RunWorkflow.MetricsTable($"{Markup.Escape(data.Name)}: validation and test",
-            new[] { ("valid", RunWorkflow.FormatCount(model.ParameterCount), valid), ("test", RunWorkflow.FormatCount(model.ParameterCount), test) }));
+        var e = Workflow.Evaluate(settings.ModelDir, new ComputeOptions(settings.Device),
+            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance);
+        string size = CliDisplay.FormatCount(e.Parameters);
+        AnsiConsole.Write(CliDisplay.MetricsTable($"{Markup.Escape(e.Dataset)}: validation and test",
+            new[] { ("valid", size, e.Valid), ("test", size, e.Test) }));
         if (settings.Out is not null)
         {
-            var json = RunWorkflow.MetricsJson(data, model, null, valid, test, dataOptions.Seed);
-            AtomicFile.WriteText(settings.Out, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            AtomicFile.WriteText(settings.Out, e.Json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(settings.Out)}[/]");
         }
         return 0;

@@ -7,8 +7,7 @@ using RecDistill.Serving;
 using RecDistill.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
-using TorchSharp;
-using static TorchSharp.torch;
+using RecDistill.Runs;
 
 namespace RecDistill.Cli.Commands;
 
@@ -59,105 +58,35 @@ public sealed class ExportSettings : CommandSettings
 /// </summary>
 public sealed class ExportCommand : Command<ExportSettings>
 {
-    /// <summary>Users compared for the quantisation check (evenly spaced; all when fewer).</summary>
-    public const int CheckUsers = 2000;
-
     public override int Execute(CommandContext context, ExportSettings settings, CancellationToken cancellationToken)
     {
         var precision = ExportSettings.ParsePrecision(settings.Precision)!.Value;
-        var device = RunWorkflow.SetupTorch("cpu", settings.Threads);
-        var (record, _, data, model) = RunWorkflow.LoadRun(settings.ModelDir, device);
-        using var _model = model;
-        var (users, items) = ModelExport.FinalVectors(model);
-        int layers = model is LightGcn g ? g.Layers : 0;
-        CompactModel Build(VectorPrecision p) => ModelExport.ToCompact(model, users, items, data, p);
-
-        Build(precision).Save(settings.Out);
-        // Read back what a server will read: proves the file is whole, and the check below uses it.
-        var written = CompactModel.Load(settings.Out);
-        long size = new FileInfo(settings.Out).Length;
-        long fp32Size = CompactModelFile.LengthOf(written.Dim, written.NumUsers, written.NumItems, VectorPrecision.Fp32, written.TrainPairs);
-
-        var t = new Table().Border(TableBorder.Rounded).Title($"exported [blue]{Markup.Escape(settings.Out)}[/]");
+        var e = ModelExport.Export(settings.ModelDir, settings.Out!, precision, !settings.NoCheck, settings.Threads, ConsoleReporter.Instance);
+        var t = new Table().Border(TableBorder.Rounded).Title($"exported [blue]{Markup.Escape(e.File)}[/]");
         t.AddColumn("field");
         t.AddColumn(new TableColumn("value").RightAligned());
         void Row(string k, string v) => t.AddRow(Markup.Escape(k), Markup.Escape(v));
         string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
-        Row("model", $"{record.Model.Backbone.ToString().ToLowerInvariant()} d={written.Dim}" + (layers > 0 ? $", {layers} layers (propagated vectors)" : ""));
+        Row("model", $"{e.Backbone.ToString().ToLowerInvariant()} d={e.Dim}" + (e.Layers > 0 ? $", {e.Layers} layers (propagated vectors)" : ""));
         Row("precision", Name(precision));
-        Row("users / items", $"{N(written.NumUsers)} / {N(written.NumItems)}");
-        Row("train pairs (seen items)", N(written.TrainPairs));
-        Row("file size", $"{N(size)} bytes ({size / 1048576.0:F2} MiB)");
-        if (precision != VectorPrecision.Fp32) Row("size / fp32 size", (size / (double)fp32Size).ToString("F3", CultureInfo.InvariantCulture));
+        Row("users / items", $"{N(e.Users)} / {N(e.Items)}");
+        Row("train pairs (seen items)", N(e.TrainPairs));
+        Row("file size", $"{N(e.Bytes)} bytes ({e.Bytes / 1048576.0:F2} MiB)");
+        if (precision != VectorPrecision.Fp32) Row("size / fp32 size", (e.Bytes / (double)e.Fp32Bytes).ToString("F3", CultureInfo.InvariantCulture));
         AnsiConsole.Write(t);
-
-        if (precision != VectorPrecision.Fp32 && !settings.NoCheck)
-            AnsiConsole.Write(AccuracyCheck(Build(VectorPrecision.Fp32), written, data, fp32Size, size, settings.Threads ?? Environment.ProcessorCount));
+        if (e.Check is { } c)
+        {
+            string F(double v) => v.ToString("F5", CultureInfo.InvariantCulture);
+            var q = new Table().Border(TableBorder.Rounded)
+                .Title($"accuracy cost of {Name(precision)} (overlap on {c.SampledUsers:N0} users; test metrics on {c.TestUsers:N0})");
+            foreach (var col in new[] { "precision", "file bytes", "test recall@20", "test ndcg@20", "top-20 overlap vs fp32" })
+                q.AddColumn(col == "precision" ? new TableColumn(col) : new TableColumn(col).RightAligned());
+            q.AddRow("fp32", N(e.Fp32Bytes), F(c.Fp32Recall20), F(c.Fp32Ndcg20), "1.00000");
+            q.AddRow(Name(precision), N(e.Bytes), F(c.Recall20), F(c.Ndcg20), F(c.Top20Overlap));
+            AnsiConsole.Write(q);
+        }
         return 0;
     }
 
     private static string Name(VectorPrecision p) => p.ToString().ToLowerInvariant();
-
-    /// <summary>The quantised file against exact fp32 vectors: top-20 agreement and the test metrics of both.</summary>
-    private static Table AccuracyCheck(CompactModel exact, CompactModel quantized, SplitDataset data, long fp32Size, long size, int threads)
-    {
-        var sample = RankingOverlap.SampleUsers(exact, CheckUsers);
-        double overlap = RankingOverlap.Mean(new Recommender(exact), new Recommender(quantized), sample, 20, threads);
-        var evaluator = new FullRankingEvaluator(data);
-        EvaluationResult Test(CompactModel m)
-        {
-            var (u, i) = Dequantized(m);
-            using var ut = torch.tensor(u, m.NumUsers, m.Dim);
-            using var it = torch.tensor(i, m.NumItems, m.Dim);
-            return evaluator.Evaluate(ut, it, EvalSplit.Test);
-        }
-        var e = Test(exact);
-        var q = Test(quantized);
-        string F(double v) => v.ToString("F5", CultureInfo.InvariantCulture);
-        var t = new Table().Border(TableBorder.Rounded)
-            .Title($"accuracy cost of {Name(quantized.Precision)} (overlap on {sample.Length:N0} users; test metrics on {e.Users:N0})");
-        foreach (var c in new[] { "precision", "file bytes", "test recall@20", "test ndcg@20", "top-20 overlap vs fp32" })
-            t.AddColumn(c == "precision" ? new TableColumn(c) : new TableColumn(c).RightAligned());
-        t.AddRow("fp32", fp32Size.ToString("N0", CultureInfo.InvariantCulture), F(e["recall@20"]), F(e["ndcg@20"]), "1.00000");
-        t.AddRow(Name(quantized.Precision), size.ToString("N0", CultureInfo.InvariantCulture), F(q["recall@20"]), F(q["ndcg@20"]), F(overlap));
-        return t;
-    }
-
-    private static (float[] Users, float[] Items) Dequantized(CompactModel m)
-    {
-        var u = new float[(long)m.NumUsers * m.Dim];
-        var i = new float[(long)m.NumItems * m.Dim];
-        for (int x = 0; x < m.NumUsers; x++) m.UserVector(x, u.AsSpan(x * m.Dim, m.Dim));
-        for (int x = 0; x < m.NumItems; x++) m.ItemVector(x, i.AsSpan(x * m.Dim, m.Dim));
-        return (u, i);
-    }
-}
-
-/// <summary>From a trained model and its data to a <see cref="CompactModel"/>: what `export` writes.</summary>
-public static class ModelExport
-{
-    /// <summary>The model's final user and item vectors (LightGCN: after propagation), row-major, on the CPU.</summary>
-    public static (float[] Users, float[] Items) FinalVectors(IRecommender model)
-    {
-        using var _ = torch.no_grad();
-        var (u, i) = model.FinalEmbeddings();
-        using (u) using (i)
-            return (TensorCopy.ToArray<float>(u), TensorCopy.ToArray<float>(i));
-    }
-
-    public static CompactModel ToCompact(IRecommender model, SplitDataset data, VectorPrecision precision)
-    {
-        var (users, items) = FinalVectors(model);
-        return ToCompact(model, users, items, data, precision);
-    }
-
-    /// <summary>Final vectors, the data's raw id maps and its train items (the items to leave out when serving).</summary>
-    public static CompactModel ToCompact(IRecommender model, float[] users, float[] items, SplitDataset data, VectorPrecision precision)
-    {
-        if (model.NumUsers != data.NumUsers || model.NumItems != data.NumItems)
-            throw new ArgumentException($"the model has {model.NumUsers} users and {model.NumItems} items but the data has {data.NumUsers} and {data.NumItems}");
-        var backbone = model.Backbone == Backbone.LightGcn ? ModelBackbone.LightGcn : ModelBackbone.Bpr;
-        int layers = model is LightGcn g ? g.Layers : 0;
-        return CompactModel.Create(backbone, layers, model.Dim, users, items, data.UserRawIds, data.ItemRawIds, data.Train, precision);
-    }
 }

@@ -197,6 +197,8 @@ public class TrainSettings : DataSettings
 
     public Backbone Backbone => Model.ToLowerInvariant() == "lightgcn" ? Backbone.LightGcn : Backbone.Bpr;
 
+    public RecDistill.Runs.ComputeOptions Compute => new(Device, Threads);
+
     public override ValidationResult Validate()
     {
         var v = base.Validate();

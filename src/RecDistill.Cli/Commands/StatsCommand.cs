@@ -1,5 +1,6 @@
 using System.Globalization;
 using RecDistill.Data;
+using RecDistill.Runs;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -11,7 +12,7 @@ public sealed class StatsCommand : Command<DataSettings>
     public override int Execute(CommandContext context, DataSettings settings, CancellationToken cancellationToken)
     {
         var options = settings.ToOptions();
-        var data = RunWorkflow.LoadData(options);
+        var data = Workflow.LoadData(options, ConsoleReporter.Instance);
         var s = DatasetStatistics.Compute(data);
         var t = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(data.Name));
         t.AddColumn("statistic");

@@ -22,6 +22,8 @@ public sealed class DistillationContext : IDisposable
     }
 
     public FrozenTeacher Teacher { get; }
+    /// <summary>The teacher's run directory, when it was loaded from one (recorded in students' metrics.json).</summary>
+    public string? TeacherDir { get; init; }
     public SplitDataset Data { get; }
     public int StudentDim { get; }
     public Device Device { get; }

@@ -1,3 +1,4 @@
+using RecDistill.Runs;
 using RecDistill.Cli;
 
 namespace RecDistill.Tests.Cli;
@@ -31,7 +32,7 @@ public class BadInputCliTests
     {
         // This build carries libtorch (-p:LibTorch=cpu, the default): the advice is to rebuild, and
         // only the first line of TorchSharp's long message is kept.
-        var message = RunWorkflow.LibTorchNotLoaded(new NotSupportedException("no libtorch here\nStep 1 - trace ..."));
+        var message = ComputeOptions.LibTorchNotLoaded(new NotSupportedException("no libtorch here\nStep 1 - trace ..."));
         Assert.Contains("(no libtorch here)", message);
         Assert.Contains("libtorch-cpu-linux-x64", message);
         Assert.DoesNotContain("Step 1", message);

@@ -1,3 +1,4 @@
+using RecDistill.Runs;
 using System.Globalization;
 using RecDistill.Cli;
 using RecDistill.Cli.Commands;
@@ -63,7 +64,7 @@ public class ServingCliTests
         Assert.Contains("fp32", output);
 
         // The reference: the run's model, rebuilt as evaluate does, ranked by brute force.
-        var data = DatasetLoader.Load(RunWorkflow.ReadRunRecord(run).Data);
+        var data = DatasetLoader.Load(RunDirectory.ReadRecord(run).Data);
         using var model = ModelFile.Load(Path.Combine(run, ModelFile.FileName), data, CPU);
         var (uv, iv) = ModelExport.FinalVectors(model);
         var users = new[] { 0, 1, 5, data.NumUsers - 1 };
@@ -108,7 +109,7 @@ public class ServingCliTests
         Assert.Equal(2, exported.Layers);
         Assert.Equal(VectorPrecision.Int8, exported.Precision);
 
-        var data = DatasetLoader.Load(RunWorkflow.ReadRunRecord(run).Data);
+        var data = DatasetLoader.Load(RunDirectory.ReadRecord(run).Data);
         using var model = ModelFile.Load(Path.Combine(run, ModelFile.FileName), data, CPU);
         var (uv, _) = ModelExport.FinalVectors(model);
         var raw = model.UserWeight.detach().cpu().data<float>().ToArray();

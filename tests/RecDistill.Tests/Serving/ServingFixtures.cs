@@ -1,5 +1,4 @@
-using RecDistill.Cli;
-using RecDistill.Cli.Commands;
+using RecDistill.Runs;
 using RecDistill.Data;
 using RecDistill.Models;
 using RecDistill.Serving;

@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using RecDistill.Data;
+using RecDistill.Evaluation;
+using RecDistill.Models;
+using RecDistill.Training;
+using static TorchSharp.torch;
+
+namespace RecDistill.Runs;
+
+/// <summary>A run's record on disk (run.json): how to rebuild its data and model.</summary>
+public sealed record RunRecord(string Command, DataOptions Data, TrainOptions Train, ModelConfig Model, string Created);
+
+/// <summary>A finished run: the model with its best weights, and what it measured.</summary>
+public sealed record RunOutcome(IRecommender Model, TrainResult Train, EvaluationResult Valid, EvaluationResult Test);
+
+/// <summary>
+/// A run directory: metrics.json (what the run measured), model.bin (best-validation weights),
+/// run.json (data and training options, so that evaluation and distillation rebuild the same split),
+/// history.csv (per epoch), and while training checkpoint.bin.
+/// </summary>
+public static class RunDirectory
+{
+    public const string MetricsFile = "metrics.json";
+    public const string RunFile = "run.json";
+    public const string HistoryFile = "history.csv";
+
+    /// <summary>Finished: metrics.json is written last, so its presence means the run completed.</summary>
+    public static bool IsFinished(string dir) => File.Exists(Path.Combine(dir, MetricsFile));
+
+    public static string ModelPath(string dir) => Path.Combine(dir, ModelFile.FileName);
+
+    public static string CheckpointPath(string dir) => Path.Combine(dir, TrainingCheckpoint.FileName);
+
+    /// <summary>Refuses to mix a new run's results with an old one's unless overwriting is asked for.</summary>
+    public static void PrepareOut(string dir, bool overwrite)
+    {
+        if (File.Exists(dir)) throw new UserErrorException($"--out {dir} is a file, not a directory");
+        if (Directory.Exists(dir) && !overwrite &&
+            (File.Exists(Path.Combine(dir, MetricsFile)) || File.Exists(ModelPath(dir))))
+            throw new UserErrorException($"--out {dir} already holds a run; choose another directory or pass --overwrite");
+        Directory.CreateDirectory(dir);
+    }
+
+    public static RunRecord ReadRecord(string dir)
+    {
+        var path = Path.Combine(dir, RunFile);
+        if (!File.Exists(path)) throw new UserErrorException($"{dir} is not a run directory: {RunFile} is missing");
+        try
+        {
+            return JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(path), JsonOptions.Default)
+                   ?? throw new UserErrorException($"{path}: empty run record");
+        }
+        catch (JsonException e)
+        {
+            throw new UserErrorException($"{path}: not a valid run record ({e.Message})");
+        }
+    }
+
+    /// <summary>The data a run's record describes (or <paramref name="dataOverride"/>) and its model with the saved weights.</summary>
+    public static (RunRecord Record, DataOptions DataOptions, SplitDataset Data, IRecommender Model) Load(
+        string dir, ComputeOptions compute, DataOptions? dataOverride = null, IRunReporter? reporter = null)
+    {
+        var record = ReadRecord(dir);
+        var dataOptions = dataOverride ?? record.Data;
+        var data = Workflow.LoadData(dataOptions, reporter ?? SilentReporter.Instance);
+        var model = ModelFile.Load(ModelPath(dir), data, compute.Resolve());
+        return (record, dataOptions, data, model);
+    }
+
+    /// <summary>metrics.json's content: dataset sizes, model, seed, training summary, validation and test metrics.</summary>
+    public static JsonObject MetricsJson(SplitDataset data, IRecommender model, TrainResult? train,
+        EvaluationResult valid, EvaluationResult test, int seed)
+    {
+        var o = new JsonObject
+        {
+            ["dataset"] = new JsonObject
+            {
+                ["name"] = data.Name,
+                ["users"] = data.NumUsers,
+                ["items"] = data.NumItems,
+                ["train"] = data.TrainCount,
+                ["valid"] = data.ValidCount,
+                ["test"] = data.TestCount,
+            },
+            ["model"] = new JsonObject
+            {
+                ["backbone"] = model.Backbone == Backbone.Bpr ? "bpr" : "lightgcn",
+                ["dim"] = model.Dim,
+                ["layers"] = model is LightGcn g ? g.Layers : 0,
+                ["parameters"] = model.ParameterCount,
+            },
+            ["seed"] = seed,
+        };
+        if (train is not null)
+        {
+            o["best_epoch"] = train.BestEpoch;
+            o["epochs_run"] = train.EpochsRun;
+            o["early_stopped"] = train.EarlyStopped;
+            o["train_seconds"] = Math.Round(train.TrainSeconds, 2);
+        }
+        o["valid"] = MetricsObject(valid);
+        o["test"] = MetricsObject(test);
+        return o;
+    }
+
+    private static JsonObject MetricsObject(EvaluationResult r)
+    {
+        var o = new JsonObject { ["users"] = r.Users };
+        foreach (var (k, v) in r.Metrics) o[k] = Math.Round(v, 6);
+        return o;
+    }
+
+    /// <summary>Writes a finished run: metrics.json (with <paramref name="extra"/> and the command line), run.json, history.csv, model.bin.</summary>
+    public static void Write(string dir, string command, string commandLine, DataOptions dataOptions, TrainOptions train,
+        SplitDataset data, RunOutcome run, JsonObject? extra = null)
+    {
+        var metrics = MetricsJson(data, run.Model, run.Train, run.Valid, run.Test, train.Seed);
+        if (extra is not null) foreach (var (k, v) in extra) metrics[k] = v?.DeepClone();
+        metrics["command"] = commandLine;
+        AtomicFile.WriteText(Path.Combine(dir, MetricsFile), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var record = new RunRecord(command, dataOptions, train, ModelFile.ConfigOf(run.Model),
+            DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+        AtomicFile.WriteText(Path.Combine(dir, RunFile), JsonSerializer.Serialize(record, JsonOptions.Default));
+        // Methods' per-epoch diagnostics (e.g. CPD's inconsistency rate) become extra columns.
+        var diagKeys = run.Train.History.SelectMany(h => h.Diagnostics?.Keys ?? Enumerable.Empty<string>()).Distinct().Order().ToList();
+        var csv = new StringBuilder("epoch,loss,seconds,valid_ndcg20" + string.Concat(diagKeys.Select(k => "," + k)) + "\n");
+        string G(double? v) => v is { } x ? x.ToString("G6", CultureInfo.InvariantCulture) : "";
+        foreach (var h in run.Train.History)
+            csv.Append(CultureInfo.InvariantCulture, $"{h.Epoch},{h.Loss:G6},{h.Seconds:F3},{G(h.ValidMetric)}")
+               .Append(string.Concat(diagKeys.Select(k => "," + G(h.Diagnostics?.GetValueOrDefault(k)))))
+               .Append('\n');
+        AtomicFile.WriteText(Path.Combine(dir, HistoryFile), csv.ToString());
+        // The trainer saved the best model while training; save again so the file matches the final weights.
+        ModelFile.Save(ModelPath(dir), run.Model);
+        // The run is complete: its resume state is no longer needed (and is as large as the model, or more).
+        File.Delete(CheckpointPath(dir));
+    }
+}

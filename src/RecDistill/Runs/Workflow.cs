@@ -1,0 +1,213 @@
+using System.Text.Json.Nodes;
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Evaluation;
+using RecDistill.Models;
+using RecDistill.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RecDistill.Runs;
+
+/// <summary>The model a run trains: backbone, embedding dimension and (LightGCN) propagation layers.</summary>
+public sealed record ModelShape(Backbone Backbone, int Dim, int Layers = 3);
+
+/// <summary>Where a run is written, and whether it continues an interrupted one.</summary>
+public sealed record RunOutput(string Dir)
+{
+    /// <summary>Write into a directory that already holds a run.</summary>
+    public bool Overwrite { get; init; }
+    /// <summary>Continue from the directory's checkpoint (from the first epoch when it has none yet).</summary>
+    public bool Resume { get; init; }
+    /// <summary>The workflow recorded in run.json: train, distill, compare, demo.</summary>
+    public string Command { get; init; } = "train";
+    /// <summary>What metrics.json records as the command (the CLI's whole command line); default: <see cref="Command"/>.</summary>
+    public string? CommandLine { get; init; }
+    /// <summary>Called once the directory is ready and before training (the CLI records its arguments for --resume there).</summary>
+    public Action<string>? OnPrepared { get; init; }
+}
+
+/// <summary>A saved run evaluated: its metrics, and the same as metrics.json has them.</summary>
+public sealed record RunEvaluation(string Dataset, long Parameters, EvaluationResult Valid, EvaluationResult Test, JsonObject Json);
+
+/// <summary>What a run measured (its model is in the run directory when one was written).</summary>
+public sealed record RunResult(string Label, string? Dir, long Parameters, TrainResult Train, EvaluationResult Valid, EvaluationResult Test);
+
+/// <summary>
+/// The workflows a user runs: train a model, distil a student from a saved teacher, evaluate a saved run.
+/// Every random draw of a run follows from its <see cref="TrainOptions.Seed"/> alone (see <see cref="Run"/>).
+/// </summary>
+public static class Workflow
+{
+    public static SplitDataset LoadData(DataOptions options, IRunReporter? reporter = null) =>
+        (reporter ?? SilentReporter.Instance).Step($"Loading {Describe(options)}", () => DatasetLoader.Load(options));
+
+    public static string Describe(DataOptions o) =>
+        o.Format == DataFormat.Synthetic ? $"synthetic data (seed {o.Seed})" : $"{o.Path} ({o.Format.ToString().ToLowerInvariant()})";
+
+    /// <summary>Trains one model (a teacher, or any BPR-MF / LightGCN model) with early stopping and evaluates its best weights.</summary>
+    public static RunResult Train(DataOptions data, ModelShape model, TrainOptions train, RunOutput? output = null,
+        ComputeOptions? compute = null, IRunReporter? reporter = null)
+    {
+        reporter ??= SilentReporter.Instance;
+        var device = (compute ?? ComputeOptions.Cpu).Resolve();
+        if (output is not null) Prepare(output, reporter);
+        var split = LoadData(data, reporter);
+        return Run($"{Name(model.Backbone)} d={model.Dim}", split, data, model, train, output, device, reporter, null);
+    }
+
+    /// <summary>Distils a student from the teacher saved in <paramref name="teacherDir"/> (see <see cref="TeacherSession"/> for several students).</summary>
+    public static RunResult Distill(string teacherDir, string method, TrainOptions train, DistillationOptions? options = null,
+        int? studentDim = null, RunOutput? output = null, ComputeOptions? compute = null, DataOptions? data = null,
+        IRunReporter? reporter = null)
+    {
+        reporter ??= SilentReporter.Instance;
+        var record = RunDirectory.ReadRecord(teacherDir);
+        int dim = studentDim ?? Math.Max(1, record.Model.Dim / 10);
+        if (output is not null) Prepare(output, reporter);
+        using var session = TeacherSession.Open(teacherDir, compute, data, dim, reporter);
+        return session.Distill(method, train, options, output, prepared: true);
+    }
+
+    /// <summary>Validation and test metrics of a saved run, on its own data (or <paramref name="data"/>).</summary>
+    public static RunEvaluation Evaluate(string runDir, ComputeOptions? compute = null, DataOptions? data = null, IRunReporter? reporter = null)
+    {
+        var (_, dataOptions, split, model) = RunDirectory.Load(runDir, compute ?? ComputeOptions.Cpu, data, reporter);
+        using var _model = model;
+        var evaluator = new FullRankingEvaluator(split);
+        var valid = evaluator.Evaluate(model, EvalSplit.Valid);
+        var test = evaluator.Evaluate(model, EvalSplit.Test);
+        return new RunEvaluation(split.Name, model.ParameterCount, valid, test,
+            RunDirectory.MetricsJson(split, model, null, valid, test, dataOptions.Seed));
+    }
+
+    internal static string Name(Backbone b) => b == Backbone.LightGcn ? "lightgcn" : "bpr";
+
+    /// <summary>Refuses an old run's directory (unless overwriting or resuming it); then the caller's hook.</summary>
+    internal static void Prepare(RunOutput output, IRunReporter reporter)
+    {
+        if (output.Resume && !File.Exists(RunDirectory.CheckpointPath(output.Dir)))
+            reporter.Message($"{output.Dir} has no checkpoint yet: the run starts from its first epoch");
+        RunDirectory.PrepareOut(output.Dir, output.Overwrite || output.Resume);
+        if (output.Resume) reporter.Message($"resuming {output.Dir}");
+        output.OnPrepared?.Invoke(output.Dir);
+    }
+
+    /// <summary>
+    /// The one recipe of every run: seed, the method's own parameters, seed again, the model's initial
+    /// weights, train with early stopping, evaluate the best weights, write the run. Seeding right before
+    /// each draw makes the method's and the model's initial values depend on the seed alone, not on what
+    /// ran before in the process (a comparison's tenth run starts as a lone run with its seed would); the
+    /// trainer seeds every epoch itself.
+    /// </summary>
+    internal static RunResult Run(string label, SplitDataset data, DataOptions dataOptions, ModelShape shape, TrainOptions train,
+        RunOutput? output, Device device, IRunReporter reporter, (DistillationContext Context, string Method, DistillationOptions Options)? distill)
+    {
+        torch.manual_seed(train.Seed);
+        using var method = distill is { } d && d.Method != "scratch"
+            ? reporter.Step($"Preparing {d.Method} (teacher top-K lists, neighbours)", () => DistillationMethods.Create(d.Options, d.Context))
+            : null;
+        torch.manual_seed(train.Seed);
+        using var model = ModelFile.Create(new ModelConfig(shape.Backbone, shape.Dim, shape.Layers, data.NumUsers, data.NumItems), data, device);
+        var result = reporter.Train(label, train.MaxEpochs, progress => new Trainer(train)
+        {
+            CheckpointPath = output is null ? null : RunDirectory.ModelPath(output.Dir),
+            StatePath = output is null ? null : RunDirectory.CheckpointPath(output.Dir),
+            Resume = output?.Resume ?? false,
+            Progress = progress,
+        }.Fit(model, data, method));
+        var evaluator = new FullRankingEvaluator(data);
+        var outcome = new RunOutcome(model, result, evaluator.Evaluate(model, EvalSplit.Valid), evaluator.Evaluate(model, EvalSplit.Test));
+        if (output is not null)
+        {
+            var extra = distill is { } x ? DistillationRecord(x.Method, x.Context, model, x.Options, method) : null;
+            RunDirectory.Write(output.Dir, output.Command, output.CommandLine ?? output.Command, dataOptions, train, data, outcome, extra);
+        }
+        return new RunResult(label, output?.Dir, model.ParameterCount, result, outcome.Valid, outcome.Test);
+    }
+
+    /// <summary>The "distillation" object of a student's metrics.json.</summary>
+    private static JsonObject DistillationRecord(string method, DistillationContext ctx, IRecommender student,
+        DistillationOptions options, IDistillationMethod? kd)
+    {
+        var teacher = ctx.Teacher;
+        long teacherParams = (long)(teacher.NumUsers + teacher.NumItems) * teacher.Dim;
+        return new JsonObject
+        {
+            ["distillation"] = new JsonObject
+            {
+                ["method"] = method,
+                ["teacher"] = ctx.TeacherDir is null ? null : Path.GetFullPath(ctx.TeacherDir),
+                ["teacher_dim"] = teacher.Dim,
+                ["student_dim"] = student.Dim,
+                ["compression"] = Math.Round((double)student.ParameterCount / teacherParams, 4),
+                ["options"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(options, JsonOptions.Default)),
+                ["last_epoch_diagnostics"] = kd is null ? null : new JsonObject(kd.EpochDiagnostics.Select(kv =>
+                    KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(double.IsFinite(kv.Value) ? Math.Round(kv.Value, 6) : (double?)null)))),
+            },
+        };
+    }
+}
+
+/// <summary>
+/// A saved teacher loaded once with its data and the lists the methods draw on, for distilling one or
+/// several students (a comparison runs every method and seed against one session).
+/// </summary>
+public sealed class TeacherSession : IDisposable
+{
+    private readonly FrozenTeacher _teacher;
+    private readonly DistillationContext _context;
+    private readonly Device _device;
+    private readonly IRunReporter _reporter;
+
+    private TeacherSession(RunRecord record, DataOptions dataOptions, SplitDataset data, FrozenTeacher teacher,
+        DistillationContext context, Device device, IRunReporter reporter)
+    {
+        TeacherRecord = record; DataOptions = dataOptions; Data = data; _teacher = teacher; _context = context;
+        _device = device; _reporter = reporter;
+    }
+
+    /// <summary>The teacher's run record (its backbone, dimension and layers are the students').</summary>
+    public RunRecord TeacherRecord { get; }
+    public DataOptions DataOptions { get; }
+    public SplitDataset Data { get; }
+    public int StudentDim => _context.StudentDim;
+    public Backbone Backbone => TeacherRecord.Model.Backbone;
+    public long TeacherParameters => (long)(_teacher.NumUsers + _teacher.NumItems) * _teacher.Dim;
+
+    /// <summary>Loads the teacher of <paramref name="teacherDir"/> on its own data (or <paramref name="data"/>); students of <paramref name="studentDim"/> (default a tenth of the teacher's).</summary>
+    public static TeacherSession Open(string teacherDir, ComputeOptions? compute = null, DataOptions? data = null,
+        int? studentDim = null, IRunReporter? reporter = null)
+    {
+        reporter ??= SilentReporter.Instance;
+        var record = RunDirectory.ReadRecord(teacherDir);
+        var device = (compute ?? ComputeOptions.Cpu).Resolve();
+        var dataOptions = data ?? record.Data;
+        var split = Workflow.LoadData(dataOptions, reporter);
+        var teacher = FrozenTeacher.Load(RunDirectory.ModelPath(teacherDir), split, device);
+        var context = new DistillationContext(teacher, split, studentDim ?? Math.Max(1, record.Model.Dim / 10), device) { TeacherDir = teacherDir };
+        return new TeacherSession(record, dataOptions, split, teacher, context, device, reporter);
+    }
+
+    /// <summary>Trains one student with <paramref name="method"/> (scratch, kd, rd, cd, de, rrd, htd, nkd, cpd, sld, mkd).</summary>
+    public RunResult Distill(string method, TrainOptions train, DistillationOptions? options = null, RunOutput? output = null) =>
+        Distill(method, train, options, output, prepared: false);
+
+    internal RunResult Distill(string method, TrainOptions train, DistillationOptions? options, RunOutput? output, bool prepared)
+    {
+        method = method.ToLowerInvariant();
+        if (!DistillationMethods.IsKnown(method))
+            throw new UserErrorException($"'{method}' is not one of {string.Join(", ", DistillationMethods.Names)}");
+        options ??= DistillationOptions.Defaults(method, Backbone);
+        if (output is not null && !prepared) Workflow.Prepare(output, _reporter);
+        var shape = new ModelShape(Backbone, StudentDim, TeacherRecord.Model.Layers);
+        return Workflow.Run($"{method} d={StudentDim}", Data, DataOptions, shape, train, output, _device, _reporter,
+            (_context, method, options));
+    }
+
+    public void Dispose()
+    {
+        _context.Dispose();
+        _teacher.Dispose();
+    }
+}
