@@ -21,6 +21,7 @@ public static class CliApp
         ["train"] = typeof(TrainSettings),
         ["distill"] = typeof(DistillSettings),
         ["compare"] = typeof(CompareSettings),
+        ["tune"] = typeof(TuneSettings),
         ["evaluate"] = typeof(EvaluateSettings),
         ["export"] = typeof(ExportSettings),
         ["recommend"] = typeof(RecommendSettings),
@@ -60,6 +61,8 @@ public static class CliApp
                 .WithExample("distill", "--teacher", "runs/teacher", "--method", "mkd", "--out", "runs/mkd");
             c.AddCommand<CompareCommand>("compare").WithDescription("The paper's table in one command: a teacher, then every method for every seed; results.md/.csv/.json and PNG charts. Run it again to reuse finished runs and resume an interrupted one.")
                 .WithExample("compare", "--data", "../shared/data/citeulike-t/users.dat", "--format", "citeulike", "--teacher-dim", "200", "--student-dim", "20", "--seeds", "3", "--out", "runs/compare");
+            c.AddCommand<TuneCommand>("tune").WithDescription("Validation-only random search of each method's weight, one key parameter and the student's weight decay, with the same budget for every method; compare --configs uses the choice. Run it again to continue.")
+                .WithExample("tune", "--teacher", "runs/compare/teacher", "--trials", "8", "--out", "runs/tune");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Full-ranking metrics of a saved run on its data (or on --data).")
                 .WithExample("evaluate", "--model", "runs/teacher");
             c.AddCommand<ExportCommand>("export").WithDescription("Write a run's final vectors, id maps and train items into one compact serving file (fp32, fp16 or int8).")

@@ -48,6 +48,10 @@ public sealed class CompareSettings : TrainSettings
     [Description("Record a finished train/distill run directory as seed K (default 1) of METHOD (or as the teacher: teacher=DIR) before anything else; repeatable. Recorded runs are not run again.")]
     public string[] Import { get; set; } = Array.Empty<string>();
 
+    [CommandOption("--configs <DIR>")]
+    [Description("Each method's settings (student weight decay, searched parameters) from DIR/METHOD.json written by tune; every method listed must have one.")]
+    public string? Configs { get; set; }
+
     [CommandOption("--report-only")]
     [Description("Train nothing: rebuild results.md/.csv/.json and the charts in OUT from the records.")]
     public bool ReportOnly { get; set; }
@@ -90,6 +94,9 @@ public sealed class CompareCommand : Command<CompareSettings>
             return 0;
         }
 
+        var tuned = order.ToDictionary(m => m, m => settings.Configs is null ? null : Tuning.ReadTuned(settings.Configs, m));
+        if (settings.Configs is not null && tuned.Where(kv => kv.Value is null).Select(kv => kv.Key).ToList() is { Count: > 0 } missing)
+            throw new UserErrorException($"--configs {settings.Configs} has no settings for {string.Join(", ", missing)} (run recdistill tune for them)");
         var compute = settings.Compute;
         if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
         Directory.CreateDirectory(outDir);
@@ -142,7 +149,9 @@ public sealed class CompareCommand : Command<CompareSettings>
             try
             {
                 // Run k of every method has the seed --seed + k - 1.
-                session.Distill(method, baseTrain with { Seed = settings.Seed + k - 1 }, output: output);
+                var train = baseTrain with { Seed = settings.Seed + k - 1 };
+                if (tuned[method] is { } c) session.Distill(method, train with { WeightDecay = c.Config.WeightDecay }, Tuning.Apply(c.Config, session.Backbone), output);
+                else session.Distill(method, train, output: output);
                 ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(dir, method, k));
                 done.Add(runClock.Elapsed.TotalSeconds);
             }

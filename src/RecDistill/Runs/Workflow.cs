@@ -117,7 +117,9 @@ public static class Workflow
             Progress = progress,
         }.Fit(model, data, method));
         var evaluator = new FullRankingEvaluator(data);
-        var outcome = new RunOutcome(model, result, evaluator.Evaluate(model, EvalSplit.Valid), evaluator.Evaluate(model, EvalSplit.Test));
+        // A split without a test set (tuning's) is never evaluated on one.
+        var test = data.TestCount == 0 ? new EvaluationResult(new Dictionary<string, double>(), 0) : evaluator.Evaluate(model, EvalSplit.Test);
+        var outcome = new RunOutcome(model, result, evaluator.Evaluate(model, EvalSplit.Valid), test);
         if (output is not null)
         {
             var extra = distill is { } x ? DistillationRecord(x.Method, x.Context, model, x.Options, method) : null;
@@ -177,13 +179,19 @@ public sealed class TeacherSession : IDisposable
 
     /// <summary>Loads the teacher of <paramref name="teacherDir"/> on its own data (or <paramref name="data"/>); students of <paramref name="studentDim"/> (default a tenth of the teacher's).</summary>
     public static TeacherSession Open(string teacherDir, ComputeOptions? compute = null, DataOptions? data = null,
-        int? studentDim = null, IRunReporter? reporter = null)
+        int? studentDim = null, IRunReporter? reporter = null) =>
+        Open(teacherDir, compute, data, studentDim, reporter, withoutTest: false);
+
+    /// <summary><paramref name="withoutTest"/>: the split loses its test set before anything sees it (tuning).</summary>
+    internal static TeacherSession Open(string teacherDir, ComputeOptions? compute, DataOptions? data,
+        int? studentDim, IRunReporter? reporter, bool withoutTest)
     {
         reporter ??= SilentReporter.Instance;
         var record = RunDirectory.ReadRecord(teacherDir);
         var device = (compute ?? ComputeOptions.Cpu).Resolve();
         var dataOptions = data ?? record.Data;
         var split = Workflow.LoadData(dataOptions, reporter);
+        if (withoutTest) split = Tuning.WithoutTest(split);
         var teacher = FrozenTeacher.Load(RunDirectory.ModelPath(teacherDir), split, device);
         var context = new DistillationContext(teacher, split, studentDim ?? Math.Max(1, record.Model.Dim / 10), device) { TeacherDir = teacherDir };
         return new TeacherSession(record, dataOptions, split, teacher, context, device, reporter);

@@ -28,9 +28,10 @@ public class StrictCliTests
     [InlineData("compare --dim 8", "compare does not take --dim: compare sets dimensions with --teacher-dim and --student-dim, and reuses an existing --out instead of overwriting it")]
     [InlineData("distill --teacher t --model lightgcn", "distill does not take --model: the student has the teacher's backbone and layers")]
     [InlineData("distill --teacher t --min-user 3", "distill: --min-user needs --data (without --data the teacher's own data options rebuild its exact split)")]
+    [InlineData("tune --teacher t --wd 0.1", "tune does not take --wd: tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
-    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, evaluate, export, recommend)")]
-    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, evaluate, export, recommend)")]
+    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend)")]
+    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend)")]
     public void A_misuse_is_one_line_naming_the_option(string commandLine, string expected)
     {
         var args = commandLine.Split(' ');
@@ -46,6 +47,8 @@ public class StrictCliTests
     [InlineData("recommend --model m --user 3 --top 5")]
     [InlineData("compare --import kd:1=a --import teacher=b --teacher-dim 8")]
     [InlineData("distill --teacher t --data d --min-user 2 --lambda 0.5")]
+    [InlineData("tune --teacher t --methods kd,mkd --trials 4 --dim 8 --epochs 50")]
+    [InlineData("compare --configs runs/tune --seeds 3")]
     [InlineData("train --help")]
     [InlineData("--version")]
     public void Well_formed_command_lines_pass_the_check(string commandLine) =>
@@ -68,7 +71,7 @@ public class StrictCliTests
             {
                 var required = command switch
                 {
-                    "distill" => new[] { "--teacher", "t" },
+                    "distill" or "tune" => new[] { "--teacher", "t" },
                     _ => Array.Empty<string>(),
                 };
                 var args = new[] { command }.Concat(required).Concat(new[] { option.Name, "x!y" }).ToArray();
@@ -88,6 +91,7 @@ public class StrictCliTests
     [InlineData("train")]
     [InlineData("distill")]
     [InlineData("compare")]
+    [InlineData("tune")]
     [InlineData("evaluate")]
     [InlineData("export")]
     [InlineData("recommend")]

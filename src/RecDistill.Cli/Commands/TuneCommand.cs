@@ -1,0 +1,64 @@
+using System.ComponentModel;
+using RecDistill.Distillation;
+using RecDistill.Runs;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace RecDistill.Cli.Commands;
+
+[NotTaken("--data", "--format", "--delimiter", "--header", "--threshold", "--min-user", "--min-item", "--split",
+    "--synthetic-users", "--synthetic-items", "--model", "--layers", "--wd", "--overwrite", "--resume",
+    Hint = "tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
+[OptionText("--dim", "Student embedding dimension. Default: a tenth of the teacher's.")]
+[OptionText("--out", "Directory of the search: METHOD/trial-K run directories and records, and METHOD.json (the chosen settings, for compare --configs). Default: runs/tune. Run again to continue.")]
+[OptionText("--seed", "Seed of the trials' draws and of every trial's run (the same for every method).")]
+public sealed class TuneSettings : TrainSettings
+{
+    [CommandOption("--teacher <DIR>")]
+    [Description("Run directory of the teacher (written by train).")]
+    public string Teacher { get; set; } = "";
+
+    [CommandOption("--methods <LIST>")]
+    [Description("Comma-separated methods to tune, in this order.")]
+    [DefaultValue("scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd")]
+    public string Methods { get; set; } = "scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd";
+
+    [CommandOption("--trials <N>")]
+    [Description("Trials per method, the same for every method: trial 1 the method's defaults, the others drawn from the ranges in docs/distillation.md.")]
+    [DefaultValue(8)]
+    public int Trials { get; set; } = 8;
+
+    public string[] MethodList => Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(m => m.ToLowerInvariant()).ToArray();
+
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Teacher)) return ValidationResult.Error("--teacher DIR is required (a run directory written by train)");
+        if (Trials < 1) return ValidationResult.Error("--trials must be at least 1");
+        if (MethodList.Length == 0) return ValidationResult.Error("--methods lists no method");
+        foreach (var m in MethodList)
+            if (!DistillationMethods.IsKnown(m)) return ValidationResult.Error($"--methods: '{m}' is not one of {string.Join(", ", DistillationMethods.Names)}");
+        if (MethodList.Distinct().Count() != MethodList.Length) return ValidationResult.Error("--methods lists a method twice");
+        return base.Validate();
+    }
+}
+
+/// <summary>`recdistill tune`: a validation-only random search per method with the same budget for every method.</summary>
+public sealed class TuneCommand : Command<TuneSettings>
+{
+    public override int Execute(CommandContext context, TuneSettings settings, CancellationToken cancellationToken)
+    {
+        var outDir = settings.Out ?? Path.Combine("runs", "tune");
+        if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
+        var tuned = Tuning.Tune(settings.Teacher, settings.MethodList, settings.ToTrainOptions(), settings.Trials, outDir,
+            settings.Dim, settings.Compute, ConsoleReporter.Instance);
+        var t = new Table().Border(TableBorder.Rounded).Title($"tuned on validation ({settings.Trials} trials per method)");
+        foreach (var c in new[] { "method", "trial", "valid ndcg@20", "weight decay", "parameters" }) t.AddColumn(c);
+        foreach (var x in tuned)
+            t.AddRow(x.Method, (x.Trial + 1).ToString(), x.ValidNdcg20.ToString("F4"), x.Config.WeightDecay.ToString("G3"),
+                Markup.Escape(string.Join(", ", x.Config.Parameters.Select(p => $"{p.Key} {p.Value:G4}"))));
+        AnsiConsole.Write(t);
+        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]: METHOD.json for compare --configs {Markup.Escape(outDir)}");
+        return 0;
+    }
+}

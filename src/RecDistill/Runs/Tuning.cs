@@ -1,0 +1,187 @@
+using System.Globalization;
+using System.Text.Json;
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Models;
+using RecDistill.Training;
+
+namespace RecDistill.Runs;
+
+/// <summary>One searched setting: its name, range, and whether it is drawn on a log scale.</summary>
+public sealed record SearchDimension(string Name, double Low, double High, bool Log);
+
+/// <summary>A method's settings for one trial: the student's weight decay and the method's searched parameters.</summary>
+public sealed record TrialConfig(string Method, double WeightDecay, IReadOnlyDictionary<string, double> Parameters);
+
+/// <summary>A finished trial: its settings and what it reached on validation (test is never seen).</summary>
+public sealed record TrialRecord(int Trial, TrialConfig Config, double ValidNdcg20, int BestEpoch, int EpochsRun, double TrainSeconds);
+
+/// <summary>A tuned method: the trial with the best validation NDCG@20 (the earliest of equals), as compare reads it.</summary>
+public sealed record TunedConfig(string Method, TrialConfig Config, int Trial, double ValidNdcg20, int Trials, int Seed,
+    string Teacher, string Created);
+
+/// <summary>
+/// A validation-only random search with the same budget for every method: the same number of trials, the
+/// same epochs and early stopping, trial 0 the method's defaults and the others drawn from the ranges of
+/// <see cref="SpaceOf"/> by a generator seeded with (seed, trial). The split handed to the trials has no
+/// test set. Each trial is a run directory under DIR/METHOD/trial-K (resumed from its checkpoint when
+/// interrupted) and a record DIR/METHOD/trial-K.json; the choice is DIR/METHOD.json.
+/// </summary>
+public static class Tuning
+{
+    public const string WeightDecay = "weight_decay";
+
+    /// <summary>The searched ranges of a method (docs/distillation.md lists them).</summary>
+    public static IReadOnlyList<SearchDimension> SpaceOf(string method)
+    {
+        var d = new DistillationOptions();
+        SearchDimension Lambda(string name, double byDefault) => new(name, byDefault / 10, byDefault * 10, Log: true);
+        var space = new List<SearchDimension> { new(WeightDecay, 1e-8, 1e-3, Log: true) };
+        space.AddRange(method.ToLowerInvariant() switch
+        {
+            "scratch" => [],
+            "kd" => [Lambda("lambda", d.Kd.Lambda), new("tau", 0.5, 5, Log: true)],
+            "rd" => [Lambda("lambda", d.Rd.Lambda), new("t", 1, 20, Log: true)],
+            "cd" => [Lambda("lambda", d.Cd.Lambda), new("t1", 0.5, 5, Log: true)],
+            "de" => [Lambda("lambda", d.De.Lambda)],
+            "rrd" => [Lambda("lambda", d.Rrd.Lambda), new("t", 2, 50, Log: true)],
+            "htd" => [Lambda("lambda", d.Htd.Lambda), new("alpha", 0.1, 0.9, Log: false)],
+            "nkd" => [Lambda("lambda", d.Nkd.Lambda), new("alpha", 0.1, 0.9, Log: false)],
+            "cpd" => [Lambda("lambda", d.Cpd.Lambda), new("alpha_c", 0.01, 1, Log: true)],
+            "sld" => [Lambda("lambda", d.Sld.Lambda), new("beta", 0.5, 10, Log: true)],
+            "mkd" => [Lambda("lambda_nkd", d.Nkd.Lambda), Lambda("lambda_cpd", d.Cpd.Lambda), Lambda("lambda_sld", d.Sld.Lambda)],
+            _ => throw new UserErrorException($"'{method}' is not one of {string.Join(", ", DistillationMethods.Names)}"),
+        });
+        return space;
+    }
+
+    /// <summary>Trial 0: the defaults (weight decay <paramref name="defaultDecay"/>); trial k: a draw seeded by (seed, k) alone.</summary>
+    public static TrialConfig Draw(string method, Backbone backbone, double defaultDecay, int seed, int trial)
+    {
+        method = method.ToLowerInvariant();
+        var space = SpaceOf(method);
+        var values = new Dictionary<string, double>();
+        if (trial == 0)
+        {
+            var defaults = Read(DistillationOptions.Defaults(method, backbone));
+            foreach (var dim in space.Skip(1)) values[dim.Name] = defaults[dim.Name];
+            return new TrialConfig(method, defaultDecay, values);
+        }
+        var rng = new Random(unchecked(seed * 1_000_003 + trial)); // the same draws in every process
+        double decay = 0;
+        foreach (var dim in space)
+        {
+            double u = rng.NextDouble();
+            double v = dim.Log ? Math.Exp(Math.Log(dim.Low) + u * (Math.Log(dim.High) - Math.Log(dim.Low))) : dim.Low + u * (dim.High - dim.Low);
+            v = double.Parse(v.ToString("G4", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture); // readable records
+            if (dim.Name == WeightDecay) decay = v; else values[dim.Name] = v;
+        }
+        return new TrialConfig(method, decay, values);
+    }
+
+    /// <summary>The method's options with a trial's parameters set.</summary>
+    public static DistillationOptions Apply(TrialConfig c, Backbone backbone)
+    {
+        var d = DistillationOptions.Defaults(c.Method, backbone);
+        double P(string name, double current) => c.Parameters.TryGetValue(name, out var v) ? v : current;
+        return c.Method switch
+        {
+            "kd" => d with { Kd = d.Kd with { Lambda = P("lambda", d.Kd.Lambda), Tau = P("tau", d.Kd.Tau) } },
+            "rd" => d with { Rd = d.Rd with { Lambda = P("lambda", d.Rd.Lambda), T = P("t", d.Rd.T) } },
+            "cd" => d with { Cd = d.Cd with { Lambda = P("lambda", d.Cd.Lambda), T1 = P("t1", d.Cd.T1) } },
+            "de" => d with { De = d.De with { Lambda = P("lambda", d.De.Lambda) } },
+            "rrd" => d with { Rrd = d.Rrd with { Lambda = P("lambda", d.Rrd.Lambda), T = P("t", d.Rrd.T) } },
+            "htd" => d with { Htd = d.Htd with { Lambda = P("lambda", d.Htd.Lambda), Alpha = P("alpha", d.Htd.Alpha) } },
+            "nkd" => d with { Nkd = d.Nkd with { Lambda = P("lambda", d.Nkd.Lambda), Alpha = P("alpha", d.Nkd.Alpha) } },
+            "cpd" => d with { Cpd = d.Cpd with { Lambda = P("lambda", d.Cpd.Lambda), AlphaC = P("alpha_c", d.Cpd.AlphaC) } },
+            "sld" => d with { Sld = d.Sld with { Lambda = P("lambda", d.Sld.Lambda), Beta = P("beta", d.Sld.Beta) } },
+            "mkd" => d with
+            {
+                Nkd = d.Nkd with { Lambda = P("lambda_nkd", d.Nkd.Lambda) },
+                Cpd = d.Cpd with { Lambda = P("lambda_cpd", d.Cpd.Lambda) },
+                Sld = d.Sld with { Lambda = P("lambda_sld", d.Sld.Lambda) },
+            },
+            _ => d,
+        };
+    }
+
+    /// <summary>The searched parameters' values in a method's options (what trial 0 uses).</summary>
+    private static Dictionary<string, double> Read(DistillationOptions d) => new()
+    {
+        ["lambda"] = d.Method switch
+        {
+            "kd" => d.Kd.Lambda, "rd" => d.Rd.Lambda, "cd" => d.Cd.Lambda, "de" => d.De.Lambda, "rrd" => d.Rrd.Lambda,
+            "htd" => d.Htd.Lambda, "nkd" => d.Nkd.Lambda, "cpd" => d.Cpd.Lambda, "sld" => d.Sld.Lambda, _ => 0,
+        },
+        ["tau"] = d.Kd.Tau, ["t"] = d.Method == "rd" ? d.Rd.T : d.Rrd.T, ["t1"] = d.Cd.T1,
+        ["alpha"] = d.Method == "htd" ? d.Htd.Alpha : d.Nkd.Alpha, ["alpha_c"] = d.Cpd.AlphaC, ["beta"] = d.Sld.Beta,
+        ["lambda_nkd"] = d.Nkd.Lambda, ["lambda_cpd"] = d.Cpd.Lambda, ["lambda_sld"] = d.Sld.Lambda,
+    };
+
+    /// <summary>The same split without its test set: what every trial sees.</summary>
+    public static SplitDataset WithoutTest(SplitDataset d) => new()
+    {
+        Name = d.Name, UserRawIds = d.UserRawIds, ItemRawIds = d.ItemRawIds, Train = d.Train, Valid = d.Valid,
+        Test = d.Test.Select(_ => Array.Empty<int>()).ToArray(), Log = d.Log,
+    };
+
+    /// <summary>Tunes each method in turn against the teacher of <paramref name="teacherDir"/>; finished trials are kept.</summary>
+    public static IReadOnlyList<TunedConfig> Tune(string teacherDir, IReadOnlyList<string> methods, TrainOptions train, int trials,
+        string outDir, int? studentDim = null, ComputeOptions? compute = null, IRunReporter? reporter = null)
+    {
+        if (trials < 1) throw new UserErrorException("--trials must be at least 1");
+        reporter ??= SilentReporter.Instance;
+        using var session = TeacherSession.Open(teacherDir, compute, null, studentDim, reporter, withoutTest: true);
+        if (session.Data.TestCount != 0) throw new InvalidOperationException("tuning must not see a test set");
+        var result = new List<TunedConfig>();
+        foreach (var method in methods.Select(m => m.ToLowerInvariant()))
+        {
+            var records = new List<TrialRecord>();
+            for (int k = 0; k < trials; k++)
+            {
+                var recordPath = Path.Combine(outDir, method, $"trial-{k}.json");
+                if (File.Exists(recordPath))
+                {
+                    records.Add(ReadJson<TrialRecord>(recordPath));
+                    continue;
+                }
+                var config = Draw(method, session.Backbone, train.WeightDecay, train.Seed, k);
+                var dir = Path.Combine(outDir, method, $"trial-{k}");
+                reporter.Message($"{method} trial {k + 1}/{trials}: weight decay {config.WeightDecay:G3}" +
+                    string.Concat(config.Parameters.Select(p => $", {p.Key} {p.Value:G4}")));
+                var output = new RunOutput(dir) { Overwrite = true, Resume = File.Exists(RunDirectory.CheckpointPath(dir)), Command = "tune" };
+                var run = session.Distill(method, train with { WeightDecay = config.WeightDecay }, Apply(config, session.Backbone), output);
+                var record = new TrialRecord(k, config, run.Valid["ndcg@20"], run.Train.BestEpoch, run.Train.EpochsRun, Math.Round(run.Train.TrainSeconds, 1));
+                AtomicFile.WriteText(recordPath, JsonSerializer.Serialize(record, JsonOptions.Default));
+                records.Add(record);
+            }
+            var best = records.OrderByDescending(r => r.ValidNdcg20).ThenBy(r => r.Trial).First();
+            var tuned = new TunedConfig(method, best.Config, best.Trial, best.ValidNdcg20, trials, train.Seed,
+                Path.GetFullPath(teacherDir), DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+            AtomicFile.WriteText(Path.Combine(outDir, method + ".json"), JsonSerializer.Serialize(tuned, JsonOptions.Default));
+            reporter.Message($"{method}: trial {best.Trial} chosen (valid ndcg@20 {best.ValidNdcg20:F4})");
+            result.Add(tuned);
+        }
+        return result;
+    }
+
+    /// <summary>DIR/METHOD.json written by <see cref="Tune"/>, or null when DIR has none for the method.</summary>
+    public static TunedConfig? ReadTuned(string dir, string method)
+    {
+        var path = Path.Combine(dir, method.ToLowerInvariant() + ".json");
+        return File.Exists(path) ? ReadJson<TunedConfig>(path) : null;
+    }
+
+    private static T ReadJson<T>(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(File.ReadAllText(path), JsonOptions.Default)
+                   ?? throw new UserErrorException($"{path}: empty record");
+        }
+        catch (JsonException e)
+        {
+            throw new UserErrorException($"{path}: not a valid tuning record ({e.Message})");
+        }
+    }
+}

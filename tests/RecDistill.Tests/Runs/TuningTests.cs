@@ -1,0 +1,108 @@
+using System.Text.Json.Nodes;
+using RecDistill.Cli;
+using RecDistill.Data;
+using RecDistill.Models;
+using RecDistill.Runs;
+using RecDistill.Training;
+
+namespace RecDistill.Tests.Runs;
+
+public class TuningTests
+{
+    private static readonly DataOptions Tiny = new()
+    {
+        Format = DataFormat.Synthetic, Synthetic = new SyntheticOptions { Users = 120, Items = 150, Seed = 3 }, Seed = 3,
+    };
+
+    private static readonly TrainOptions Short = new() { MaxEpochs = 4, EvalEvery = 2, Patience = 2, LearningRate = 0.01, BatchSize = 256, Seed = 5 };
+
+    private static string Teacher()
+    {
+        var dir = Path.Combine(TestData.TempDir(), "teacher");
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Short, new RunOutput(dir));
+        return dir;
+    }
+
+    [Fact]
+    public void Trials_see_no_test_set_and_the_best_validation_trial_is_chosen()
+    {
+        var teacher = Teacher();
+        using (var session = TeacherSession.Open(teacher, null, null, null, null, withoutTest: true))
+        {
+            Assert.Equal(0, session.Data.TestCount);
+            Assert.True(session.Data.ValidCount > 0);
+        }
+        var outDir = Path.Combine(TestData.TempDir(), "tune");
+        var tuned = Tuning.Tune(teacher, new[] { "scratch", "kd" }, Short, trials: 3, outDir);
+        Assert.Equal(new[] { "scratch", "kd" }, tuned.Select(t => t.Method));
+        foreach (var t in tuned)
+        {
+            var trials = Enumerable.Range(0, 3).Select(k =>
+                JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, t.Method, $"trial-{k}.json")))!).ToList();
+            double best = trials.Max(x => (double)x["valid_ndcg20"]!);
+            Assert.Equal(best, t.ValidNdcg20);
+            Assert.Equal(best, (double)trials[t.Trial]["valid_ndcg20"]!);
+            for (int k = 0; k < 3; k++)
+            {
+                // Each trial's run was evaluated on no test user: its split had none.
+                var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, t.Method, $"trial-{k}", RunDirectory.MetricsFile)))!;
+                Assert.Equal(0, (int)metrics["test"]!["users"]!);
+                Assert.Null(metrics["test"]!["ndcg@20"]);
+                Assert.True((int)metrics["valid"]!["users"]! > 0);
+            }
+            Assert.NotNull(Tuning.ReadTuned(outDir, t.Method));
+        }
+        // Trial 0 is the defaults with the run's weight decay; the others are the seeded draws.
+        var kd = Tuning.ReadTuned(outDir, "kd")!;
+        Assert.Equal(3, kd.Trials);
+        var trial0 = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "kd", "trial-0.json")))!;
+        Assert.Equal(Short.WeightDecay, (double)trial0["config"]!["weight_decay"]!);
+        Assert.Equal(new RecDistill.Distillation.KdOptions().Lambda, (double)trial0["config"]!["parameters"]!["lambda"]!);
+
+        // Run again: every trial is recorded, nothing is trained, the same choice comes back.
+        var stamps = Directory.GetFiles(outDir, "metrics.json", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        var again = Tuning.Tune(teacher, new[] { "scratch", "kd" }, Short, trials: 3, outDir);
+        Assert.Equal(tuned.Select(t => (t.Trial, t.ValidNdcg20)), again.Select(t => (t.Trial, t.ValidNdcg20)));
+        Assert.All(stamps, kv => Assert.Equal(kv.Value, File.GetLastWriteTimeUtc(kv.Key)));
+    }
+
+    [Theory]
+    [InlineData("scratch")]
+    [InlineData("kd")]
+    [InlineData("htd")]
+    [InlineData("sld")]
+    [InlineData("mkd")]
+    public void Draws_are_seeded_by_seed_and_trial_and_stay_in_their_ranges(string method)
+    {
+        var space = Tuning.SpaceOf(method);
+        Assert.Equal(Tuning.WeightDecay, space[0].Name);
+        for (int k = 1; k < 20; k++)
+        {
+            var a = Tuning.Draw(method, Backbone.Bpr, 1e-3, 11, k);
+            var b = Tuning.Draw(method, Backbone.Bpr, 1e-3, 11, k);
+            Assert.Equal(a.WeightDecay, b.WeightDecay);
+            Assert.Equal(a.Parameters, b.Parameters);
+            Assert.InRange(a.WeightDecay, space[0].Low * 0.999, space[0].High * 1.001);
+            foreach (var dim in space.Skip(1)) Assert.InRange(a.Parameters[dim.Name], dim.Low * 0.999, dim.High * 1.001);
+        }
+        Assert.NotEqual(Tuning.Draw(method, Backbone.Bpr, 1e-3, 11, 1).WeightDecay, Tuning.Draw(method, Backbone.Bpr, 1e-3, 12, 1).WeightDecay);
+        // The drawn values reach the method's options.
+        var draw = Tuning.Draw(method, Backbone.Bpr, 1e-3, 11, 3);
+        var options = Tuning.Apply(draw, Backbone.Bpr);
+        if (method == "mkd") Assert.Equal(draw.Parameters["lambda_sld"], options.Sld.Lambda);
+        if (method == "kd") Assert.Equal(draw.Parameters["tau"], options.Kd.Tau);
+        if (method == "htd") Assert.Equal(draw.Parameters["alpha"], options.Htd.Alpha);
+    }
+
+    [Fact]
+    public void Compare_refuses_configs_that_miss_a_method()
+    {
+        var dir = TestData.TempDir();
+        var configs = Path.Combine(dir, "configs");
+        Directory.CreateDirectory(configs);
+        var outDir = Path.Combine(dir, "compare");
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--methods", "scratch,kd", "--seeds", "1", "--teacher-dim", "8", "--epochs", "2",
+            "--synthetic-users", "120", "--synthetic-items", "150", "--configs", configs, "--out", outDir }));
+        Assert.False(Directory.Exists(Path.Combine(outDir, "runs")));
+    }
+}
