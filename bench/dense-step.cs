@@ -4,6 +4,7 @@
 // the two alternating in one process so that both see the same machine: minimum, 25th percentile and median.
 // Usage: dotnet run -c Release bench/dense-step.cs -- [USERS_DAT] [DIM] [THREADS] [STEPS]
 using System.Diagnostics;
+using RecDistill.Kernels;
 using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Models;
@@ -11,8 +12,8 @@ using RecDistill.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-RecDistill.ThreadTuning.PreferSleepingWorkers();
-RecDistill.AllocatorTuning.KeepFreedMemory();
+RecDistill.Kernels.ThreadTuning.PreferSleepingWorkers();
+RecDistill.Kernels.AllocatorTuning.KeepFreedMemory();
 string dataPath = args.Length > 0 ? args[0] : "../shared/data/citeulike-t/users.dat";
 int dim = args.Length > 1 ? int.Parse(args[1]) : 100;
 torch.set_num_threads(args.Length > 2 ? int.Parse(args[2]) : 2);

@@ -6,6 +6,7 @@
 #:project ../src/RecDistill/RecDistill.csproj
 #:property JsonSerializerIsReflectionEnabledByDefault=true
 using System.Diagnostics;
+using RecDistill.Kernels;
 using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Models;

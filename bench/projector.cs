@@ -16,6 +16,7 @@
 #:property TieredCompilation=false
 using System.Diagnostics;
 using System.Globalization;
+using RecDistill.Kernels;
 using RecDistill;
 using RecDistill.Distillation;
 using TorchSharp;

@@ -16,6 +16,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using RecDistill.Kernels;
 using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Evaluation;
@@ -29,9 +30,9 @@ bool smoke = args.Contains("--smoke");
 // Epoch times settle after several epochs (tiered JIT); 8 timed epochs measure the steady state of runs of hundreds.
 int epochs = int.Parse(Arg("--epochs") ?? (smoke ? "1" : "8"), CultureInfo.InvariantCulture);
 int threads = int.Parse(Arg("--threads") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
-var ompPolicy = RecDistill.ThreadTuning.PreferSleepingWorkers(); // as the CLI does, before libtorch loads
+var ompPolicy = RecDistill.Kernels.ThreadTuning.PreferSleepingWorkers(); // as the CLI does, before libtorch loads
 // As the CLI does, unless --default-malloc: glibc keeps freed memory instead of unmapping it.
-bool tunedMalloc = !args.Contains("--default-malloc") && RecDistill.AllocatorTuning.KeepFreedMemory();
+bool tunedMalloc = !args.Contains("--default-malloc") && RecDistill.Kernels.AllocatorTuning.KeepFreedMemory();
 torch.set_num_threads(threads);
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 

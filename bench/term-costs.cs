@@ -9,6 +9,7 @@
 // (the terms see looked-up vectors only, so the student stays a plain table).
 // e.g.   dotnet run -c Release bench/term-costs.cs -- cpd ../shared/data/citeulike-t/users.dat runs/compare-citeulike-bpr/teacher/model.bin 40 60
 using System.Diagnostics;
+using RecDistill.Kernels;
 using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Models;
@@ -16,8 +17,8 @@ using RecDistill.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-RecDistill.ThreadTuning.PreferSleepingWorkers();
-RecDistill.AllocatorTuning.KeepFreedMemory();
+RecDistill.Kernels.ThreadTuning.PreferSleepingWorkers();
+RecDistill.Kernels.AllocatorTuning.KeepFreedMemory();
 torch.set_num_threads(1);
 string method = args.Length > 0 ? args[0] : "cpd";
 string dataPath = args.Length > 1 ? args[1] : "../shared/data/citeulike-t/users.dat";

@@ -1,11 +1,9 @@
-using RecDistill;
 using RecDistill.Cli;
+using RecDistill.Runs;
 using Spectre.Console;
 
-// Before anything loads libtorch: its OpenMP workers sleep when idle unless the user chose otherwise.
-ThreadTuning.PreferSleepingWorkers();
-// Denormal floats flushed to zero on this thread, and so on the threads it starts (libtorch's workers).
-DenormalFlush.OnThisThread();
+// Before anything loads libtorch (OpenMP workers that sleep when idle; denormals flushed to zero).
+ComputeOptions.PrepareProcess();
 
 // RECDISTILL_FINALIZER_STRESS=1: finalizers run all the time (a reliability check: docs/reliability.md).
 if (Environment.GetEnvironmentVariable("RECDISTILL_FINALIZER_STRESS") == "1")

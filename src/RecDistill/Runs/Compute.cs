@@ -8,6 +8,17 @@ public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
 {
     public static ComputeOptions Cpu { get; } = new();
 
+    /// <summary>
+    /// Call first thing in a program, before anything loads libtorch: its OpenMP workers sleep when idle
+    /// (unless OMP_WAIT_POLICY says otherwise), and denormal floats are flushed to zero on this thread and
+    /// so on the threads it starts (libtorch's workers).
+    /// </summary>
+    public static void PrepareProcess()
+    {
+        ThreadTuning.PreferSleepingWorkers();
+        DenormalFlush.OnThisThread();
+    }
+
     /// <summary>Sets libtorch's threads and returns the device; a libtorch that cannot load or a missing GPU is a <see cref="UserErrorException"/>.</summary>
     internal Device Resolve()
     {

@@ -216,7 +216,7 @@ public class ScalarLifetimeAnalyzerTests
             foreach (Match m in pattern.Matches(File.ReadAllText(file))) found.Add($"{relative}: {m.Value.Trim()}");
         }
         var single = Assert.Single(found);
-        Assert.StartsWith("src/RecDistill/FixedScalars.cs: ", single);
+        Assert.StartsWith("src/RecDistill/Kernels/FixedScalars.cs: ", single);
         Assert.Contains("RD0001", single);
     }
 

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Scalars passed to libtorch on every batch, created once for the life of the process.

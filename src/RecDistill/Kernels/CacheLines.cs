@@ -1,4 +1,4 @@
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Asks the CPU to bring a row of floats into the caches ahead of use. Kernels that visit rows

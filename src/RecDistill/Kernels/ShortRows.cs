@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Dot products and scaled additions of rows, inlined where they are called; made for short rows

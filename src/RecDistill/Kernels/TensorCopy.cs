@@ -2,14 +2,14 @@ using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Copies a tensor's values into an array or a stream through its storage bytes. TorchSharp's element
 /// accessor (<c>data&lt;T&gt;().ToArray()</c>) goes element by element: measured about 15x slower on a
 /// teacher table (checkpoints, model files) and 10-50x on the small index tensors read every batch.
 /// </summary>
-public static class TensorCopy
+internal static class TensorCopy
 {
     // Spans are int-sized: larger tensors are copied in pieces.
     private const long PieceBytes = 1L << 30;

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Flush-to-zero and denormals-are-zero (the FTZ and DAZ bits of x86's MXCSR) for the calling thread:
@@ -15,7 +15,7 @@ namespace RecDistill;
 /// <see cref="RowChunks"/> do); threads created afterwards by a thread that has it inherit it
 /// (libtorch's OpenMP workers, when it is set before the first tensor call).
 /// </summary>
-public static unsafe class DenormalFlush
+internal static unsafe class DenormalFlush
 {
     private const uint FlushToZero = 1u << 15, DenormalsAreZero = 1u << 6;
     // glibc's x86-64 fenv_t: 32 bytes, MXCSR at byte 28.

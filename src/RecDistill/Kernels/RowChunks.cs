@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using TorchSharp;
 
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Runs a per-row CPU kernel over [0, rows) in fixed chunks, in parallel up to libtorch's thread

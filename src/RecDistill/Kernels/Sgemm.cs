@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// fp32 matrix product C = A B (+ a bias row) with AVX-512, for the CPU. libtorch's fp32 GEMM goes
@@ -13,7 +13,7 @@ namespace RecDistill;
 /// output element is summed by one thread in a fixed order, so results do not depend on the thread
 /// count.
 /// </summary>
-public static unsafe class Sgemm
+internal static unsafe class Sgemm
 {
     private const int MR = 8, NR = 32, KC = 256, PanelGroup = 16;
 

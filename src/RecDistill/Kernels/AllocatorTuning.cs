@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Makes glibc's malloc keep freed memory for reuse instead of handing it back to the kernel.
@@ -9,7 +9,7 @@ namespace RecDistill;
 /// costs tens of microseconds (measured with bench/profile-distillation.cs, with and without: SLD's
 /// per-epoch step 3-5x faster, KD's 10x, an MKD epoch 1.3-1.7x). Values and results do not change.
 /// </summary>
-public static class AllocatorTuning
+internal static class AllocatorTuning
 {
     private const int TrimThreshold = -1, TopPad = -2, MmapThreshold = -3; // mallopt parameters (malloc.h)
     private static readonly Lazy<bool> Applied = new(Apply);

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace RecDistill;
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Lets libtorch's OpenMP worker threads sleep between parallel regions (OMP_WAIT_POLICY=PASSIVE)
@@ -10,7 +10,7 @@ namespace RecDistill;
 /// workers (bench/speed.cs, CiteULike). libgomp reads the variable once, when libtorch loads, so this
 /// must run before the first tensor call; setting it later has no effect.
 /// </summary>
-public static class ThreadTuning
+internal static class ThreadTuning
 {
     private const string Variable = "OMP_WAIT_POLICY";
 
