@@ -62,6 +62,9 @@ public sealed class BprMf : EmbeddingModel
     public override (Tensor Users, Tensor Items) FinalEmbeddings()
     {
         using var _ = torch.no_grad();
-        return (UserWeight.detach().clone(), ItemWeight.detach().clone());
+        // The scope holds the detached views while clone reads them (a tensor that nothing holds can be
+        // finalized mid-call, as a Scalar can); the copies go to the caller's scope, if any.
+        using var scope = torch.NewDisposeScope();
+        return (UserWeight.detach().clone().MoveToOuterDisposeScope(), ItemWeight.detach().clone().MoveToOuterDisposeScope());
     }
 }

@@ -59,8 +59,11 @@ public sealed class LightGcn : EmbeddingModel
     public override (Tensor Users, Tensor Items) FinalEmbeddings()
     {
         using var _ = torch.no_grad();
+        // The scope holds the propagation's outputs and temporaries while libtorch reads them (see
+        // EmbeddingModel.FinalEmbeddings); the copies go to the caller's scope, if any.
+        using var scope = torch.NewDisposeScope();
         var (users, items) = Propagate();
-        return (users.clone(), items.clone());
+        return (users.clone().MoveToOuterDisposeScope(), items.clone().MoveToOuterDisposeScope());
     }
 
     public override void Dispose()

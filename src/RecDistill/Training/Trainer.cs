@@ -55,6 +55,16 @@ public sealed class Trainer
     /// <summary>Continue from <see cref="StatePath"/> when it exists (needs <see cref="CheckpointPath"/> for the best weights).</summary>
     public bool Resume { get; init; }
 
+    /// <summary>
+    /// Copies of the model's tables, owned by the caller; a scope holds the detached views while clone
+    /// reads them (a tensor that nothing holds can be finalized mid-call, as a Scalar can).
+    /// </summary>
+    private static (Tensor Users, Tensor Items) CopyWeights(IRecommender model)
+    {
+        using var scope = torch.NewDisposeScope();
+        return (model.UserWeight.detach().clone().DetachFromDisposeScope(), model.ItemWeight.detach().clone().DetachFromDisposeScope());
+    }
+
     public TrainResult Fit(IRecommender model, SplitDataset data, IDistillationMethod? method = null)
     {
         if (data.TrainCount == 0) throw new ArgumentException($"{data.Name}: the train split is empty; there is nothing to learn from");
@@ -117,8 +127,7 @@ public sealed class Trainer
                 if (bestEpoch == h.Epoch)
                 {
                     // The best weights are the checkpoint's own; model.bin may not have been written yet.
-                    bestUsers = model.UserWeight.detach().clone();
-                    bestItems = model.ItemWeight.detach().clone();
+                    (bestUsers, bestItems) = CopyWeights(model);
                     if (CheckpointPath is not null) ModelFile.Save(CheckpointPath, model);
                 }
                 else if (bestEpoch > 0)
@@ -126,8 +135,8 @@ public sealed class Trainer
                     if (CheckpointPath is null || !File.Exists(CheckpointPath))
                         throw new DataFormatException(StatePath, 0, "the best model of the interrupted run (model.bin) is missing");
                     var (c, users, items) = ModelFile.Read(CheckpointPath);
-                    bestUsers = torch.tensor(users, device: device).view(c.NumUsers, c.Dim);
-                    bestItems = torch.tensor(items, device: device).view(c.NumItems, c.Dim);
+                    bestUsers = torch.tensor(users, c.NumUsers, c.Dim, device: device);
+                    bestItems = torch.tensor(items, c.NumItems, c.Dim, device: device);
                 }
             }
 
@@ -217,8 +226,7 @@ public sealed class Trainer
                         improved = true;
                         best = validMetric.Value; bestEpoch = epoch; bestValid = valid.Metrics; badEvals = 0;
                         bestUsers?.Dispose(); bestItems?.Dispose();
-                        bestUsers = model.UserWeight.detach().clone();
-                        bestItems = model.ItemWeight.detach().clone();
+                        (bestUsers, bestItems) = CopyWeights(model);
                     }
                     else badEvals++;
                     Progress?.Invoke(new TrainingProgress(epoch, _o.MaxEpochs, batches, batches, lossSum / batches,

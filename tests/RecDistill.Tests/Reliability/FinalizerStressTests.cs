@@ -1,9 +1,9 @@
 using System.Diagnostics;
-using RecDistill.Cli;
 using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Evaluation;
 using RecDistill.Models;
+using RecDistill.Runs;
 using RecDistill.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -14,9 +14,9 @@ namespace RecDistill.Tests.Reliability;
 /// A TorchSharp Scalar that nothing holds can be finalized while libtorch still reads it; in normal
 /// runs that happened once in hours (an MKD run at epoch 6, a LightGCN HTD run after 135 epochs).
 /// Here two threads collect and run the finalizers without pause while the real work runs, so
-/// such a Scalar is freed within seconds: the teacher's training (validation, early stopping, the
-/// best model and the resume state written), full-ranking evaluation, and every distillation method
-/// on its backbone, built as the distill and compare commands build them. A freed Scalar can also
+/// such a Scalar (or a tensor that nothing holds) is freed within seconds: the teacher's training
+/// (validation, early stopping, the best model and the resume state written), full-ranking
+/// evaluation, and every distillation method on its backbone, through the workflows the CLI calls. A freed Scalar can also
 /// kill the test host; with RECDISTILL_STRESS_TRACE=1 each stage is written to stderr, which the
 /// test run shows when the host crashes.
 /// </summary>
@@ -29,84 +29,46 @@ public sealed class FinalizerStressTests(ITestOutputHelper output)
     [InlineData(Backbone.LightGcn)]
     public void Teacher_evaluation_and_every_method_survive_finalizers_running_all_the_time(Backbone backbone)
     {
-        // The CLI's thread and allocator settings: lanes for the loss terms, threads inside libtorch.
-        var device = RunWorkflow.SetupTorch("cpu", null);
-        var data = DatasetLoader.Load(new DataOptions
+        // The CLI's code paths: Workflow.Train for the teacher, one TeacherSession for the eleven students,
+        // each run trained, evaluated on validation and test, and written (model.bin, checkpoints, metrics).
+        var data = new DataOptions
         {
             Format = DataFormat.Synthetic,
             Synthetic = new SyntheticOptions { Users = 300, Items = 600, AvgInteractionsPerUser = 20, Seed = 3 },
-        });
+        };
         var dir = TestData.TempDir();
         int layers = backbone == Backbone.LightGcn ? 2 : 0;
-        // Small batches: many native calls, each a chance for a finalizer to free a Scalar in use.
+        // Small batches: many native calls, each a chance for a finalizer to free a Scalar or tensor in use.
         var train = new TrainOptions { MaxEpochs = 4, EvalEvery = 1, Patience = 2, LearningRate = 0.01, BatchSize = 64, Seed = Seed };
         var distill = train with { MaxEpochs = 3 };
 
         var clock = Stopwatch.StartNew();
-        string stage = "start";
-        int epoch = 0, batch = 0, batches = 0;
-        Action<TrainingProgress> track = p => { epoch = p.Epoch; batch = p.Batch; batches = p.Batches; };
-        bool trace = Environment.GetEnvironmentVariable("RECDISTILL_STRESS_TRACE") == "1";
-        void Stage(string name)
-        {
-            stage = name;
-            epoch = batch = batches = 0;
-            if (trace) Console.Error.WriteLine($"finalizer stress {backbone}: {name} at {clock.Elapsed.TotalSeconds:F1} s");
-        }
+        var reporter = new StageReporter(backbone, clock, Environment.GetEnvironmentVariable("RECDISTILL_STRESS_TRACE") == "1");
         using var pressure = new FinalizerPressure();
-        // Tensors that nothing holds are exposed the same way (Trainer's detach().clone() of the best
-        // weights, the outputs of LightGCN's autograd Function outside a batch's scope); this test is
-        // about Scalars, which no scope holds, so the scope holds this thread's tensors.
-        using var tensors = NewDisposeScope();
         try
         {
-            Stage("teacher training");
-            string teacherPath = Path.Combine(dir, "teacher", ModelFile.FileName);
-            Directory.CreateDirectory(Path.GetDirectoryName(teacherPath)!);
-            using (var model = RunWorkflow.CreateModel(backbone, 32, layers, data, device, Seed))
-            {
-                var result = new Trainer(train)
-                {
-                    CheckpointPath = teacherPath,
-                    StatePath = Path.Combine(dir, "teacher", TrainingCheckpoint.FileName),
-                    Progress = track,
-                }.Fit(model, data);
-                Assert.All(result.History, h => Assert.True(double.IsFinite(h.Loss)));
-                Stage("teacher evaluation");
-                Evaluate(model, data);
-            }
+            reporter.Stage = "teacher";
+            var teacherDir = Path.Combine(dir, "teacher");
+            var teacher = Workflow.Train(data, new ModelShape(backbone, 32, layers), train, new RunOutput(teacherDir), ComputeOptions.Cpu, reporter);
+            Assert.All(teacher.Train.History, h => Assert.True(double.IsFinite(h.Loss)));
+            Assert.True(teacher.Test.Users > 0);
             Log(clock, $"{backbone} teacher", pressure);
 
-            using var teacher = FrozenTeacher.Load(teacherPath, data, device);
-            using var ctx = new DistillationContext(teacher, data, 8, device);
+            using var session = TeacherSession.Open(teacherDir, ComputeOptions.Cpu, null, 8, reporter);
             foreach (var method in DistillationMethods.Names)
             {
-                Stage($"{method} preparation");
-                var runDir = Path.Combine(dir, method);
-                Directory.CreateDirectory(runDir);
-                manual_seed(Seed); // projector initialisation, as the distill command does
-                using var kd = DistillationMethods.Create(DistillationOptions.Defaults(method, backbone), ctx);
-                using var student = RunWorkflow.CreateModel(backbone, 8, layers, data, device, Seed);
-                Stage($"{method} training");
-                var result = new Trainer(distill)
-                {
-                    CheckpointPath = Path.Combine(runDir, ModelFile.FileName),
-                    StatePath = Path.Combine(runDir, TrainingCheckpoint.FileName),
-                    Progress = track,
-                }.Fit(student, data, kd);
-                Assert.Equal(distill.MaxEpochs, result.EpochsRun);
-                Assert.All(result.History, h => Assert.True(double.IsFinite(h.Loss)));
-                int perEpoch = batches;
-                Stage($"{method} evaluation");
-                Evaluate(student, data);
-                Log(clock, $"{backbone} {method} ({result.EpochsRun} epochs of {perEpoch} batches in {result.TrainSeconds:F1} s)", pressure);
+                reporter.Stage = method;
+                var run = session.Distill(method, distill, output: new RunOutput(Path.Combine(dir, method)));
+                Assert.Equal(distill.MaxEpochs, run.Train.EpochsRun);
+                Assert.All(run.Train.History, h => Assert.True(double.IsFinite(h.Loss)));
+                Assert.All(run.Test.Metrics.Values, v => Assert.InRange(v, 0, 1));
+                Log(clock, $"{backbone} {method} ({run.Train.EpochsRun} epochs of {reporter.Batches} batches in {run.Train.TrainSeconds:F1} s)", pressure);
             }
         }
         catch (Exception e)
         {
             pressure.Dispose();
-            throw new InvalidOperationException(
-                $"{backbone} {stage} failed ({(batches == 0 ? "before any batch" : $"last batch done: epoch {epoch}, batch {batch}/{batches}")}) after {clock.Elapsed.TotalSeconds:F1} s " +
+            throw new InvalidOperationException($"{backbone} {reporter.Where()} failed after {clock.Elapsed.TotalSeconds:F1} s " +
                 $"and {pressure.Collections} forced collections: {e.GetType().Name}: {e.Message}", e);
         }
         finally
@@ -118,11 +80,38 @@ public sealed class FinalizerStressTests(ITestOutputHelper output)
         Assert.True(pressure.Collections > 0);
     }
 
-    private static void Evaluate(IRecommender model, SplitDataset data)
+    /// <summary>Where the work is (stage, epoch, batch), for the failure message; with tracing, each step on stderr.</summary>
+    private sealed class StageReporter(Backbone backbone, Stopwatch clock, bool trace) : IRunReporter
     {
-        var evaluator = new FullRankingEvaluator(data);
-        foreach (var split in new[] { EvalSplit.Valid, EvalSplit.Test })
-            Assert.All(evaluator.Evaluate(model, split).Metrics.Values, v => Assert.InRange(v, 0, 1));
+        private string _step = "";
+        private int _epoch, _batch;
+        public string Stage { get; set; } = "start";
+        public int Batches { get; private set; }
+
+        public string Where() => $"{Stage} {_step}" + (Batches == 0 ? " (before any batch)" : $" (last batch done: epoch {_epoch}, batch {_batch}/{Batches})");
+
+        private void Enter(string step)
+        {
+            _step = step;
+            if (trace) Console.Error.WriteLine($"finalizer stress {backbone}: {Stage} {step} at {clock.Elapsed.TotalSeconds:F1} s");
+        }
+
+        public void Message(string text) { }
+
+        public T Step<T>(string description, Func<T> work)
+        {
+            Enter(description);
+            return work();
+        }
+
+        public TrainResult Train(string label, int maxEpochs, Func<Action<TrainingProgress>, TrainResult> fit)
+        {
+            Enter("training");
+            _epoch = _batch = Batches = 0;
+            var result = fit(p => { _epoch = p.Epoch; _batch = p.Batch; Batches = p.Batches; });
+            Enter("evaluation and writing");
+            return result;
+        }
     }
 
     private void Log(Stopwatch clock, string what, FinalizerPressure pressure) =>
