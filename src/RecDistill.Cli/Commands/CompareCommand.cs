@@ -28,8 +28,8 @@ public sealed class CompareSettings : TrainSettings
 
     [CommandOption("--methods <LIST>")]
     [Description("Comma-separated methods, run in this order for each seed.")]
-    [DefaultValue("scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd")]
-    public string Methods { get; set; } = "scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd";
+    [DefaultValue(MethodNames.All)]
+    public string Methods { get; set; } = MethodNames.All;
 
     [CommandOption("--seeds <N>")]
     [Description("Runs per method, with seeds --seed, --seed + 1, ...")]
@@ -56,17 +56,13 @@ public sealed class CompareSettings : TrainSettings
     [Description("Train nothing: rebuild results.md/.csv/.json and the charts in OUT from the records.")]
     public bool ReportOnly { get; set; }
 
-    public string[] MethodList => Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-        .Select(m => m.ToLowerInvariant()).ToArray();
+    public string[] MethodList => MethodNames.Parse(Methods);
 
     public override ValidationResult Validate()
     {
         if (TeacherDim < 1 || StudentDim is < 1) return ValidationResult.Error("dimensions must be at least 1");
         if (Seeds < 1) return ValidationResult.Error("--seeds must be at least 1");
-        if (MethodList.Length == 0) return ValidationResult.Error("--methods lists no method");
-        foreach (var m in MethodList)
-            if (!DistillationMethods.IsKnown(m)) return ValidationResult.Error($"--methods: '{m}' is not one of {string.Join(", ", DistillationMethods.Names)}");
-        if (MethodList.Distinct().Count() != MethodList.Length) return ValidationResult.Error("--methods lists a method twice");
+        if (MethodNames.Problem(MethodList) is { } problem) return ValidationResult.Error(problem);
         return base.Validate();
     }
 }

@@ -1,3 +1,4 @@
+using RecDistill.Distillation;
 using System.ComponentModel;
 using RecDistill.Data;
 using RecDistill.Models;
@@ -228,3 +229,21 @@ public class TrainSettings : DataSettings
         SparseAdam = Adam.ToLowerInvariant() == "exact" ? SparseAdamMode.Exact : SparseAdamMode.Lazy,
     };
 }
+
+/// <summary>--methods LIST of compare and tune: parsed, and its first problem.</summary>
+public static class MethodNames
+{
+    public const string All = "scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd";
+
+    public static string[] Parse(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(m => m.ToLowerInvariant()).ToArray();
+
+    public static string? Problem(string[] methods)
+    {
+        if (methods.Length == 0) return "--methods lists no method";
+        foreach (var m in methods)
+            if (!DistillationMethods.IsKnown(m)) return $"--methods: '{m}' is not one of {string.Join(", ", DistillationMethods.Names)}";
+        return methods.Distinct().Count() != methods.Length ? "--methods lists a method twice" : null;
+    }
+}
+

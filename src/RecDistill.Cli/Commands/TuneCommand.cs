@@ -20,25 +20,21 @@ public sealed class TuneSettings : TrainSettings
 
     [CommandOption("--methods <LIST>")]
     [Description("Comma-separated methods to tune, in this order.")]
-    [DefaultValue("scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd")]
-    public string Methods { get; set; } = "scratch,kd,rd,cd,de,rrd,htd,nkd,cpd,sld,mkd";
+    [DefaultValue(MethodNames.All)]
+    public string Methods { get; set; } = MethodNames.All;
 
     [CommandOption("--trials <N>")]
     [Description("Trials per method, the same for every method: trial 1 the method's defaults, the others drawn from the ranges in docs/distillation.md.")]
     [DefaultValue(8)]
     public int Trials { get; set; } = 8;
 
-    public string[] MethodList => Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-        .Select(m => m.ToLowerInvariant()).ToArray();
+    public string[] MethodList => MethodNames.Parse(Methods);
 
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Teacher)) return ValidationResult.Error("--teacher DIR is required (a run directory written by train)");
         if (Trials < 1) return ValidationResult.Error("--trials must be at least 1");
-        if (MethodList.Length == 0) return ValidationResult.Error("--methods lists no method");
-        foreach (var m in MethodList)
-            if (!DistillationMethods.IsKnown(m)) return ValidationResult.Error($"--methods: '{m}' is not one of {string.Join(", ", DistillationMethods.Names)}");
-        if (MethodList.Distinct().Count() != MethodList.Length) return ValidationResult.Error("--methods lists a method twice");
+        if (MethodNames.Problem(MethodList) is { } problem) return ValidationResult.Error(problem);
         return base.Validate();
     }
 }
