@@ -139,7 +139,9 @@ public static class ComparisonReport
         var baselineRows = students.Where(r => Baselines.Contains(r.Method)).ToList();
         if (mkd is not null && baselineRows.Count > 0)
         {
-            md.AppendLine("MKD against the best baseline (KD, RD, CD, DE, RRD, HTD) per metric:").AppendLine();
+            // Only the baselines that were run (a comparison may leave some out).
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"MKD against the best baseline among those run ({string.Join(", ", baselineRows.Select(r => r.Method.ToUpperInvariant()))}) per metric:").AppendLine();
             foreach (var k in Metrics)
             {
                 var b = baselineRows.MaxBy(r => r.Test[k].Mean)!;
@@ -150,7 +152,7 @@ public static class ComparisonReport
         }
         if (teacher is not null && mkd is not null)
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"MKD's test NDCG@20 is {mkd.Test["ndcg@20"].Mean / teacher.Test["ndcg@20"].Mean * 100:F1}% of the teacher's ({mkd.Test["ndcg@20"].Mean:F4} vs {teacher.Test["ndcg@20"].Mean:F4}).").AppendLine();
+                $"MKD's test NDCG@20 is {mkd.Test["ndcg@20"].Mean / teacher.Test["ndcg@20"].Mean * 100:F1}% of the teacher's ({mkd.Test["ndcg@20"].Mean:F4} vs {teacher.Test["ndcg@20"].Mean:F4}; the teacher is {(teacher.Runs == 1 ? "one run" : $"{teacher.Runs} runs")}).").AppendLine();
         if (failures.Count > 0)
         {
             md.AppendLine("Runs that failed (the others are complete):").AppendLine();

@@ -74,3 +74,24 @@ public class CompareCliTests
         Assert.Contains("| scratch | 1 |", md);
     }
 }
+
+public class ComparisonReportTests
+{
+    private static RunSummary Run(string method, int seed, double ndcg) => new()
+    {
+        Method = method, SeedIndex = method == RunSummary.TeacherMethod ? 0 : seed, Seed = seed, Dim = 8, Parameters = 100,
+        Test = new() { ["recall@10"] = ndcg, ["recall@20"] = ndcg, ["ndcg@10"] = ndcg, ["ndcg@20"] = ndcg },
+        Valid = new() { ["ndcg@20"] = ndcg },
+    };
+
+    [Fact]
+    public void The_report_names_only_the_baselines_that_were_run_and_how_many_teacher_runs()
+    {
+        var records = new[] { Run(RunSummary.TeacherMethod, 0, 0.02), Run("scratch", 1, 0.01), Run("rrd", 1, 0.015), Run("de", 1, 0.012), Run("mkd", 1, 0.018) };
+        var md = ComparisonReport.Write(TestData.TempDir(), "t", records, new[] { "scratch", "de", "rrd", "mkd" }, Array.Empty<string>());
+        Assert.Contains("MKD against the best baseline among those run (DE, RRD) per metric:", md);
+        Assert.Contains("- ndcg@20: MKD 0.0180 vs rrd 0.0150 (+20.0%)", md);
+        Assert.Contains("(0.0180 vs 0.0200; the teacher is one run)", md);
+        Assert.DoesNotContain("KD,", md);
+    }
+}
