@@ -106,3 +106,32 @@ public class TuningTests
         Assert.False(Directory.Exists(Path.Combine(outDir, "runs")));
     }
 }
+
+public class TuneCliTests
+{
+    [Fact]
+    public void Tune_then_compare_with_configs_runs_each_method_with_its_chosen_settings()
+    {
+        var dir = TestData.TempDir();
+        string[] tiny = { "--synthetic-users", "120", "--synthetic-items", "150", "--epochs", "2", "--eval-every", "1", "--batch-size", "256" };
+        var compare = Path.Combine(dir, "compare");
+        // The teacher of the comparison, then tuning on its split, then the comparison with the choices.
+        Assert.Equal(0, CliApp.Run(new[] { "compare", "--methods", "scratch", "--seeds", "1", "--teacher-dim", "16", "--out", compare }.Concat(tiny).ToArray()));
+        var tune = Path.Combine(dir, "tune");
+        Assert.Equal(0, CliApp.Run(new[] { "tune", "--teacher", Path.Combine(compare, "teacher"), "--methods", "kd", "--trials", "3",
+            "--epochs", "2", "--eval-every", "1", "--batch-size", "256", "--out", tune }));
+        var chosen = Tuning.ReadTuned(tune, "kd")!;
+        var configured = Path.Combine(dir, "configured");
+        var configs = Path.Combine(dir, "configs");
+        Directory.CreateDirectory(configs);
+        File.Copy(Path.Combine(tune, "kd.json"), Path.Combine(configs, "kd.json"));
+        File.Copy(Path.Combine(tune, "kd.json"), Path.Combine(configs, "scratch.json"));
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--methods", "kd,mkd", "--seeds", "1", "--teacher-dim", "16", "--configs", configs, "--out", configured }.Concat(tiny).ToArray()));
+        Assert.Equal(0, CliApp.Run(new[] { "compare", "--methods", "kd", "--seeds", "1", "--teacher-dim", "16", "--configs", tune, "--out", configured }.Concat(tiny).ToArray()));
+        var run = Path.Combine(configured, "runs", "kd-seed1");
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(run, RunDirectory.MetricsFile)))!;
+        Assert.Equal(chosen.Config.Parameters["lambda"], (double)metrics["distillation"]!["options"]!["kd"]!["lambda"]!);
+        Assert.Equal(chosen.Config.Parameters["tau"], (double)metrics["distillation"]!["options"]!["kd"]!["tau"]!);
+        Assert.Equal(chosen.Config.WeightDecay, RunDirectory.ReadRecord(run).Train.WeightDecay);
+    }
+}
