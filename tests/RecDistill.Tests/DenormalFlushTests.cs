@@ -49,9 +49,9 @@ public class DenormalFlushTests
                     var x = Enumerable.Range(0, length).Select(_ => (float)rng.Next(-4, 5)).ToArray();
                     int want = 0;
                     for (int i = 1; i < length; i++) if (x[i] > x[want]) want = i;
-                    if (RecDistill.Distillation.SelectionGate.ArgMax(x) != want) count++;
+                    if (RecDistill.Kernels.SelectionGate.ArgMax(x) != want) count++;
                 }
-            if (RecDistill.Distillation.SelectionGate.ArgMax([1f, float.NaN, 3f]) != 1) count++;
+            if (RecDistill.Kernels.SelectionGate.ArgMax([1f, float.NaN, 3f]) != 1) count++;
             return count;
         });
         Assert.Equal(0, wrong);

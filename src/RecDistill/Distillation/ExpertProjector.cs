@@ -63,7 +63,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     private Tensor W2 => ParameterAliases.Resolve(_w2);
     private Tensor B2 => ParameterAliases.Resolve(_b2);
 
-    private static Tensor Affine(Tensor x, Tensor w, Tensor b) => Distillation.Affine.Compute(x, w, b);
+    private static Tensor Affine(Tensor x, Tensor w, Tensor b) => Kernels.Affine.Compute(x, w, b);
 
     /// <summary>student [n, d_S] (and, for the selection form, teacher [n, d_T]) -> [n, d_T].</summary>
     public override Tensor forward(Tensor student, Tensor? teacher)

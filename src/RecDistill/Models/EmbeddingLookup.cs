@@ -130,7 +130,7 @@ public sealed class EmbeddingLookup
     {
         var u = _userMap is null ? users : _userMap.index_select(0, users);
         var i = _itemMap is null ? items : _itemMap.index_select(0, items.flatten()).view(items.shape);
-        return Models.ListScores.Compute(_users, _items, u, i);
+        return Kernels.ListScores.Compute(_users, _items, u, i);
     }
 
     private static Tensor Gather(Tensor rows, Tensor? map, Tensor ids)

@@ -1,7 +1,10 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Models;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// scores[r, j] = userRows[users[r]] . itemRows[items[r, j]]: the student's scores on per-user item
@@ -11,7 +14,7 @@ namespace RecDistill.Models;
 /// straight on the tables (forward and the user gradient parallel over rows; the item gradient, a
 /// scatter with repeated rows, in one pass). Other devices and dtypes take the gather-and-bmm route.
 /// </summary>
-public sealed class ListScores : torch.autograd.SingleTensorFunction<ListScores>
+internal sealed class ListScores : torch.autograd.SingleTensorFunction<ListScores>
 {
     public override string Name => nameof(ListScores);
 

@@ -2,7 +2,10 @@ using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Distillation;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// Dropout masks and uniform noise for the per-batch losses, generated in C# on the CPU. libtorch's
@@ -12,7 +15,7 @@ namespace RecDistill.Distillation;
 /// so torch.manual_seed (set per epoch by the trainer) governs these draws and resumed runs repeat them.
 /// Other devices fall back to libtorch's own generators.
 /// </summary>
-public static class CounterRandom
+internal static class CounterRandom
 {
     private const int Chunk = 1 << 14;
 

@@ -1,7 +1,10 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Distillation;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 internal static class TensorOps
 {

@@ -2,7 +2,10 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Distillation;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// The Gumbel-softmax expert selection of the selection projectors (DE, CPD, HTD) in C# on the CPU:
@@ -15,7 +18,7 @@ namespace RecDistill.Distillation;
 /// multiplication of the [rows, d_T] output with its backward; here one pass forward after the noise
 /// draw, and one backward.
 /// </summary>
-public sealed class SelectionGate : torch.autograd.SingleTensorFunction<SelectionGate>
+internal sealed class SelectionGate : torch.autograd.SingleTensorFunction<SelectionGate>
 {
     public override string Name => nameof(SelectionGate);
 

@@ -1,13 +1,16 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Distillation;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// y = x w + b for the projectors' layers, on the CPU through <see cref="Sgemm"/> (forward and both
 /// backward products), elsewhere (or without AVX-512) through libtorch's addmm.
 /// </summary>
-public sealed class Affine : torch.autograd.SingleTensorFunction<Affine>
+internal sealed class Affine : torch.autograd.SingleTensorFunction<Affine>
 {
     public override string Name => nameof(Affine);
 

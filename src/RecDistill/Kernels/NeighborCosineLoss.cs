@@ -3,7 +3,10 @@ using TorchSharp;
 using static TorchSharp.torch;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
-namespace RecDistill.Distillation;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// NKD's teacher side and loss as one autograd function on the CPU: for each row i, the teacher vector
@@ -15,7 +18,7 @@ namespace RecDistill.Distillation;
 /// The cosine is libtorch's: each vector divided by its norm clamped at 1e-8. Row losses are added in
 /// row order, so the result does not depend on the thread count.
 /// </summary>
-public sealed class NeighborCosineLoss : torch.autograd.SingleTensorFunction<NeighborCosineLoss>
+internal sealed class NeighborCosineLoss : torch.autograd.SingleTensorFunction<NeighborCosineLoss>
 {
     private const double Eps = 1e-8;
     private const int RowsPerChunk = 256;

@@ -3,7 +3,10 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Distillation;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// HTD's loss of one set of entities as one autograd function on the CPU, both levels and the cosine
@@ -19,7 +22,7 @@ namespace RecDistill.Distillation;
 /// Each group and each row is computed by one thread and sums run in a fixed order, so the result
 /// does not depend on the thread count.
 /// </summary>
-public sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyLoss>
+internal sealed class TopologyLoss : torch.autograd.SingleTensorFunction<TopologyLoss>
 {
     /// <summary>The normalisations' floor on a vector's length, as libtorch's normalize.</summary>
     private const float Eps = 1e-12f;

@@ -2,7 +2,10 @@ using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Distillation;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// The projectors' experts (dropout -> linear -> ReLU -> dropout -> linear, weights stacked per layer)
@@ -15,7 +18,7 @@ namespace RecDistill.Distillation;
 /// on the thread count). The dropout masks are <see cref="CounterRandom"/>'s, with seeds drawn in the
 /// order the libtorch path draws them.
 /// </summary>
-public sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
+internal sealed class ExpertMlp : torch.autograd.SingleTensorFunction<ExpertMlp>
 {
     public override string Name => nameof(ExpertMlp);
 

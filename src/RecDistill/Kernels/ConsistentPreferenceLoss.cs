@@ -3,7 +3,10 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RecDistill.Distillation;
+using RecDistill.Distillation;
+using RecDistill.Models;
+
+namespace RecDistill.Kernels;
 
 /// <summary>
 /// CPD's feature loss and listwise regulariser on the projected rows, as one autograd function on the
@@ -18,7 +21,7 @@ namespace RecDistill.Distillation;
 /// softmax(&lt;P(s_u), P(s_q)&gt; / tau) over its Q list items. Row sums are added in row order,
 /// so the result does not depend on the thread count.</para>
 /// </summary>
-public sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFunction<ConsistentPreferenceLoss>
+internal sealed class ConsistentPreferenceLoss : torch.autograd.SingleTensorFunction<ConsistentPreferenceLoss>
 {
     private const int RowsPerChunk = 256;
 
