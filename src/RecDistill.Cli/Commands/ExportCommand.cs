@@ -17,9 +17,14 @@ public sealed class ExportSettings : CommandSettings
     [Description("Run directory written by train or distill (its run.json rebuilds the data for the id maps and train items).")]
     public string ModelDir { get; set; } = "";
 
-    [CommandOption("--out <FILE>")]
-    [Description("Model file to write, e.g. student.rdm (written atomically; an existing file is replaced).")]
+    [CommandOption("--out <PATH>")]
+    [Description("rdm: the model file to write, e.g. student.rdm (written atomically; an existing file is replaced). npy: a directory for users.npy, items.npy, user_ids.txt and item_ids.txt.")]
     public string Out { get; set; } = "";
+
+    [CommandOption("--format <FORMAT>")]
+    [Description("rdm (the compact serving file) | npy (float32 matrices and id lists for numpy; docs/serving.md).")]
+    [DefaultValue("rdm")]
+    public string Format { get; set; } = "rdm";
 
     [CommandOption("--precision <P>")]
     [Description("fp32 (exact) | fp16 (half the vector bytes) | int8 (a byte per value plus a float scale per vector).")]
@@ -39,6 +44,9 @@ public sealed class ExportSettings : CommandSettings
         if (string.IsNullOrEmpty(ModelDir)) return ValidationResult.Error("--model DIR is required (a run directory written by train or distill)");
         if (string.IsNullOrEmpty(Out)) return ValidationResult.Error("--out FILE is required");
         if (ParsePrecision(Precision) is null) return ValidationResult.Error($"--precision '{Precision}' is not one of fp32, fp16, int8");
+        if (Format.ToLowerInvariant() is not ("rdm" or "npy")) return ValidationResult.Error($"--format '{Format}' is not rdm or npy");
+        if (Format.ToLowerInvariant() == "npy" && ParsePrecision(Precision) != VectorPrecision.Fp32)
+            return ValidationResult.Error("--format npy writes float32 vectors: --precision applies to rdm only");
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
         return ValidationResult.Success();
     }
@@ -61,6 +69,12 @@ public sealed class ExportCommand : Command<ExportSettings>
     public override int Execute(CommandContext context, ExportSettings settings, CancellationToken cancellationToken)
     {
         var precision = ExportSettings.ParsePrecision(settings.Precision)!.Value;
+        if (settings.Format.ToLowerInvariant() == "npy")
+        {
+            foreach (var file in ModelExport.ExportNpy(settings.ModelDir, settings.Out, settings.Threads, ConsoleReporter.Instance))
+                AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(file)}[/]");
+            return 0;
+        }
         var e = ModelExport.Export(settings.ModelDir, settings.Out!, precision, !settings.NoCheck, settings.Threads, ConsoleReporter.Instance);
         var t = new Table().Border(TableBorder.Rounded).Title($"exported [blue]{Markup.Escape(e.File)}[/]");
         t.AddColumn("field");

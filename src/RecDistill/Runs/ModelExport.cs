@@ -2,6 +2,7 @@ using RecDistill.Data;
 using RecDistill.Evaluation;
 using RecDistill.Models;
 using RecDistill.Serving;
+using RecDistill.Training;
 using TorchSharp;
 
 namespace RecDistill.Runs;
@@ -41,6 +42,26 @@ public static class ModelExport
             : null;
         return new ExportSummary(file, record.Model.Backbone, written.Dim, layers, written.NumUsers, written.NumItems,
             written.TrainPairs, precision, size, fp32Size, quality);
+    }
+
+    /// <summary>
+    /// Writes the run's final vectors for other ecosystems into <paramref name="dir"/>: users.npy and
+    /// items.npy (float32, rows in the order of user_ids.txt and item_ids.txt, one raw id a line).
+    /// Each file is written whole or not at all. Returns the files' paths.
+    /// </summary>
+    public static IReadOnlyList<string> ExportNpy(string runDir, string dir, int? threads = null, IRunReporter? reporter = null)
+    {
+        var (_, _, data, model) = RunDirectory.Load(runDir, new ComputeOptions("cpu", threads), null, reporter);
+        using var _model = model;
+        var (users, items) = FinalVectors(model);
+        if (File.Exists(dir)) throw new UserErrorException($"--out {dir} is a file; npy export writes a directory");
+        Directory.CreateDirectory(dir);
+        var files = new[] { "users.npy", "items.npy", "user_ids.txt", "item_ids.txt" }.Select(f => Path.Combine(dir, f)).ToArray();
+        AtomicFile.Write(files[0], s => Npy.WriteFloat32(s, users, data.NumUsers, model.Dim));
+        AtomicFile.Write(files[1], s => Npy.WriteFloat32(s, items, data.NumItems, model.Dim));
+        AtomicFile.WriteText(files[2], string.Concat(data.UserRawIds.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n")));
+        AtomicFile.WriteText(files[3], string.Concat(data.ItemRawIds.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n")));
+        return files;
     }
 
     /// <summary>The model's final user and item vectors (LightGCN: after propagation), row-major, on the CPU.</summary>
@@ -94,3 +115,26 @@ public static class ModelExport
         return (u, i);
     }
 }
+
+/// <summary>NumPy's .npy format, version 1.0: magic, header length, a Python dict literal padded to 64 bytes, raw data.</summary>
+public static class Npy
+{
+    /// <summary>A row-major float32 matrix of <paramref name="rows"/> x <paramref name="columns"/>, little-endian.</summary>
+    public static void WriteFloat32(Stream stream, ReadOnlySpan<float> values, int rows, int columns)
+    {
+        if ((long)rows * columns != values.Length) throw new ArgumentException($"{values.Length} values are not {rows} x {columns}");
+        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {columns}), }}";
+        int unpadded = 6 + 2 + 2 + header.Length + 1; // magic, version, length, header, newline
+        header += new string(' ', (64 - unpadded % 64) % 64) + "\n";
+        stream.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y']);
+        stream.WriteByte(1);
+        stream.WriteByte(0);
+        Span<byte> length = stackalloc byte[2];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(length, checked((ushort)header.Length));
+        stream.Write(length);
+        stream.Write(System.Text.Encoding.ASCII.GetBytes(header));
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("npy export writes little-endian floats");
+        stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+    }
+}
+

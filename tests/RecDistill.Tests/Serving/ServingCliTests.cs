@@ -167,3 +167,35 @@ public class ServingCliTests
         Assert.False(File.Exists(Path.Combine(root, "x.rdm")));
     }
 }
+
+public class NpyExportTests
+{
+    [Fact]
+    public void Npy_files_hold_the_final_vectors_with_a_valid_header()
+    {
+        var dir = TestData.TempDir();
+        var run = Path.Combine(dir, "run");
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--dim", "6", "--epochs", "2", "--eval-every", "1", "--synthetic-users", "120", "--synthetic-items", "150", "--out", run }));
+        var npy = Path.Combine(dir, "npy");
+        Assert.Equal(0, CliApp.Run(new[] { "export", "--model", run, "--format", "npy", "--out", npy }));
+        Assert.Equal(2, CliApp.Run(new[] { "export", "--model", run, "--format", "npy", "--precision", "int8", "--out", npy }));
+
+        var data = RecDistill.Data.DatasetLoader.Load(RunDirectory.ReadRecord(run).Data);
+        using var model = ModelFile.Load(Path.Combine(run, ModelFile.FileName), data, TorchSharp.torch.CPU);
+        var (users, items) = ModelExport.FinalVectors(model);
+        foreach (var (file, rows, expected) in new[] { ("users.npy", data.NumUsers, users), ("items.npy", data.NumItems, items) })
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(npy, file));
+            Assert.Equal(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 }, bytes[..8]);
+            int headerLength = bytes[8] | bytes[9] << 8;
+            Assert.Equal(0, (10 + headerLength) % 64);
+            var header = System.Text.Encoding.ASCII.GetString(bytes, 10, headerLength);
+            Assert.Equal($"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, 6), }}", header.TrimEnd(' ', '\n'));
+            Assert.EndsWith("\n", header);
+            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan(10 + headerLength)).ToArray();
+            Assert.Equal(expected, values);
+        }
+        Assert.Equal(data.UserRawIds.Select(i => i.ToString()), File.ReadAllLines(Path.Combine(npy, "user_ids.txt")));
+        Assert.Equal(data.ItemRawIds.Select(i => i.ToString()), File.ReadAllLines(Path.Combine(npy, "item_ids.txt")));
+    }
+}
