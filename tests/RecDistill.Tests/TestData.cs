@@ -5,6 +5,16 @@ namespace RecDistill.Tests;
 /// <summary>Small hand-made datasets for fast tests.</summary>
 public static class TestData
 {
+    /// <summary>The repository's root (the folder of RecDistill.sln above the test binaries).</summary>
+    public static string RepoRoot => Root.Value;
+
+    private static readonly Lazy<string> Root = new(() =>
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "RecDistill.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException("no RecDistill.sln above " + AppContext.BaseDirectory);
+    });
+
     /// <summary>A random dataset with a planted structure: users of group g like items of group g.</summary>
     public static SplitDataset Clustered(int users = 60, int items = 40, int groups = 4, int perUser = 10, int seed = 1)
     {

@@ -3,9 +3,6 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
 
-using RecDistill.Distillation;
-using RecDistill.Models;
-
 namespace RecDistill.Kernels;
 
 /// <summary>

@@ -3,7 +3,6 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 using RecDistill.Distillation;
-using RecDistill.Models;
 
 namespace RecDistill.Kernels;
 

@@ -2,9 +2,6 @@ using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
-using RecDistill.Distillation;
-using RecDistill.Models;
-
 namespace RecDistill.Kernels;
 
 /// <summary>

@@ -4,7 +4,6 @@ using static TorchSharp.torch;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 using RecDistill.Distillation;
-using RecDistill.Models;
 
 namespace RecDistill.Kernels;
 

@@ -1,9 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-using RecDistill.Distillation;
-using RecDistill.Models;
-
 namespace RecDistill.Kernels;
 
 internal static class TensorOps

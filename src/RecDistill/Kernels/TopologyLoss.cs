@@ -4,7 +4,6 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 using RecDistill.Distillation;
-using RecDistill.Models;
 
 namespace RecDistill.Kernels;
 

@@ -279,14 +279,7 @@ public class ScalarLifetimeAnalyzerTests
         return [.. paths.Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
     });
 
-    private static readonly Lazy<string> Root = new(() =>
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "RecDistill.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("no RecDistill.sln above " + AppContext.BaseDirectory);
-    });
-
-    private static string RepoRoot => Root.Value;
+    private static string RepoRoot => TestData.RepoRoot;
 
     private static string ListPath => Path.Combine(RepoRoot, "build", ScalarLifetimeAnalyzer.ListFileName);
 

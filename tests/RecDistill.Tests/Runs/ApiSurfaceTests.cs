@@ -18,7 +18,7 @@ public class ApiSurfaceTests
     {
         var assembly = Assembly.Load(assemblyName);
         var actual = Listing(assembly);
-        var path = Path.Combine(RepoRoot(), "docs", "api", assemblyName + ".txt");
+        var path = Path.Combine(TestData.RepoRoot, "docs", "api", assemblyName + ".txt");
         if (Environment.GetEnvironmentVariable("RECDISTILL_UPDATE_API") == "1")
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
@@ -95,12 +95,5 @@ public class ApiSurfaceTests
         int tick = name.IndexOf('`');
         if (tick >= 0) name = name[..tick];
         return name + "<" + string.Join(",", t.GetGenericArguments().Select(Name)) + ">";
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "RecDistill.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("no RecDistill.sln above " + AppContext.BaseDirectory);
     }
 }

@@ -43,7 +43,7 @@ public class ReadmeExampleTests
     /// <summary>The code between README's readme-example markers, without its fence.</summary>
     private static string ExampleSource()
     {
-        var readme = File.ReadAllText(Path.Combine(RepoRoot(), "README.md"));
+        var readme = File.ReadAllText(Path.Combine(TestData.RepoRoot, "README.md"));
         var match = Regex.Match(readme, @"<!-- readme-example:start -->\s*```csharp\n(.*?)```\s*<!-- readme-example:end -->", RegexOptions.Singleline);
         Assert.True(match.Success, "README.md has no example between the readme-example markers");
         return match.Groups[1].Value;
@@ -52,11 +52,4 @@ public class ReadmeExampleTests
     private static ImmutableArray<MetadataReference> References() =>
         [.. ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "RecDistill.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("no RecDistill.sln above " + AppContext.BaseDirectory);
-    }
 }
