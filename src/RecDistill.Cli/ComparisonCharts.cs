@@ -1,4 +1,5 @@
 using ScottPlot;
+using RecDistill.Runs;
 
 namespace RecDistill.Cli;
 

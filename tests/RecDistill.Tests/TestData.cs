@@ -15,6 +15,16 @@ public static class TestData
         throw new DirectoryNotFoundException("no RecDistill.sln above " + AppContext.BaseDirectory);
     });
 
+    /// <summary>Synthetic data of 120 users and 150 items, for workflow tests that go through DataOptions.</summary>
+    public static DataOptions TinySynthetic(int seed) => new()
+    {
+        Format = DataFormat.Synthetic, Synthetic = new SyntheticOptions { Users = 120, Items = 150, Seed = seed }, Seed = seed,
+    };
+
+    /// <summary>Four epochs with validation every two: enough for a workflow test to train, stop and evaluate.</summary>
+    public static RecDistill.Training.TrainOptions ShortTraining(int seed) =>
+        new() { MaxEpochs = 4, EvalEvery = 2, Patience = 2, LearningRate = 0.01, BatchSize = 256, Seed = seed };
+
     /// <summary>A random dataset with a planted structure: users of group g like items of group g.</summary>
     public static SplitDataset Clustered(int users = 60, int items = 40, int groups = 4, int perUser = 10, int seed = 1)
     {

@@ -48,6 +48,10 @@ public sealed class CompareSettings : TrainSettings
     [Description("Record a finished train/distill run directory as seed K (default 1) of METHOD (or as the teacher: teacher=DIR) before anything else; repeatable. Recorded runs are not run again.")]
     public string[] Import { get; set; } = Array.Empty<string>();
 
+    [CommandOption("--teachers <LIST>")]
+    [Description("Comma-separated finished teacher runs (train's --out): run k of every method distils from the k-th teacher, one run per teacher, with seed --seed + k - 1. Without it, one teacher is trained in OUT/teacher.")]
+    public string? Teachers { get; set; }
+
     [CommandOption("--configs <DIR>")]
     [Description("Each method's settings (student weight decay, searched parameters) from DIR/METHOD.json written by tune; every method listed must have one.")]
     public string? Configs { get; set; }
@@ -58,11 +62,14 @@ public sealed class CompareSettings : TrainSettings
 
     public string[] MethodList => MethodNames.Parse(Methods);
 
+    public string[]? TeacherList => Teachers?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     public override ValidationResult Validate()
     {
         if (TeacherDim < 1 || StudentDim is < 1) return ValidationResult.Error("dimensions must be at least 1");
         if (Seeds < 1) return ValidationResult.Error("--seeds must be at least 1");
         if (MethodNames.Problem(MethodList) is { } problem) return ValidationResult.Error(problem);
+        if (TeacherList is { Length: 0 }) return ValidationResult.Error("--teachers lists no teacher run");
         return base.Validate();
     }
 }
@@ -80,91 +87,63 @@ public sealed class CompareCommand : Command<CompareSettings>
         var outDir = settings.Out ?? Path.Combine("runs", "compare");
         var recordsDir = settings.Records ?? Path.Combine(outDir, "records");
         var order = settings.MethodList;
-        var failures = new List<string>();
         foreach (var spec in settings.Import) ImportRun(spec, recordsDir);
         if (settings.ReportOnly)
         {
             var existing = ComparisonReport.ReadRecords(recordsDir);
             if (existing.Count == 0) throw new UserErrorException($"--report-only: no run records in {recordsDir}");
-            Report(outDir, recordsDir, settings.Title ?? $"comparison ({existing.Count} runs)", order, failures);
+            Report(outDir, recordsDir, settings.Title ?? $"comparison ({existing.Count} runs)", order, Array.Empty<string>());
             return 0;
         }
 
-        var tuned = order.ToDictionary(m => m, m => settings.Configs is null ? null : Tuning.ReadTuned(settings.Configs, m));
-        if (settings.Configs is not null && tuned.Where(kv => kv.Value is null).Select(kv => kv.Key).ToList() is { Count: > 0 } missing)
-            throw new UserErrorException($"--configs {settings.Configs} has no settings for {string.Join(", ", missing)} (run recdistill tune for them)");
-        var compute = settings.Compute;
+        var configs = new Dictionary<string, TunedConfig>();
+        if (settings.Configs is not null)
+        {
+            var missing = new List<string>();
+            foreach (var m in order)
+            {
+                // An ablation without a tuning of its own takes MKD's tuned settings for the parts it keeps.
+                var c = Tuning.ReadTuned(settings.Configs, m)
+                        ?? (DistillationMethods.Ablations.Contains(m) ? Tuning.ReadTuned(settings.Configs, "mkd") : null);
+                if (c is null) missing.Add(m); else configs[m] = c;
+            }
+            if (missing.Count > 0)
+                throw new UserErrorException($"--configs {settings.Configs} has no settings for {string.Join(", ", missing)} (run recdistill tune for them)");
+        }
+        var teachers = settings.TeacherList;
         if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
         Directory.CreateDirectory(outDir);
-        Directory.CreateDirectory(recordsDir);
         if (ResumableRun.Directory is null) ResumableRun.Record(outDir, "compare", CliApp.Args);
         var dataOptions = settings.ToOptions();
         var reporter = ConsoleReporter.Instance;
-        var data = Workflow.LoadData(dataOptions, reporter);
-        int studentDim = settings.StudentDim ?? Math.Max(1, settings.TeacherDim / 10);
-        string title = settings.Title ?? $"{data.Name}: {settings.Model.ToLowerInvariant()} teacher d={settings.TeacherDim}, students d={studentDim}";
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(title)}[/] ({data.NumUsers:N0} users, {data.NumItems:N0} items); " +
-                               $"{order.Length} methods x {settings.Seeds} seeds; runs in {Markup.Escape(outDir)}, records in {Markup.Escape(recordsDir)}");
-
-        // The teacher: reused when finished, resumed when interrupted.
-        var teacherDir = Path.Combine(outDir, "teacher");
-        var baseTrain = settings.ToTrainOptions();
-        if (!RunDirectory.IsFinished(teacherDir))
+        string title;
+        if (teachers is null)
         {
-            var output = RunOf(teacherDir);
-            AnsiConsole.Write(new Rule($"teacher d={settings.TeacherDim}{(output.Resume ? " (resuming)" : "")}").LeftJustified());
-            Workflow.Train(dataOptions, new ModelShape(settings.Backbone, settings.TeacherDim, settings.Layers), baseTrain, output, compute, reporter);
+            var data = Workflow.LoadData(dataOptions, reporter);
+            int studentDim = settings.StudentDim ?? Math.Max(1, settings.TeacherDim / 10);
+            title = settings.Title ?? $"{data.Name}: {settings.Model.ToLowerInvariant()} teacher d={settings.TeacherDim}, students d={studentDim}";
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(title)}[/] ({data.NumUsers:N0} users, {data.NumItems:N0} items); " +
+                                   $"{order.Length} methods x {settings.Seeds} seeds; runs in {Markup.Escape(outDir)}, records in {Markup.Escape(recordsDir)}");
         }
-        else AnsiConsole.MarkupLine($"[grey]teacher: reusing {Markup.Escape(teacherDir)}[/]");
-        ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(teacherDir, RunSummary.TeacherMethod, 0));
-
-        using var session = TeacherSession.Open(teacherDir, compute, dataOptions, studentDim, reporter);
-        var jobs = (from k in Enumerable.Range(1, settings.Seeds) from m in order select (Method: m, SeedIndex: k)).ToList();
-        var done = new List<double>();
-        var clock = Stopwatch.StartNew();
-        for (int j = 0; j < jobs.Count; j++)
+        else
         {
-            var (method, k) = jobs[j];
-            var dir = Path.Combine(outDir, "runs", $"{method}-seed{k}");
-            if (RunDirectory.IsFinished(dir))
-            {
-                ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(dir, method, k));
-                continue;
-            }
-            if (File.Exists(Path.Combine(recordsDir, $"{method}-seed{k}.json")))
-            {
-                AnsiConsole.MarkupLine($"[grey]{method} seed {k}: recorded in {Markup.Escape(recordsDir)}, not run again[/]");
-                continue;
-            }
-            int left = jobs.Skip(j).Count(x => !RunDirectory.IsFinished(Path.Combine(outDir, "runs", $"{x.Method}-seed{x.SeedIndex}"))
-                && !File.Exists(Path.Combine(recordsDir, $"{x.Method}-seed{x.SeedIndex}.json")));
-            string eta = done.Count == 0 ? "ETA after the first run" : $"ETA {TimeSpan.FromSeconds(done.Average() * left):hh\\:mm\\:ss} for {left} runs";
-            var output = RunOf(dir);
-            AnsiConsole.Write(new Rule($"run {j + 1}/{jobs.Count}: {method} seed {k}{(output.Resume ? " (resuming)" : "")} - {eta}").LeftJustified());
-            var runClock = Stopwatch.StartNew();
-            try
-            {
-                // Run k of every method has the seed --seed + k - 1.
-                var train = baseTrain with { Seed = settings.Seed + k - 1 };
-                if (tuned[method] is { } c) session.Distill(method, train with { WeightDecay = c.Config.WeightDecay }, Tuning.Apply(c.Config, session.Backbone), output);
-                else session.Distill(method, train, output: output);
-                ComparisonReport.WriteRecord(recordsDir, RunSummary.FromRunDirectory(dir, method, k));
-                done.Add(runClock.Elapsed.TotalSeconds);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // One failing run is reported; the others go on, and its checkpoint (if any) stays for a retry.
-                var message = $"{method} seed {k}: {e.GetType().Name}: {e.Message}";
-                failures.Add(message);
-                AtomicFile.WriteText(Path.Combine(dir, "error.txt"), e.ToString());
-                AnsiConsole.MarkupLine($"[red]failed:[/] {Markup.Escape(message)}");
-            }
-            Report(outDir, recordsDir, title, order, failures);
+            var first = RunDirectory.ReadRecord(teachers[0]);
+            int studentDim = settings.StudentDim ?? Math.Max(1, first.Model.Dim / 10);
+            title = settings.Title ?? $"{Path.GetFileName(first.Data.Path ?? "synthetic")}: {(first.Model.Backbone == Models.Backbone.Bpr ? "bpr" : "lightgcn")} " +
+                    $"teacher d={first.Model.Dim} ({teachers.Length} teachers), students d={studentDim}";
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(title)}[/]: {order.Length} methods x {teachers.Length} teachers; runs in {Markup.Escape(outDir)}, records in {Markup.Escape(recordsDir)}");
         }
-        var md = Report(outDir, recordsDir, title, order, failures);
-        AnsiConsole.WriteLine(md);
-        AnsiConsole.MarkupLine($"compare took {clock.Elapsed:hh\\:mm\\:ss} this time; wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts)");
-        return failures.Count == 0 ? 0 : 4;
+        var plan = new ComparisonPlan
+        {
+            OutDir = outDir, RecordsDir = recordsDir, Data = dataOptions,
+            Teacher = new ModelShape(settings.Backbone, settings.TeacherDim, settings.Layers), StudentDim = settings.StudentDim,
+            Train = settings.ToTrainOptions(), Methods = order, Seeds = settings.Seeds, Teachers = teachers,
+            Configs = settings.Configs is null ? null : configs, Compute = settings.Compute, CommandLine = CliApp.CommandLine, Title = title,
+        };
+        var outcome = Comparison.Run(plan, reporter, ComparisonCharts.Write);
+        AnsiConsole.WriteLine(outcome.Markdown);
+        AnsiConsole.MarkupLine($"compare took {outcome.Elapsed:hh\\:mm\\:ss} this time; wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts)");
+        return outcome.Failures.Count == 0 ? 0 : 4;
     }
 
     /// <summary>--import METHOD[:K]=DIR: a run made by train/distill becomes a record of the comparison.</summary>
@@ -180,20 +159,15 @@ public sealed class CompareCommand : Command<CompareSettings>
         if (parts.Length > 2 || (parts.Length == 2 && (!int.TryParse(parts[1], out k) || k < 1)))
             throw new UserErrorException($"--import {spec}: the seed index after ':' must be a positive integer");
         if (method != RunSummary.TeacherMethod && !DistillationMethods.IsKnown(method))
-            throw new UserErrorException($"--import {spec}: '{method}' is not teacher or one of {string.Join(", ", DistillationMethods.Names)}");
+            throw new UserErrorException($"--import {spec}: '{method}' is not teacher or one of {string.Join(", ", DistillationMethods.AllNames)}");
         if (!RunDirectory.IsFinished(dir)) throw new UserErrorException($"--import {spec}: {dir} holds no finished run (metrics.json is missing)");
         Directory.CreateDirectory(recordsDir);
-        var record = RunSummary.FromRunDirectory(dir, method, method == RunSummary.TeacherMethod ? 0 : k);
+        // A teacher imported without an index is a comparison's one teacher; teacher:K=DIR is the teacher of run K.
+        var record = RunSummary.FromRunDirectory(dir, method, method == RunSummary.TeacherMethod && parts.Length == 1 ? 0 : k);
         ComparisonReport.WriteRecord(recordsDir, record);
         AnsiConsole.MarkupLine($"[grey]recorded {Markup.Escape(dir)} as {Markup.Escape(record.FileName)}[/]");
     }
 
-    /// <summary>A run directory of the comparison: kept when it exists, resumed from its checkpoint when it has one.</summary>
-    private static RunOutput RunOf(string dir) => new(dir)
-    {
-        Overwrite = true, Resume = File.Exists(RunDirectory.CheckpointPath(dir)), Command = "compare", CommandLine = CliApp.CommandLine,
-    };
-
     private static string Report(string outDir, string recordsDir, string title, IReadOnlyList<string> order, IReadOnlyList<string> failures) =>
-        ComparisonReport.Write(outDir, title, ComparisonReport.ReadRecords(recordsDir), order, failures);
+        ComparisonReport.Write(outDir, title, ComparisonReport.ReadRecords(recordsDir), order, failures, ComparisonCharts.Write);
 }

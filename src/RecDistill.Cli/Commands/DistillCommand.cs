@@ -22,7 +22,7 @@ public sealed class DistillSettings : TrainSettings
     public string Teacher { get; set; } = "";
 
     [CommandOption("--method <METHOD>")]
-    [Description("scratch | kd | rd | cd | de | rrd | htd (baselines, SPEC 4.2) | nkd | cpd | sld | mkd (the paper's method and its parts).")]
+    [Description("scratch | kd | rd | cd | de | rrd | htd (baselines, SPEC 4.2) | nkd | cpd | sld | mkd (the paper's method and its parts) | nkd+cpd | nkd+sld | cpd+sld (MKD without one part: the ablation).")]
     [DefaultValue("mkd")]
     public string Method { get; set; } = "mkd";
 
@@ -46,9 +46,9 @@ public sealed class DistillSettings : TrainSettings
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Teacher)) return ValidationResult.Error("--teacher DIR is required (a run directory written by train)");
-        if (!DistillationMethods.IsKnown(Method)) return ValidationResult.Error($"--method '{Method}' is not one of {string.Join(", ", DistillationMethods.Names)}");
-        if (Lambda is not null && Method.ToLowerInvariant() is "mkd" or "scratch")
-            return ValidationResult.Error("--lambda weighs a single method; for mkd use --lambda-nkd, --lambda-cpd and --lambda-sld");
+        if (!DistillationMethods.IsKnown(Method)) return ValidationResult.Error($"--method '{Method}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
+        if (Lambda is not null && (Method.ToLowerInvariant() == "scratch" || DistillationMethods.MkdParts(Method) is not null))
+            return ValidationResult.Error($"--lambda weighs a single method; for {Method.ToLowerInvariant()} use --lambda-nkd, --lambda-cpd and --lambda-sld");
         if (NkdMixing.ToLowerInvariant() is not ("soft" or "hard")) return ValidationResult.Error("--nkd-mixing must be soft or hard");
         if (!Enum.TryParse<PreferenceRegularizer>(CpdReg, true, out _)) return ValidationResult.Error("--cpd-reg must be listwise, pairwise, hybrid or none");
         return base.Validate();

@@ -242,7 +242,7 @@ public static class MethodNames
     {
         if (methods.Length == 0) return "--methods lists no method";
         foreach (var m in methods)
-            if (!DistillationMethods.IsKnown(m)) return $"--methods: '{m}' is not one of {string.Join(", ", DistillationMethods.Names)}";
+            if (!DistillationMethods.IsKnown(m)) return $"--methods: '{m}' is not one of {string.Join(", ", DistillationMethods.AllNames)}";
         return methods.Distinct().Count() != methods.Length ? "--methods lists a method twice" : null;
     }
 }

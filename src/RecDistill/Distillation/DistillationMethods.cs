@@ -29,7 +29,21 @@ public static class DistillationMethods
     /// <summary>The student without a teacher, the baselines of SPEC 4.2, then MKD's parts and MKD.</summary>
     public static readonly string[] Names = { "scratch", "kd", "rd", "cd", "de", "rrd", "htd", "nkd", "cpd", "sld", "mkd" };
 
-    public static bool IsKnown(string name) => Names.Contains(name.ToLowerInvariant());
+    /// <summary>MKD with one of its three parts left out (the ablation); each uses MKD's settings for the parts it keeps.</summary>
+    public static readonly string[] Ablations = { "nkd+cpd", "nkd+sld", "cpd+sld" };
+
+    /// <summary>Every name <see cref="Create"/> accepts.</summary>
+    public static IEnumerable<string> AllNames => Names.Concat(Ablations);
+
+    public static bool IsKnown(string name) => Names.Contains(name.ToLowerInvariant()) || Ablations.Contains(name.ToLowerInvariant());
+
+    /// <summary>MKD's parts a method name stands for ("mkd": all three, "nkd+sld": two), or null for any other method.</summary>
+    public static string[]? MkdParts(string name) => name.ToLowerInvariant() switch
+    {
+        "mkd" => ["nkd", "cpd", "sld"],
+        var n when Ablations.Contains(n) => n.Split('+'),
+        _ => null,
+    };
 
     public static IDistillationMethod? Create(DistillationOptions o, DistillationContext ctx) => o.Method.ToLowerInvariant() switch
     {
@@ -49,6 +63,12 @@ public static class DistillationMethods
             o.UseCpd ? new ConsistentPreferenceDistillation(ctx, o.Cpd) : null,
             o.UseSld ? new SoftLabelDistillation(ctx, o.Sld) : null,
         }.OfType<IDistillationMethod>().ToList()),
-        _ => throw new ArgumentException($"unknown method '{o.Method}': use one of {string.Join(", ", Names)}"),
+        var n when Ablations.Contains(n) => new CompositeDistillation(n, n.Split('+').Select(part => part switch
+        {
+            "nkd" => (IDistillationMethod)new NeighborDistillation(ctx, o.Nkd),
+            "cpd" => new ConsistentPreferenceDistillation(ctx, o.Cpd),
+            _ => new SoftLabelDistillation(ctx, o.Sld),
+        }).ToList()),
+        _ => throw new ArgumentException($"unknown method '{o.Method}': use one of {string.Join(", ", Names.Concat(Ablations))}"),
     };
 }

@@ -11,6 +11,12 @@ public enum EvalSplit { Valid, Test }
 public sealed record EvaluationResult(IReadOnlyDictionary<string, double> Metrics, int Users)
 {
     public double this[string key] => Metrics[key];
+
+    /// <summary>Dense ids of the users evaluated, ascending (those with at least one target item).</summary>
+    public IReadOnlyList<int> EvaluatedUsers { get; init; } = Array.Empty<int>();
+
+    /// <summary>Each metric per evaluated user, aligned with <see cref="EvaluatedUsers"/> (for paired tests).</summary>
+    public IReadOnlyDictionary<string, double[]> PerUser { get; init; } = new Dictionary<string, double[]>();
 }
 
 /// <summary>
@@ -57,15 +63,25 @@ public sealed class FullRankingEvaluator
                 MaxScoresPerBatch);
             top = TensorCopy.ToArray<long>(ranked);
         }
+        var keys = RankingMetrics.Keys(_cutoffs).ToArray();
+        var perUser = keys.ToDictionary(k => k, _ => new double[evalUsers.Length]);
+        var one = new Dictionary<string, double>();
         for (int r = 0; r < evalUsers.Length; r++)
         {
             int u = evalUsers[r];
             // Masked items can only appear when a user has seen nearly every item.
             int seen = _data.Train[u].Length + (split == EvalSplit.Test ? _data.Valid[u].Length : 0);
             int keep = Math.Min(topK, Math.Max(0, numItems - seen));
-            RankingMetrics.Accumulate(top.AsSpan(r * topK, keep), new HashSet<int>(targets[u]), _cutoffs, sums);
+            one.Clear();
+            RankingMetrics.Accumulate(top.AsSpan(r * topK, keep), new HashSet<int>(targets[u]), _cutoffs, one);
+            // Summed user by user in the same order as before, so the means keep their bits.
+            foreach (var k in keys)
+            {
+                perUser[k][r] = one[k];
+                sums[k] = sums.TryGetValue(k, out var s) ? s + one[k] : one[k];
+            }
         }
-        var means = RankingMetrics.Keys(_cutoffs).ToDictionary(k => k, k => sums[k] / evalUsers.Length);
-        return new EvaluationResult(means, evalUsers.Length);
+        var means = keys.ToDictionary(k => k, k => sums[k] / evalUsers.Length);
+        return new EvaluationResult(means, evalUsers.Length) { EvaluatedUsers = evalUsers, PerUser = perUser };
     }
 }

@@ -26,6 +26,10 @@ public static class RunDirectory
     public const string MetricsFile = "metrics.json";
     public const string RunFile = "run.json";
     public const string HistoryFile = "history.csv";
+    /// <summary>Per-user test metrics (dense user index, then one column per metric), for paired tests between runs.</summary>
+    public const string TestUsersFile = "test-users.csv";
+    /// <summary>The per-user metrics kept in <see cref="TestUsersFile"/>.</summary>
+    public static readonly string[] PerUserMetrics = { "recall@10", "recall@20", "ndcg@10", "ndcg@20" };
 
     /// <summary>Finished: metrics.json is written last, so its presence means the run completed.</summary>
     public static bool IsFinished(string dir) => File.Exists(Path.Combine(dir, MetricsFile));
@@ -117,10 +121,6 @@ public static class RunDirectory
     public static void Write(string dir, string command, string commandLine, DataOptions dataOptions, TrainOptions train,
         SplitDataset data, RunOutcome run, JsonObject? extra = null)
     {
-        var metrics = MetricsJson(data, run.Model, run.Train, run.Valid, run.Test, train.Seed);
-        if (extra is not null) foreach (var (k, v) in extra) metrics[k] = v?.DeepClone();
-        metrics["command"] = commandLine;
-        AtomicFile.WriteText(Path.Combine(dir, MetricsFile), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var record = new RunRecord(command, dataOptions, train, ModelFile.ConfigOf(run.Model),
             DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
         AtomicFile.WriteText(Path.Combine(dir, RunFile), JsonSerializer.Serialize(record, JsonOptions.Default));
@@ -133,9 +133,53 @@ public static class RunDirectory
                .Append(string.Concat(diagKeys.Select(k => "," + G(h.Diagnostics?.GetValueOrDefault(k)))))
                .Append('\n');
         AtomicFile.WriteText(Path.Combine(dir, HistoryFile), csv.ToString());
+        if (run.Test.EvaluatedUsers.Count > 0) WriteTestUsers(dir, run.Test);
         // The trainer saved the best model while training; save again so the file matches the final weights.
         ModelFile.Save(ModelPath(dir), run.Model);
+        // metrics.json goes last: its presence marks the run finished.
+        var metrics = MetricsJson(data, run.Model, run.Train, run.Valid, run.Test, train.Seed);
+        if (extra is not null) foreach (var (k, v) in extra) metrics[k] = v?.DeepClone();
+        metrics["command"] = commandLine;
+        AtomicFile.WriteText(Path.Combine(dir, MetricsFile), metrics.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         // The run is complete: its resume state is no longer needed (and is as large as the model, or more).
         File.Delete(CheckpointPath(dir));
+    }
+
+    /// <summary>Writes <see cref="TestUsersFile"/>: one line per evaluated user, metrics rounded to 6 decimals.</summary>
+    public static void WriteTestUsers(string dir, EvaluationResult test)
+    {
+        var csv = new StringBuilder("user_index," + string.Join(",", PerUserMetrics) + "\n");
+        for (int r = 0; r < test.EvaluatedUsers.Count; r++)
+        {
+            csv.Append(test.EvaluatedUsers[r].ToString(CultureInfo.InvariantCulture));
+            foreach (var k in PerUserMetrics) csv.Append(',').Append(test.PerUser[k][r].ToString("0.######", CultureInfo.InvariantCulture));
+            csv.Append('\n');
+        }
+        AtomicFile.WriteText(Path.Combine(dir, TestUsersFile), csv.ToString());
+    }
+
+    /// <summary>Reads <see cref="TestUsersFile"/>: dense user indices and one metric's values, or null when the run has none.</summary>
+    public static (int[] Users, double[] Values)? ReadTestUsers(string dir, string metric)
+    {
+        var path = Path.Combine(dir, TestUsersFile);
+        if (!File.Exists(path)) return null;
+        using var reader = new StreamReader(path);
+        var header = (reader.ReadLine() ?? "").Split(',');
+        int col = Array.IndexOf(header, metric);
+        if (col < 1) throw new UserErrorException($"{path}:1: no column '{metric}' (has {string.Join(", ", header.Skip(1))})");
+        var users = new List<int>();
+        var values = new List<double>();
+        int lineNo = 1;
+        for (string? line; (line = reader.ReadLine()) is not null;)
+        {
+            lineNo++;
+            var f = line.Split(',');
+            if (f.Length != header.Length || !int.TryParse(f[0], NumberStyles.None, CultureInfo.InvariantCulture, out var u)
+                || !double.TryParse(f[col], NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                throw new UserErrorException($"{path}:{lineNo}: expected {header.Length} fields: a user index and numbers");
+            users.Add(u);
+            values.Add(v);
+        }
+        return (users.ToArray(), values.ToArray());
     }
 }

@@ -49,8 +49,13 @@ public static class Tuning
             "nkd" => [Lambda("lambda", d.Nkd.Lambda), new("alpha", 0.1, 0.9, Log: false)],
             "cpd" => [Lambda("lambda", d.Cpd.Lambda), new("alpha_c", 0.01, 1, Log: true)],
             "sld" => [Lambda("lambda", d.Sld.Lambda), new("beta", 0.5, 10, Log: true)],
-            "mkd" => [Lambda("lambda_nkd", d.Nkd.Lambda), Lambda("lambda_cpd", d.Cpd.Lambda), Lambda("lambda_sld", d.Sld.Lambda)],
-            _ => throw new UserErrorException($"'{method}' is not one of {string.Join(", ", DistillationMethods.Names)}"),
+            var m when DistillationMethods.MkdParts(m) is { } parts => parts.Select(part => part switch
+            {
+                "nkd" => Lambda("lambda_nkd", d.Nkd.Lambda),
+                "cpd" => Lambda("lambda_cpd", d.Cpd.Lambda),
+                _ => Lambda("lambda_sld", d.Sld.Lambda),
+            }),
+            _ => throw new UserErrorException($"'{method}' is not one of {string.Join(", ", DistillationMethods.AllNames)}"),
         });
         return space;
     }
@@ -95,7 +100,7 @@ public static class Tuning
             "nkd" => d with { Nkd = d.Nkd with { Lambda = P("lambda", d.Nkd.Lambda), Alpha = P("alpha", d.Nkd.Alpha) } },
             "cpd" => d with { Cpd = d.Cpd with { Lambda = P("lambda", d.Cpd.Lambda), AlphaC = P("alpha_c", d.Cpd.AlphaC) } },
             "sld" => d with { Sld = d.Sld with { Lambda = P("lambda", d.Sld.Lambda), Beta = P("beta", d.Sld.Beta) } },
-            "mkd" => d with
+            var m when DistillationMethods.MkdParts(m) is not null => d with
             {
                 Nkd = d.Nkd with { Lambda = P("lambda_nkd", d.Nkd.Lambda) },
                 Cpd = d.Cpd with { Lambda = P("lambda_cpd", d.Cpd.Lambda) },

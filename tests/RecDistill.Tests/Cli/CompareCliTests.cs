@@ -1,3 +1,4 @@
+using RecDistill.Runs;
 using System.Text.Json.Nodes;
 using RecDistill.Cli;
 

@@ -9,12 +9,8 @@ namespace RecDistill.Tests.Runs;
 
 public class TuningTests
 {
-    private static readonly DataOptions Tiny = new()
-    {
-        Format = DataFormat.Synthetic, Synthetic = new SyntheticOptions { Users = 120, Items = 150, Seed = 3 }, Seed = 3,
-    };
-
-    private static readonly TrainOptions Short = new() { MaxEpochs = 4, EvalEvery = 2, Patience = 2, LearningRate = 0.01, BatchSize = 256, Seed = 5 };
+    private static readonly DataOptions Tiny = TestData.TinySynthetic(3);
+    private static readonly TrainOptions Short = TestData.ShortTraining(5);
 
     private static string Teacher()
     {

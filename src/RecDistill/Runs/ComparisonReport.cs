@@ -2,10 +2,11 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using RecDistill.Runs;
+using System.Security.Cryptography;
+using RecDistill.Evaluation;
 using RecDistill.Training;
 
-namespace RecDistill.Cli;
+namespace RecDistill.Runs;
 
 /// <summary>One finished run of a comparison: the small record kept (e.g. in the repository) to rebuild the tables.</summary>
 public sealed record RunSummary
@@ -24,6 +25,12 @@ public sealed record RunSummary
     /// <summary>(epoch, validation NDCG@20) at every validation.</summary>
     public List<double[]> ValidCurve { get; init; } = new();
     public string Command { get; init; } = "";
+    /// <summary>The last epoch's diagnostics of the method (e.g. cpd_inconsistency).</summary>
+    public Dictionary<string, double> Diagnostics { get; init; } = new();
+    /// <summary>Test NDCG@20 of each evaluated user (dense order), for paired tests; null when the run kept none.</summary>
+    public double[]? TestNdcg20ByUser { get; init; }
+    /// <summary>Fingerprint of the evaluated users' dense ids: paired tests only pair runs with the same one.</summary>
+    public string? TestUsersHash { get; init; }
 
     public const string TeacherMethod = "teacher";
 
@@ -42,8 +49,15 @@ public sealed record RunSummary
                 if (f.Length > 3 && f[3].Length > 0)
                     curve.Add(new[] { double.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[3], CultureInfo.InvariantCulture) });
             }
+        var diagnostics = new Dictionary<string, double>();
+        if (m["distillation"]?["last_epoch_diagnostics"] is JsonObject diag)
+            foreach (var (k, v) in diag) if (v is not null) diagnostics[k] = (double)v;
+        var perUser = RunDirectory.ReadTestUsers(dir, "ndcg@20");
         return new RunSummary
         {
+            Diagnostics = diagnostics,
+            TestNdcg20ByUser = perUser?.Values,
+            TestUsersHash = perUser is { } p ? UsersHash(p.Users) : null,
             Method = method, SeedIndex = seedIndex, Seed = (int?)m["seed"] ?? 0,
             Dim = (int)m["model"]!["dim"]!, Parameters = (long)m["model"]!["parameters"]!,
             BestEpoch = (int?)m["best_epoch"] ?? 0, EpochsRun = (int?)m["epochs_run"] ?? 0,
@@ -53,7 +67,16 @@ public sealed record RunSummary
         };
     }
 
-    public string FileName => Method == TeacherMethod ? "teacher.json" : $"{Method}-seed{SeedIndex}.json";
+    /// <summary>teacher.json for a comparison's one teacher, teacher-seedK.json when each seed has its own, METHOD-seedK.json.</summary>
+    public string FileName => Method == TeacherMethod && SeedIndex == 0 ? "teacher.json" : $"{Method}-seed{SeedIndex}.json";
+
+    /// <summary>A short hex fingerprint of a list of dense user ids.</summary>
+    public static string UsersHash(IReadOnlyList<int> users)
+    {
+        var bytes = new byte[users.Count * 4];
+        for (int i = 0; i < users.Count; i++) System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(4 * i), users[i]);
+        return $"{users.Count}:{Convert.ToHexStringLower(SHA256.HashData(bytes))[..16]}";
+    }
 }
 
 /// <summary>
@@ -108,9 +131,48 @@ public static class ComparisonReport
         return (mean, std);
     }
 
-    /// <summary>Writes results.md/.csv/.json and the charts into <paramref name="outDir"/>; returns the markdown.</summary>
+    /// <summary>Draws a comparison's charts into a directory (the CLI's are PNG files).</summary>
+    public delegate void ChartWriter(string outDir, string title, IReadOnlyList<Row> rows, IReadOnlyList<RunSummary> records, IReadOnlyList<string> order);
+
+    /// <summary>A paired test over users between two methods' per-user test NDCG@20 (each user's mean over the method's runs).</summary>
+    public sealed record PairedRow(string A, string B, int RunsA, int RunsB, PairedTest Test);
+
+    /// <summary>
+    /// MKD against the teacher and against the best other student (by mean test NDCG@20), when the runs
+    /// kept per-user metrics on the same users; each user's value is the mean over a method's runs.
+    /// </summary>
+    public static List<PairedRow> PairedTests(IReadOnlyList<RunSummary> records, IReadOnlyList<Row> rows)
+    {
+        var result = new List<PairedRow>();
+        var mkd = rows.FirstOrDefault(r => r.Method == "mkd");
+        if (mkd is null) return result;
+        var others = new List<string> { RunSummary.TeacherMethod };
+        var bestOther = rows.Where(r => r.Method is not ("mkd" or RunSummary.TeacherMethod))
+            .MaxBy(r => r.Test["ndcg@20"].Mean);
+        if (bestOther is not null) others.Add(bestOther.Method);
+        foreach (var other in others)
+        {
+            var a = UserMeans(records.Where(r => r.Method == "mkd").ToList());
+            var b = UserMeans(records.Where(r => r.Method == other).ToList());
+            if (a is null || b is null || a.Value.Hash != b.Value.Hash) continue;
+            result.Add(new PairedRow("mkd", other, a.Value.Runs, b.Value.Runs, WilcoxonSignedRank.Test(a.Value.Means, b.Value.Means)));
+        }
+        return result;
+    }
+
+    /// <summary>Per-user mean over runs, when every run kept per-user values on the same users.</summary>
+    private static (double[] Means, string Hash, int Runs)? UserMeans(List<RunSummary> runs)
+    {
+        if (runs.Count == 0 || runs.Any(r => r.TestNdcg20ByUser is null) || runs.Select(r => r.TestUsersHash).Distinct().Count() != 1)
+            return null;
+        var means = new double[runs[0].TestNdcg20ByUser!.Length];
+        foreach (var r in runs) for (int u = 0; u < means.Length; u++) means[u] += r.TestNdcg20ByUser![u] / runs.Count;
+        return (means, runs[0].TestUsersHash!, runs.Count);
+    }
+
+    /// <summary>Writes results.md/.csv/.json and the charts (when <paramref name="charts"/> is given) into <paramref name="outDir"/>; returns the markdown.</summary>
     public static string Write(string outDir, string title, IReadOnlyList<RunSummary> records, IReadOnlyList<string> order,
-        IReadOnlyList<string> failures)
+        IReadOnlyList<string> failures, ChartWriter? charts = null)
     {
         var rows = Summarise(records, order);
         var students = rows.Where(r => r.Method != RunSummary.TeacherMethod).ToList();
@@ -153,6 +215,28 @@ public static class ComparisonReport
         if (teacher is not null && mkd is not null)
             md.AppendLine(CultureInfo.InvariantCulture,
                 $"MKD's test NDCG@20 is {mkd.Test["ndcg@20"].Mean / teacher.Test["ndcg@20"].Mean * 100:F1}% of the teacher's ({mkd.Test["ndcg@20"].Mean:F4} vs {teacher.Test["ndcg@20"].Mean:F4}; the teacher is {(teacher.Runs == 1 ? "one run" : $"{teacher.Runs} runs")}).").AppendLine();
+        var paired = PairedTests(records, rows);
+        if (paired.Count > 0)
+        {
+            md.AppendLine("Paired tests over users (Wilcoxon signed-rank on per-user test NDCG@20, each user's mean over a method's runs; " +
+                          "pairs with equal values are left out):").AppendLine();
+            foreach (var p in paired)
+            {
+                var t = p.Test;
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"- {p.A} vs {p.B}: {t.MeanA:F4} vs {t.MeanB:F4} over {t.Pairs:N0} users; {p.A} higher for {t.Wins:N0}, lower for {t.Losses:N0}; " +
+                    $"z = {t.Z:F2}, p = {FormatP(t.P)}{(t.Exact ? " (exact)" : "")}");
+            }
+            md.AppendLine();
+        }
+        var inconsistency = InconsistencyRates(records, order);
+        if (inconsistency.Count > 0)
+        {
+            md.AppendLine("CPD's inconsistency rate at the last epoch (share of sampled pairs whose order the selected expert's projection reverses):").AppendLine();
+            foreach (var (method, (mean, std, runs)) in inconsistency)
+                md.AppendLine(CultureInfo.InvariantCulture, $"- {method}: {mean:F4}{(runs > 1 ? $" ± {std:F4}" : "")} ({runs} runs)");
+            md.AppendLine();
+        }
         if (failures.Count > 0)
         {
             md.AppendLine("Runs that failed (the others are complete):").AppendLine();
@@ -179,10 +263,31 @@ public static class ComparisonReport
                 ["test"] = new JsonObject(Metrics.Select(k => KeyValuePair.Create(k, (JsonNode?)new JsonObject
                     { ["mean"] = Math.Round(r.Test[k].Mean, 6), ["std"] = Math.Round(r.Test[k].Std, 6) }))),
             }).ToArray()),
+            ["paired_tests"] = new JsonArray(paired.Select(p => (JsonNode)new JsonObject
+            {
+                ["a"] = p.A, ["b"] = p.B, ["metric"] = "ndcg@20", ["runs_a"] = p.RunsA, ["runs_b"] = p.RunsB,
+                ["users"] = p.Test.Pairs, ["differing"] = p.Test.NonZero, ["a_higher"] = p.Test.Wins, ["b_higher"] = p.Test.Losses,
+                ["mean_a"] = Math.Round(p.Test.MeanA, 6), ["mean_b"] = Math.Round(p.Test.MeanB, 6),
+                ["z"] = Math.Round(p.Test.Z, 4), ["p"] = p.Test.P, ["exact"] = p.Test.Exact,
+            }).ToArray()),
+            ["cpd_inconsistency"] = new JsonObject(inconsistency.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject
+                { ["mean"] = Math.Round(kv.Value.Mean, 6), ["std"] = Math.Round(kv.Value.Std, 6), ["runs"] = kv.Value.Runs }))),
             ["failures"] = new JsonArray(failures.Select(f => (JsonNode)JsonValue.Create(f)!).ToArray()),
         };
         AtomicFile.WriteText(Path.Combine(outDir, "results.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        ComparisonCharts.Write(outDir, title, rows, records, order);
+        charts?.Invoke(outDir, title, rows, records, order);
         return md.ToString();
     }
+
+    private static string FormatP(double p) => p < 1e-4 ? p.ToString("0.0E+0", CultureInfo.InvariantCulture) : p.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    /// <summary>Mean, std and run count of the last-epoch inconsistency rate of every method with a CPD part.</summary>
+    private static List<KeyValuePair<string, (double Mean, double Std, int Runs)>> InconsistencyRates(IReadOnlyList<RunSummary> records, IReadOnlyList<string> order) =>
+        records.Where(r => r.Diagnostics.TryGetValue("cpd_inconsistency", out var v) && double.IsFinite(v))
+            .GroupBy(r => r.Method).OrderBy(g => IndexOf(order, g.Key))
+            .Select(g =>
+            {
+                var (mean, std) = MeanStd(g.Select(r => r.Diagnostics["cpd_inconsistency"]));
+                return KeyValuePair.Create(g.Key, (mean, std, g.Count()));
+            }).ToList();
 }

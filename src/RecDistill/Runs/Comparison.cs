@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Training;
+
+namespace RecDistill.Runs;
+
+/// <summary>What a comparison runs: one teacher (trained here) or one given teacher per seed, and every method once per seed.</summary>
+public sealed record ComparisonPlan
+{
+    /// <summary>Directory of the comparison: teacher/, runs/METHOD-seedK/, results.md/.csv/.json.</summary>
+    public required string OutDir { get; init; }
+    /// <summary>Where each finished run's small record goes. Default: OUT/records.</summary>
+    public string? RecordsDir { get; init; }
+    public required DataOptions Data { get; init; }
+    /// <summary>The teacher's backbone, dimension and layers (when it is trained here); students take the backbone and layers.</summary>
+    public required ModelShape Teacher { get; init; }
+    /// <summary>Student dimension. Default: a tenth of the teacher's.</summary>
+    public int? StudentDim { get; init; }
+    /// <summary>Training options of the teacher and of every student; run k of a method uses seed Train.Seed + k - 1.</summary>
+    public required TrainOptions Train { get; init; }
+    public required IReadOnlyList<string> Methods { get; init; }
+    /// <summary>Runs per method (ignored when <see cref="Teachers"/> is given: one run per teacher).</summary>
+    public int Seeds { get; init; } = 1;
+    /// <summary>Finished teacher runs: run k of every method distils from the k-th. Null: one teacher trained in OUT/teacher.</summary>
+    public IReadOnlyList<string>? Teachers { get; init; }
+    /// <summary>Each method's tuned settings (<see cref="Tuning.ReadTuned"/>) by method name; a method without one uses its defaults.</summary>
+    public IReadOnlyDictionary<string, TunedConfig>? Configs { get; init; }
+    public ComputeOptions Compute { get; init; } = ComputeOptions.Cpu;
+    public string CommandLine { get; init; } = "compare";
+    public string? Title { get; init; }
+
+    public string Records => RecordsDir ?? Path.Combine(OutDir, "records");
+    public int RunsPerMethod => Teachers?.Count ?? Seeds;
+}
+
+/// <summary>How a comparison ended: where the report is, its markdown, and the runs that failed (the others are complete).</summary>
+public sealed record ComparisonOutcome(string OutDir, string Markdown, IReadOnlyList<string> Failures, TimeSpan Elapsed);
+
+/// <summary>
+/// Runs a comparison: the teacher(s), every method for every seed, and the report. Finished runs are
+/// reused, an interrupted run resumes from its checkpoint, and a failing run is reported while the
+/// others go on, so running the same plan again completes it.
+/// </summary>
+public static class Comparison
+{
+    /// <summary>The settings a method runs with: tuned ones when the plan has them, else the method's defaults.</summary>
+    public static (TrainOptions Train, DistillationOptions? Options) SettingsOf(ComparisonPlan plan, string method, TrainOptions train, Models.Backbone backbone)
+    {
+        if (plan.Configs is null || !plan.Configs.TryGetValue(method, out var tuned)) return (train, null);
+        // An ablation tuned as MKD takes MKD's parts' settings (its config's method is "mkd").
+        var config = tuned.Config.Method == method ? tuned.Config : tuned.Config with { Method = method };
+        return (train with { WeightDecay = config.WeightDecay }, Tuning.Apply(config, backbone));
+    }
+
+    public static ComparisonOutcome Run(ComparisonPlan plan, IRunReporter? reporter = null, ComparisonReport.ChartWriter? charts = null)
+    {
+        reporter ??= SilentReporter.Instance;
+        if (plan.Methods.Count == 0) throw new ArgumentException("a comparison needs at least one method");
+        foreach (var m in plan.Methods)
+            if (!DistillationMethods.IsKnown(m)) throw new UserErrorException($"'{m}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
+        if (plan.Teachers is { Count: 0 }) throw new ArgumentException("Teachers is empty: give at least one teacher run, or null to train one");
+        if (File.Exists(plan.OutDir)) throw new UserErrorException($"--out {plan.OutDir} is a file, not a directory");
+        foreach (var t in plan.Teachers ?? [])
+            if (!RunDirectory.IsFinished(t)) throw new UserErrorException($"teacher {t} holds no finished run (metrics.json is missing)");
+        Directory.CreateDirectory(plan.OutDir);
+        Directory.CreateDirectory(plan.Records);
+        var clock = Stopwatch.StartNew();
+        var failures = new List<string>();
+
+        var teachers = plan.Teachers ?? new[] { Path.Combine(plan.OutDir, "teacher") };
+        if (plan.Teachers is null)
+        {
+            var dir = teachers[0];
+            if (!RunDirectory.IsFinished(dir))
+            {
+                var output = RunOf(dir, plan);
+                reporter.Message($"teacher d={plan.Teacher.Dim}{(output.Resume ? " (resuming)" : "")}");
+                Workflow.Train(plan.Data, plan.Teacher, plan.Train, output, plan.Compute, reporter);
+            }
+            else reporter.Message($"teacher: reusing {dir}");
+        }
+        for (int t = 0; t < teachers.Count; t++)
+            ComparisonReport.WriteRecord(plan.Records, TeacherSummary(teachers[t], plan.Teachers is null ? 0 : t + 1, plan, reporter));
+
+        int runs = plan.RunsPerMethod;
+        var jobs = (from k in Enumerable.Range(1, runs) from m in plan.Methods select (Method: m, SeedIndex: k)).ToList();
+        bool Done((string Method, int SeedIndex) job) =>
+            RunDirectory.IsFinished(RunDir(plan, job.Method, job.SeedIndex)) || File.Exists(Path.Combine(plan.Records, $"{job.Method}-seed{job.SeedIndex}.json"));
+        var durations = new List<double>();
+        string title = plan.Title ?? "comparison";
+        TeacherSession? session = null;
+        int sessionTeacher = -1;
+        try
+        {
+            for (int j = 0; j < jobs.Count; j++)
+            {
+                var (method, k) = jobs[j];
+                var dir = RunDir(plan, method, k);
+                if (RunDirectory.IsFinished(dir))
+                {
+                    ComparisonReport.WriteRecord(plan.Records, RunSummary.FromRunDirectory(dir, method, k));
+                    continue;
+                }
+                if (Done(jobs[j]))
+                {
+                    reporter.Message($"{method} seed {k}: recorded in {plan.Records}, not run again");
+                    continue;
+                }
+                int teacherIndex = plan.Teachers is null ? 0 : k - 1;
+                if (sessionTeacher != teacherIndex)
+                {
+                    session?.Dispose();
+                    session = null;
+                    int studentDim = plan.StudentDim ?? Math.Max(1, RunDirectory.ReadRecord(teachers[teacherIndex]).Model.Dim / 10);
+                    session = TeacherSession.Open(teachers[teacherIndex], plan.Compute, plan.Teachers is null ? plan.Data : null, studentDim, reporter);
+                    sessionTeacher = teacherIndex;
+                }
+                int left = jobs.Skip(j).Count(x => !Done(x));
+                string eta = durations.Count == 0 ? "ETA after the first run" : $"ETA {TimeSpan.FromSeconds(durations.Average() * left):hh\\:mm\\:ss} for {left} runs";
+                var output = RunOf(dir, plan);
+                reporter.Message($"run {j + 1}/{jobs.Count}: {method} seed {k}{(output.Resume ? " (resuming)" : "")} - {eta}");
+                var runClock = Stopwatch.StartNew();
+                try
+                {
+                    var (train, options) = SettingsOf(plan, method, plan.Train with { Seed = plan.Train.Seed + k - 1 }, session!.Backbone);
+                    session.Distill(method, train, options, output);
+                    ComparisonReport.WriteRecord(plan.Records, RunSummary.FromRunDirectory(dir, method, k));
+                    durations.Add(runClock.Elapsed.TotalSeconds);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // One failing run is reported; the others go on, and its checkpoint (if any) stays for a retry.
+                    var message = $"{method} seed {k}: {e.GetType().Name}: {e.Message}";
+                    failures.Add(message);
+                    AtomicFile.WriteText(Path.Combine(dir, "error.txt"), e.ToString());
+                    reporter.Message("failed: " + message);
+                }
+                ComparisonReport.Write(plan.OutDir, title, ComparisonReport.ReadRecords(plan.Records), plan.Methods, failures, charts);
+            }
+        }
+        finally
+        {
+            session?.Dispose();
+        }
+        var md = ComparisonReport.Write(plan.OutDir, title, ComparisonReport.ReadRecords(plan.Records), plan.Methods, failures, charts);
+        return new ComparisonOutcome(plan.OutDir, md, failures, clock.Elapsed);
+    }
+
+    /// <summary>A method's k-th run directory in the comparison.</summary>
+    public static string RunDir(ComparisonPlan plan, string method, int seedIndex) => Path.Combine(plan.OutDir, "runs", $"{method}-seed{seedIndex}");
+
+    /// <summary>
+    /// A teacher's record; a teacher trained before runs kept per-user metrics has them computed here
+    /// (into the record only: the teacher's directory is not touched).
+    /// </summary>
+    private static RunSummary TeacherSummary(string dir, int seedIndex, ComparisonPlan plan, IRunReporter reporter)
+    {
+        var summary = RunSummary.FromRunDirectory(dir, RunSummary.TeacherMethod, seedIndex);
+        if (summary.TestNdcg20ByUser is not null) return summary;
+        var test = reporter.Step($"Per-user test metrics of {dir}", () => Workflow.Evaluate(dir, plan.Compute).Test);
+        return summary with { TestNdcg20ByUser = test.PerUser["ndcg@20"], TestUsersHash = RunSummary.UsersHash(test.EvaluatedUsers) };
+    }
+
+    private static RunOutput RunOf(string dir, ComparisonPlan plan) => new(dir)
+    {
+        Overwrite = true, Resume = File.Exists(RunDirectory.CheckpointPath(dir)), Command = "compare", CommandLine = plan.CommandLine,
+    };
+}

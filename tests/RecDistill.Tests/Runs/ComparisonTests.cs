@@ -1,0 +1,98 @@
+using System.Text.Json.Nodes;
+using RecDistill.Data;
+using RecDistill.Distillation;
+using RecDistill.Evaluation;
+using RecDistill.Models;
+using RecDistill.Runs;
+using RecDistill.Training;
+
+namespace RecDistill.Tests.Runs;
+
+public class ComparisonTests
+{
+    private static readonly DataOptions Tiny = TestData.TinySynthetic(4);
+    private static readonly TrainOptions Short = TestData.ShortTraining(7);
+
+    [Fact]
+    public void Per_user_test_metrics_average_to_the_reported_ones()
+    {
+        var dir = Path.Combine(TestData.TempDir(), "run");
+        var run = Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 8), Short, new RunOutput(dir));
+        Assert.Equal(run.Test.Users, run.Test.EvaluatedUsers.Count);
+        foreach (var (key, mean) in run.Test.Metrics)
+            Assert.Equal(mean, run.Test.PerUser[key].Sum() / run.Test.Users, 15);
+        var file = RunDirectory.ReadTestUsers(dir, "ndcg@20")!.Value;
+        Assert.Equal(run.Test.EvaluatedUsers, file.Users);
+        Assert.Equal(run.Test["ndcg@20"], file.Values.Average(), 6);
+        // Users without test items are not listed.
+        var data = Workflow.LoadData(Tiny);
+        Assert.All(file.Users, u => Assert.NotEmpty(data.Test[u]));
+    }
+
+    [Fact]
+    public void Each_run_distils_from_its_own_teacher_and_the_report_tests_mkd_over_users()
+    {
+        var root = TestData.TempDir();
+        var teachers = new[] { 1, 2 }.Select(s =>
+        {
+            var dir = Path.Combine(root, $"teacher-{s}");
+            Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Short with { Seed = s }, new RunOutput(dir));
+            return dir;
+        }).ToArray();
+        var plan = new ComparisonPlan
+        {
+            OutDir = Path.Combine(root, "cmp"), Data = Tiny, Teacher = new ModelShape(Backbone.Bpr, 16), StudentDim = 4,
+            Train = Short, Methods = new[] { "scratch", "cpd+sld", "mkd" }, Teachers = teachers,
+        };
+        var outcome = Comparison.Run(plan);
+        Assert.Empty(outcome.Failures);
+        var records = Directory.GetFiles(plan.Records).Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(new[] { "cpd+sld-seed1.json", "cpd+sld-seed2.json", "mkd-seed1.json", "mkd-seed2.json",
+            "scratch-seed1.json", "scratch-seed2.json", "teacher-seed1.json", "teacher-seed2.json" }, records);
+        for (int k = 1; k <= 2; k++)
+        {
+            var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(Comparison.RunDir(plan, "mkd", k), RunDirectory.MetricsFile)))!;
+            Assert.Equal(Path.GetFullPath(teachers[k - 1]), (string)metrics["distillation"]!["teacher"]!);
+            Assert.Equal(Short.Seed + k - 1, (int)metrics["seed"]!);
+        }
+
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(plan.OutDir, "results.json")))!;
+        var rows = json["rows"]!.AsArray();
+        Assert.Equal(2, (int)rows.Single(r => (string)r!["method"]! == "teacher")!["runs"]!);
+        var paired = json["paired_tests"]!.AsArray();
+        Assert.Equal("teacher", (string)paired[0]!["b"]!);
+        Assert.Equal(2, paired.Count);
+
+        // The test is recomputed from the runs' own per-user files: each user's mean over a method's two runs.
+        double[] Means(string method, Func<int, string> dir)
+        {
+            var runs = Enumerable.Range(1, 2).Select(k => RunDirectory.ReadTestUsers(dir(k), "ndcg@20")!.Value.Values).ToArray();
+            return runs[0].Select((_, u) => runs.Sum(r => r[u]) / 2).ToArray();
+        }
+        var mkd = Means("mkd", k => Comparison.RunDir(plan, "mkd", k));
+        var teacher = Means("teacher", k => teachers[k - 1]);
+        var expected = WilcoxonSignedRank.Test(mkd, teacher);
+        Assert.Equal(expected.P, (double)paired[0]!["p"]!, 12);
+        Assert.Equal(expected.Wins, (int)paired[0]!["a_higher"]!);
+
+        // Both methods with a CPD part report its inconsistency rate; the ablation ran without NKD.
+        var inconsistency = json["cpd_inconsistency"]!.AsObject();
+        Assert.Equal(new[] { "cpd+sld", "mkd" }, inconsistency.Select(kv => kv.Key));
+        var ablation = JsonNode.Parse(File.ReadAllText(Path.Combine(Comparison.RunDir(plan, "cpd+sld", 1), RunDirectory.MetricsFile)))!;
+        Assert.Equal("cpd+sld", (string)ablation["distillation"]!["method"]!);
+        Assert.Contains("Paired tests over users", outcome.Markdown);
+    }
+
+    [Fact]
+    public void Ablations_are_mkd_without_one_part_and_are_tuned_over_the_parts_they_keep()
+    {
+        Assert.Equal(new[] { "nkd", "sld" }, DistillationMethods.MkdParts("nkd+sld"));
+        Assert.Null(DistillationMethods.MkdParts("kd"));
+        Assert.True(DistillationMethods.IsKnown("CPD+SLD"));
+        Assert.Equal(new[] { Tuning.WeightDecay, "lambda_cpd", "lambda_sld" }, Tuning.SpaceOf("cpd+sld").Select(d => d.Name));
+        var tuned = new TrialConfig("mkd", 1e-6, new Dictionary<string, double> { ["lambda_nkd"] = 0.3, ["lambda_cpd"] = 0.2, ["lambda_sld"] = 0.7 });
+        var options = Tuning.Apply(tuned with { Method = "nkd+cpd" }, Backbone.Bpr);
+        Assert.Equal("nkd+cpd", options.Method);
+        Assert.Equal((0.3, 0.2), (options.Nkd.Lambda, options.Cpd.Lambda));
+    }
+}
