@@ -115,7 +115,7 @@ foreach (var (name, experts, hidden, form, dropout) in new[]
     var t = randn(rows, 200);
     double Pass(bool kernel)
     {
-        projector.UseKernel = kernel;
+        using var kernels = KernelSwitch.Use(kernel);
         return Min(() =>
         {
             var y = projector.forward(x, form == ExpertCombination.MeanNormalized ? null : t);

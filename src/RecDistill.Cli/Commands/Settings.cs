@@ -184,6 +184,11 @@ public class TrainSettings : DataSettings
     [Description("CPU threads for tensor work. Default: all cores.")]
     public int? Threads { get; set; }
 
+    [CommandOption("--kernels <MODE>")]
+    [Description("accelerated | plain: run the hand-written CPU kernels where they apply, or only each method's plain tensor form (same results up to float rounding; for A/B timing and checks).")]
+    [DefaultValue("accelerated")]
+    public string Kernels { get; set; } = "accelerated";
+
     [CommandOption("--out <DIR>")]
     [Description("Run directory: metrics.json, model.bin, run.json, history.csv. Default: runs/MODEL-dDIM-seedSEED.")]
     public string? Out { get; set; }
@@ -198,7 +203,10 @@ public class TrainSettings : DataSettings
 
     public Backbone Backbone => Model.ToLowerInvariant() == "lightgcn" ? Backbone.LightGcn : Backbone.Bpr;
 
-    public RecDistill.Runs.ComputeOptions Compute => new(Device, Threads);
+    public RecDistill.Runs.ComputeOptions Compute => new(Device, Threads)
+    {
+        Kernels = Kernels.ToLowerInvariant() == "plain" ? RecDistill.Runs.KernelChoice.Plain : RecDistill.Runs.KernelChoice.Accelerated,
+    };
 
     public override ValidationResult Validate()
     {
@@ -208,6 +216,7 @@ public class TrainSettings : DataSettings
         if (Dim is < 1) return ValidationResult.Error("--dim must be at least 1");
         if (Layers < 0) return ValidationResult.Error("--layers must be 0 or more");
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
+        if (Kernels.ToLowerInvariant() is not ("accelerated" or "plain")) return ValidationResult.Error($"--kernels must be accelerated or plain, not '{Kernels}'");
         if (Adam.ToLowerInvariant() is not ("lazy" or "exact")) return ValidationResult.Error($"--adam '{Adam}' is not lazy or exact");
         if (Device.ToLowerInvariant() is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase))
             return ValidationResult.Error($"--device '{Device}' is not cpu or cuda");

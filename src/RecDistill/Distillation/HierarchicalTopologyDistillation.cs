@@ -75,7 +75,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     public Tensor Topology(Tensor teacher, Tensor student)
     {
         var (projected, group) = Projector.ForwardSelected(student, teacher);
-        bool kernel = UseKernel && TopologyLoss.Supports(teacher, projected);
+        bool kernel = KernelSwitch.Accelerated && TopologyLoss.Supports(teacher, projected);
         if (!kernel && (SameGroupPairs ?? teacher.device_type != DeviceType.CPU))
             return TopologyBySameGroupPairs(teacher, projected, group, _o.Groups, _o.Alpha);
         var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);
@@ -147,12 +147,6 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         }
         return loss ?? torch.zeros(1, dtype: tn.dtype, device: tn.device).squeeze();
     }
-
-    /// <summary>
-    /// Whether the loss runs as one C# function (<see cref="TopologyLoss"/>, CPU with AVX-512) rather
-    /// than as libtorch calls. Same value up to rounding; tests compare the two.
-    /// </summary>
-    public bool UseKernel { get; set; } = true;
 
     /// <summary>
     /// The libtorch path's entity level: true over same-group pairs of the n x n similarities, false per

@@ -112,7 +112,7 @@ public sealed class NeighborDistillation : IDistillationMethod
         var t = _ctx.Teacher;
         var (ownIds, neighbourIds) = (Cat(own), Cat(neighbour));
         var mixed = Mix(Cat(s), Cat(sn));
-        if (UseKernel && NeighborCosineLoss.Supports(mixed, t.Users))
+        if (KernelSwitch.Accelerated && NeighborCosineLoss.Supports(mixed, t.Users))
         {
             // The cosine does not see the projection's length: its normalisation is left out.
             var projected = Projector.ForwardDirection(mixed);
@@ -127,12 +127,6 @@ public sealed class NeighborDistillation : IDistillationMethod
         var weights = torch.cat(new[] { torch.ones(uCount), torch.full(iCount, FixedScalars.Of(0.5), dtype: ScalarType.Float32) }).to(distance.device);
         return (distance * weights).sum() * FixedScalars.Of(_o.Lambda);
     }
-
-    /// <summary>
-    /// Whether the teacher side and the loss run as one C# function (<see cref="NeighborCosineLoss"/>, CPU)
-    /// rather than as libtorch calls. Same noise, same value up to rounding; tests compare the two.
-    /// </summary>
-    public bool UseKernel { get; set; } = true;
 
     private Tensor Mix(Tensor own, Tensor neighbour)
     {

@@ -15,7 +15,7 @@ public sealed class LightGcn : EmbeddingModel
     private readonly Tensor? _sparseAdjacency; // libtorch COO form: off the CPU, or on request
 
     /// <param name="libtorchSparseProduct">Propagate with libtorch's sparse COO product instead of the
-    /// CSR kernel (the baseline of bench/speed.cs; off the CPU it is always used).</param>
+    /// CSR kernel (the baseline of bench/speed.cs; off the CPU, and with plain forms chosen, it is always used).</param>
     public LightGcn(int numUsers, int numItems, int dim, int layers, int[][] trainItemsPerUser,
         Device? device = null, double initStd = DefaultInitStd, bool libtorchSparseProduct = false)
         : base(numUsers, numItems, dim, initStd, device ?? torch.CPU)
@@ -23,7 +23,7 @@ public sealed class LightGcn : EmbeddingModel
         if (layers < 0) throw new ArgumentOutOfRangeException(nameof(layers), "layers must be 0 or more");
         Layers = layers;
         _adjacency = GraphAdjacency.Build(numUsers, numItems, trainItemsPerUser);
-        if (libtorchSparseProduct || Device.type != DeviceType.CPU) _sparseAdjacency = _adjacency.ToSparseTensor().to(Device);
+        if (libtorchSparseProduct || !KernelSwitch.Accelerated || Device.type != DeviceType.CPU) _sparseAdjacency = _adjacency.ToSparseTensor().to(Device);
     }
 
     public int Layers { get; }
@@ -37,7 +37,7 @@ public sealed class LightGcn : EmbeddingModel
     /// <summary>Final user and item vectors (the mean of layers 0..L), with autograd to the tables.</summary>
     private (Tensor Users, Tensor Items) Propagate()
     {
-        if (_sparseAdjacency is null && GraphAdjacency.PropagatesFused)
+        if (_sparseAdjacency is null && KernelSwitch.Accelerated && GraphAdjacency.PropagatesFused)
             return _adjacency.Propagate(UserWeight, ItemWeight, Layers);
         var e = torch.cat(new Tensor[] { UserWeight, ItemWeight }, 0);
         var sum = e;

@@ -3,10 +3,22 @@ using static TorchSharp.torch;
 
 namespace RecDistill.Runs;
 
-/// <summary>Where tensor work runs: "cpu" or "cuda" (or "cuda:N"), and how many CPU threads libtorch uses.</summary>
+/// <summary>Whether the hand-written CPU kernels run where they apply, or every method runs its plain tensor form.</summary>
+public enum KernelChoice
+{
+    /// <summary>The kernels of <c>src/RecDistill/Kernels</c> where they support the tensors at hand (the default).</summary>
+    Accelerated,
+    /// <summary>libtorch operations only: each method's formula as written (for A/B runs and checks).</summary>
+    Plain,
+}
+
+/// <summary>Where tensor work runs: "cpu" or "cuda" (or "cuda:N"), how many CPU threads libtorch uses, and whether kernels run.</summary>
 public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
 {
     public static ComputeOptions Cpu { get; } = new();
+
+    /// <summary>Hand-written kernels or plain tensor forms; both give the same results up to float rounding.</summary>
+    public KernelChoice Kernels { get; init; } = KernelChoice.Accelerated;
 
     /// <summary>
     /// Call first thing in a program, before anything loads libtorch: its OpenMP workers sleep when idle

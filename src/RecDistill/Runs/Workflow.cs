@@ -50,10 +50,11 @@ public static class Workflow
         ComputeOptions? compute = null, IRunReporter? reporter = null)
     {
         reporter ??= SilentReporter.Instance;
-        var device = (compute ?? ComputeOptions.Cpu).Resolve();
+        compute ??= ComputeOptions.Cpu;
+        var device = compute.Resolve();
         if (output is not null) Prepare(output, reporter);
         var split = LoadData(data, reporter);
-        return Run($"{Name(model.Backbone)} d={model.Dim}", split, data, model, train, output, device, reporter, null);
+        return Run($"{Name(model.Backbone)} d={model.Dim}", split, data, model, train, output, device, compute.Kernels, reporter, null);
     }
 
     /// <summary>Distils a student from the teacher saved in <paramref name="teacherDir"/> (see <see cref="TeacherSession"/> for several students).</summary>
@@ -72,7 +73,9 @@ public static class Workflow
     /// <summary>Validation and test metrics of a saved run, on its own data (or <paramref name="data"/>).</summary>
     public static RunEvaluation Evaluate(string runDir, ComputeOptions? compute = null, DataOptions? data = null, IRunReporter? reporter = null)
     {
-        var (_, dataOptions, split, model) = RunDirectory.Load(runDir, compute ?? ComputeOptions.Cpu, data, reporter);
+        compute ??= ComputeOptions.Cpu;
+        using var kernels = KernelSwitch.Use(compute.Kernels);
+        var (_, dataOptions, split, model) = RunDirectory.Load(runDir, compute, data, reporter);
         using var _model = model;
         var evaluator = new FullRankingEvaluator(split);
         var valid = evaluator.Evaluate(model, EvalSplit.Valid);
@@ -101,8 +104,10 @@ public static class Workflow
     /// trainer seeds every epoch itself.
     /// </summary>
     internal static RunResult Run(string label, SplitDataset data, DataOptions dataOptions, ModelShape shape, TrainOptions train,
-        RunOutput? output, Device device, IRunReporter reporter, (DistillationContext Context, string Method, DistillationOptions Options)? distill)
+        RunOutput? output, Device device, KernelChoice kernels, IRunReporter reporter,
+        (DistillationContext Context, string Method, DistillationOptions Options)? distill)
     {
+        using var kernelScope = KernelSwitch.Use(kernels);
         torch.manual_seed(train.Seed);
         using var method = distill is { } d && d.Method != "scratch"
             ? reporter.Step($"Preparing {d.Method} (teacher top-K lists, neighbours)", () => DistillationMethods.Create(d.Options, d.Context))
@@ -122,7 +127,8 @@ public static class Workflow
         var outcome = new RunOutcome(model, result, evaluator.Evaluate(model, EvalSplit.Valid), test);
         if (output is not null)
         {
-            var extra = distill is { } x ? DistillationRecord(x.Method, x.Context, model, x.Options, method) : null;
+            var extra = distill is { } x ? DistillationRecord(x.Method, x.Context, model, x.Options, method) : new JsonObject();
+            extra["kernels"] = kernels == KernelChoice.Plain ? "plain" : "accelerated";
             RunDirectory.Write(output.Dir, output.Command, output.CommandLine ?? output.Command, dataOptions, train, data, outcome, extra);
         }
         return new RunResult(label, output?.Dir, model.ParameterCount, result, outcome.Valid, outcome.Test);
@@ -160,13 +166,14 @@ public sealed class TeacherSession : IDisposable
     private readonly FrozenTeacher _teacher;
     private readonly DistillationContext _context;
     private readonly Device _device;
+    private readonly KernelChoice _kernels;
     private readonly IRunReporter _reporter;
 
     private TeacherSession(RunRecord record, DataOptions dataOptions, SplitDataset data, FrozenTeacher teacher,
-        DistillationContext context, Device device, IRunReporter reporter)
+        DistillationContext context, Device device, KernelChoice kernels, IRunReporter reporter)
     {
         TeacherRecord = record; DataOptions = dataOptions; Data = data; _teacher = teacher; _context = context;
-        _device = device; _reporter = reporter;
+        _device = device; _kernels = kernels; _reporter = reporter;
     }
 
     /// <summary>The teacher's run record (its backbone, dimension and layers are the students').</summary>
@@ -188,13 +195,15 @@ public sealed class TeacherSession : IDisposable
     {
         reporter ??= SilentReporter.Instance;
         var record = RunDirectory.ReadRecord(teacherDir);
-        var device = (compute ?? ComputeOptions.Cpu).Resolve();
+        compute ??= ComputeOptions.Cpu;
+        var device = compute.Resolve();
+        using var kernels = KernelSwitch.Use(compute.Kernels);
         var dataOptions = data ?? record.Data;
         var split = Workflow.LoadData(dataOptions, reporter);
         if (withoutTest) split = Tuning.WithoutTest(split);
         var teacher = FrozenTeacher.Load(RunDirectory.ModelPath(teacherDir), split, device);
         var context = new DistillationContext(teacher, split, studentDim ?? Math.Max(1, record.Model.Dim / 10), device) { TeacherDir = teacherDir };
-        return new TeacherSession(record, dataOptions, split, teacher, context, device, reporter);
+        return new TeacherSession(record, dataOptions, split, teacher, context, device, compute.Kernels, reporter);
     }
 
     /// <summary>Trains one student with <paramref name="method"/> (scratch, kd, rd, cd, de, rrd, htd, nkd, cpd, sld, mkd).</summary>
@@ -205,11 +214,11 @@ public sealed class TeacherSession : IDisposable
     {
         method = method.ToLowerInvariant();
         if (!DistillationMethods.IsKnown(method))
-            throw new UserErrorException($"'{method}' is not one of {string.Join(", ", DistillationMethods.Names)}");
+            throw new UserErrorException($"'{method}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
         options ??= DistillationOptions.Defaults(method, Backbone);
         if (output is not null && !prepared) Workflow.Prepare(output, _reporter);
         var shape = new ModelShape(Backbone, StudentDim, TeacherRecord.Model.Layers);
-        return Workflow.Run($"{method} d={StudentDim}", Data, DataOptions, shape, train, output, _device, _reporter,
+        return Workflow.Run($"{method} d={StudentDim}", Data, DataOptions, shape, train, output, _device, _kernels, _reporter,
             (_context, method, options));
     }
 

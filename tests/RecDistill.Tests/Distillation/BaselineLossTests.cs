@@ -121,9 +121,8 @@ public class BaselineLossTests
     {
         var (data, teacher, student) = Setup();
         using var ctx = new DistillationContext(teacher, data, 3, CPU);
-        using var htd = new HierarchicalTopologyDistillation(ctx, new HtdOptions { Groups = 3, Alpha = 0.3 })
-            { UseKernel = kernel, SameGroupPairs = dense };
-        htd.Projector.UseKernel = kernel;
+        using var kernels = KernelSwitch.Use(kernel);
+        using var htd = new HierarchicalTopologyDistillation(ctx, new HtdOptions { Groups = 3, Alpha = 0.3 }) { SameGroupPairs = dense };
         htd.Projector.EveryExpertOnEveryRow = dense;
         htd.Projector.eval(); // deterministic selection
         manual_seed(5);

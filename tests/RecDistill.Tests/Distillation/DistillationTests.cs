@@ -144,7 +144,7 @@ public class DistillationTests
         var batch = Batch(data);
         (float Loss, float[] Users, float[] Items, float[] Projector) Run(bool kernel)
         {
-            nkd.UseKernel = kernel;
+            using var kernels = KernelSwitch.Use(kernel);
             nkd.Projector.zero_grad();
             manual_seed(21); // the same neighbours, dropout masks and mixing noise on both paths
             var (xu, xi) = nkd.ExtraIds(batch);
@@ -186,7 +186,8 @@ public class DistillationTests
         (float Loss, float[] Users, float[] Items, float[] Projector, int Terms) Run(int count)
         {
             manual_seed(5);
-            using var nkd = new NeighborDistillation(ctx, new NkdOptions { Experts = 2, PcaDim = 8, Alpha = 0, Shards = count }) { UseKernel = kernel };
+            using var kernels = KernelSwitch.Use(kernel);
+            using var nkd = new NeighborDistillation(ctx, new NkdOptions { Experts = 2, PcaDim = 8, Alpha = 0, Shards = count });
             nkd.Projector.eval();
             manual_seed(6);
             var (xu, xi) = nkd.ExtraIds(batch);
@@ -347,7 +348,7 @@ public class DistillationTests
         var ids = torch.cat(new[] { batch.Positives, batch.Negatives.flatten(), (xi ?? batch.Positives).flatten() });
         (float Feature, float Reg, Tensor[] Grads) Run(bool kernel)
         {
-            cpd.UseKernel = kernel;
+            using var kernels = KernelSwitch.Use(kernel);
             foreach (var q in cpd.Parameters) q.grad = null;
             var lookup = student.Lookup(batch.Users, ids);
             manual_seed(7); // the same Gumbel noise for both paths
@@ -399,7 +400,8 @@ public class DistillationTests
     public void Projector_reads_its_parameters_through_the_terms_copies(ExpertCombination combination, bool kernel)
     {
         manual_seed(2);
-        using var p = new ExpertProjector("p", 3, 5, 4, 6, 0.1, combination) { UseKernel = kernel };
+        using var kernels = KernelSwitch.Use(kernel);
+        using var p = new ExpertProjector("p", 3, 5, 4, 6, 0.1, combination);
         var parameters = p.parameters().Cast<Tensor>().ToList();
         var copies = parameters.Select(q => q.detach().requires_grad_(true)).ToList();
         using (ParameterAliases.Use(parameters, copies))

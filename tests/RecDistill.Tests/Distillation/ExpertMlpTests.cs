@@ -10,7 +10,7 @@ public class ExpertMlpTests
     /// <summary>Output and every gradient (input, experts' weights, selector) of one training step, one path.</summary>
     private static Tensor[] Step(ExpertProjector p, Tensor s, Tensor t, Tensor g, bool kernel, bool selection, int seed)
     {
-        p.UseKernel = kernel;
+        using var kernels = KernelSwitch.Use(kernel);
         p.zero_grad();
         var x = s.clone().requires_grad_(true);
         manual_seed(seed); // the same Gumbel noise and dropout seeds for both paths
@@ -96,7 +96,7 @@ public class ExpertMlpTests
         var s = randn(90, 5); var t = randn(90, 24); var g = randn(90, 24);
         Tensor[] Weights(bool kernel)
         {
-            p.UseKernel = kernel;
+            using var kernels = KernelSwitch.Use(kernel);
             p.zero_grad();
             manual_seed(13);
             (p.forward(s, selection ? t : null) * g).sum().backward(); // s does not require a gradient

@@ -248,8 +248,8 @@ public class FormulaTests
         using var student = new BprMf(U, I, dS);
         student.Load(su, si);
         var options = new CpdOptions { Experts = E, Regularizer = kind, AlphaC = alphaC, Q = Q, Tau = tau, TopN = TopN, T = 10, Lambda = lambda };
-        using var cpd = new ConsistentPreferenceDistillation(ctx, options) { UseKernel = kernel };
-        cpd.Projector.UseKernel = kernel;
+        using var kernels = KernelSwitch.Use(kernel);
+        using var cpd = new ConsistentPreferenceDistillation(ctx, options);
         experts.Into(cpd.Projector);
         SetParameter(cpd.Projector, "selector.weight", selW);
         SetParameter(cpd.Projector, "selector.bias", selB);
@@ -453,8 +453,8 @@ public class FormulaTests
         using var teacher = new FrozenTeacher(tensor(tu).view(U, dT), tensor(ti).view(I, dT), Backbone.Bpr);
         using var ctx = new DistillationContext(teacher, Dataset(I, Enumerable.Range(0, U).Select(_ => Array.Empty<int>()).ToArray()), dS, CPU);
         var options = new NkdOptions { Neighbors = K, Alpha = alpha, Mixing = mixing, Experts = E, Dropout = dropout, PcaDim = PcaDim, Lambda = lambda, Shards = 1 };
-        using var nkd = new NeighborDistillation(ctx, options) { UseKernel = kernel };
-        nkd.Projector.UseKernel = kernel;
+        using var kernels = KernelSwitch.Use(kernel);
+        using var nkd = new NeighborDistillation(ctx, options);
         experts.Into(nkd.Projector);
         for (int u = 0; u < U; u++) Assert.Equal(userKnn[u], nkd.UserNeighbors[u].data<long>().Select(x => (int)x));
         for (int i = 0; i < I; i++) Assert.Equal(itemKnn[i], nkd.ItemNeighbors[i].data<long>().Select(x => (int)x));

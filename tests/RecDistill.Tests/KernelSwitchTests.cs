@@ -1,0 +1,44 @@
+using System.Text.Json.Nodes;
+using RecDistill.Cli;
+using RecDistill.Runs;
+
+namespace RecDistill.Tests;
+
+public class KernelSwitchTests
+{
+    [Fact]
+    public void The_choice_holds_in_its_scope_and_its_parallel_workers_and_is_restored()
+    {
+        Assert.True(KernelSwitch.Accelerated);
+        using (KernelSwitch.Use(KernelChoice.Plain))
+        {
+            Assert.False(KernelSwitch.Accelerated);
+            var seen = new bool[64];
+            Parallel.For(0, seen.Length, i => seen[i] = KernelSwitch.Accelerated);
+            Assert.DoesNotContain(true, seen);
+            using (KernelSwitch.Use(true)) Assert.True(KernelSwitch.Accelerated);
+            Assert.False(KernelSwitch.Accelerated);
+        }
+        Assert.True(KernelSwitch.Accelerated);
+    }
+
+    [Fact]
+    public void Plain_forms_are_chosen_from_the_command_line_and_recorded()
+    {
+        var root = TestData.TempDir();
+        var common = new[] { "--synthetic-users", "100", "--synthetic-items", "120", "--epochs", "2", "--eval-every", "1", "--batch-size", "256", "--threads", "1" };
+        var teacher = Path.Combine(root, "teacher");
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--dim", "16", "--out", teacher }.Concat(common).ToArray()));
+        string Kernels(string dir) => (string)JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))!["kernels"]!;
+        Assert.Equal("accelerated", Kernels(teacher));
+        var plain = Path.Combine(root, "mkd-plain");
+        var fast = Path.Combine(root, "mkd-fast");
+        Assert.Equal(0, CliApp.Run(new[] { "distill", "--teacher", teacher, "--method", "mkd", "--kernels", "plain", "--out", plain, "--epochs", "2", "--eval-every", "1", "--threads", "1" }));
+        Assert.Equal(0, CliApp.Run(new[] { "distill", "--teacher", teacher, "--method", "mkd", "--out", fast, "--epochs", "2", "--eval-every", "1", "--threads", "1" }));
+        Assert.Equal("plain", Kernels(plain));
+        // Both forms compute the same losses up to float rounding: the two students stay close.
+        double Ndcg(string dir) => (double)JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))!["valid"]!["ndcg@20"]!;
+        Assert.Equal(Ndcg(fast), Ndcg(plain), 2);
+        Assert.Equal(2, CliApp.Run(new[] { "distill", "--teacher", teacher, "--kernels", "fast", "--out", Path.Combine(root, "x") }));
+    }
+}
