@@ -9,17 +9,33 @@ public class KernelSwitchTests
     [Fact]
     public void The_choice_holds_in_its_scope_and_its_parallel_workers_and_is_restored()
     {
-        Assert.True(KernelSwitch.Accelerated);
+        Assert.True(KernelSwitch.Uses(KernelSwitch.ExpertMlp));
         using (KernelSwitch.Use(KernelChoice.Plain))
         {
-            Assert.False(KernelSwitch.Accelerated);
+            Assert.False(KernelSwitch.Uses(KernelSwitch.ExpertMlp));
             var seen = new bool[64];
-            Parallel.For(0, seen.Length, i => seen[i] = KernelSwitch.Accelerated);
+            Parallel.For(0, seen.Length, i => seen[i] = KernelSwitch.Uses(KernelSwitch.Sgemm));
             Assert.DoesNotContain(true, seen);
-            using (KernelSwitch.Use(true)) Assert.True(KernelSwitch.Accelerated);
-            Assert.False(KernelSwitch.Accelerated);
+            using (KernelSwitch.Use(true)) Assert.True(KernelSwitch.Uses(KernelSwitch.Sgemm));
+            Assert.False(KernelSwitch.Uses(KernelSwitch.Sgemm));
         }
-        Assert.True(KernelSwitch.Accelerated);
+        Assert.True(KernelSwitch.Uses(KernelSwitch.ExpertMlp));
+    }
+
+    [Fact]
+    public void Choices_parse_print_and_name_only_real_kernels()
+    {
+        var one = KernelChoice.Parse("plain:cpd-loss, expert-mlp");
+        Assert.False(one.Uses("cpd-loss"));
+        Assert.True(one.Uses("sgemm"));
+        Assert.Equal("plain:expert-mlp,cpd-loss", one.ToString());
+        Assert.Equal("plain", KernelChoice.Parse("PLAIN").ToString());
+        Assert.Same(KernelChoice.Accelerated, KernelChoice.Parse("plain:"));
+        Assert.Throws<ArgumentException>(() => KernelChoice.Parse("plain:sgem"));
+        Assert.Throws<ArgumentException>(() => KernelChoice.Parse("fast"));
+        // Every name the switch's call sites use is a public kernel name, and the other way round.
+        var constants = typeof(KernelSwitch).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).Order();
+        Assert.Equal(KernelChoice.Names.Order(), constants);
     }
 
     [Fact]

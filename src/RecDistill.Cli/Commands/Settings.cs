@@ -185,7 +185,7 @@ public class TrainSettings : DataSettings
     public int? Threads { get; set; }
 
     [CommandOption("--kernels <MODE>")]
-    [Description("accelerated | plain: run the hand-written CPU kernels where they apply, or only each method's plain tensor form (same results up to float rounding; for A/B timing and checks).")]
+    [Description("accelerated | plain | plain:NAME,NAME...: run the hand-written CPU kernels where they apply, none of them (each method's plain tensor form), or all but the named ones (sgemm, list-scores, expert-mlp, selection-gate, nkd-loss, cpd-loss, htd-loss, graph-propagation). Same results up to float rounding; for A/B timing and checks.")]
     [DefaultValue("accelerated")]
     public string Kernels { get; set; } = "accelerated";
 
@@ -205,7 +205,7 @@ public class TrainSettings : DataSettings
 
     public RecDistill.Runs.ComputeOptions Compute => new(Device, Threads)
     {
-        Kernels = Kernels.ToLowerInvariant() == "plain" ? RecDistill.Runs.KernelChoice.Plain : RecDistill.Runs.KernelChoice.Accelerated,
+        Kernels = RecDistill.Runs.KernelChoice.Parse(Kernels),
     };
 
     public override ValidationResult Validate()
@@ -216,7 +216,8 @@ public class TrainSettings : DataSettings
         if (Dim is < 1) return ValidationResult.Error("--dim must be at least 1");
         if (Layers < 0) return ValidationResult.Error("--layers must be 0 or more");
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
-        if (Kernels.ToLowerInvariant() is not ("accelerated" or "plain")) return ValidationResult.Error($"--kernels must be accelerated or plain, not '{Kernels}'");
+        try { RecDistill.Runs.KernelChoice.Parse(Kernels); }
+        catch (ArgumentException e) { return ValidationResult.Error("--kernels: " + e.Message); }
         if (Adam.ToLowerInvariant() is not ("lazy" or "exact")) return ValidationResult.Error($"--adam '{Adam}' is not lazy or exact");
         if (Device.ToLowerInvariant() is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase))
             return ValidationResult.Error($"--device '{Device}' is not cpu or cuda");

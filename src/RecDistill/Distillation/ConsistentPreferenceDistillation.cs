@@ -128,7 +128,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         var projU = projected.narrow(0, 0, su.shape[0]);
         var projI = projected.narrow(0, su.shape[0], si.shape[0]);
         var (suD, siD) = (su.detach(), si.detach());
-        if (KernelSwitch.Accelerated && ConsistentPreferenceLoss.Supports(projected, t.Users))
+        if (KernelSwitch.Uses(KernelSwitch.CpdLoss) && ConsistentPreferenceLoss.Supports(projected, t.Users))
         {
             var (pairs, inconsistent) = ConsistentPreferenceLoss.InconsistentPairs(users, items, batch.Users, batch.Positives,
                 batch.Negatives.select(1, 0), suD, siD, projU, projI);
@@ -195,7 +195,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         var projected = Projector.forward(torch.cat(inputs), torch.cat(teachers));
         var pU = projected.narrow(0, 0, suD.shape[0]);
 
-        if (!pairwise && KernelSwitch.Accelerated && ConsistentPreferenceLoss.Supports(projected, t.Users))
+        if (!pairwise && KernelSwitch.Uses(KernelSwitch.CpdLoss) && ConsistentPreferenceLoss.Supports(projected, t.Users))
         {
             var none = torch.empty(0, dtype: ScalarType.Int64, device: users.device);
             return ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, none, none, suD, sq,

@@ -100,7 +100,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         // The selection net's product through Affine (Sgemm): libtorch's matmul takes a generic path on
         // this CPU and cost CPD about a seventh of its epoch on these [rows x 200] x [200 x E] products.
         var logits = Affine(teacher, ParameterAliases.Resolve(_selector.weight!).t(), ParameterAliases.Resolve(_selector.bias!));
-        if (training && KernelSwitch.Accelerated && SelectionGate.Supports(logits))
+        if (training && KernelSwitch.Uses(KernelSwitch.SelectionGate) && SelectionGate.Supports(logits))
         {
             var (noisy, chosen) = SelectionGate.Choose(logits, GumbelUniform(logits));
             return (SelectionGate.Apply(RunSelected(student, chosen), logits, noisy, chosen, Temperature), chosen);
@@ -114,7 +114,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         return (RunSelected(student, selected) * (gate / gate.detach()), selected);
     }
 
-    private bool UsesKernel(Tensor student) => KernelSwitch.Accelerated && ExpertMlp.Supports(student, _w1);
+    private bool UsesKernel(Tensor student) => KernelSwitch.Uses(KernelSwitch.ExpertMlp) && ExpertMlp.Supports(student, _w1);
 
     private Tensor Drop(Tensor x) => _dropout > 0 && training ? CounterRandom.Dropout(x, _dropout) : x;
 

@@ -75,7 +75,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     public Tensor Topology(Tensor teacher, Tensor student)
     {
         var (projected, group) = Projector.ForwardSelected(student, teacher);
-        bool kernel = KernelSwitch.Accelerated && TopologyLoss.Supports(teacher, projected);
+        bool kernel = KernelSwitch.Uses(KernelSwitch.HtdLoss) && TopologyLoss.Supports(teacher, projected);
         if (!kernel && (SameGroupPairs ?? teacher.device_type != DeviceType.CPU))
             return TopologyBySameGroupPairs(teacher, projected, group, _o.Groups, _o.Alpha);
         var (order, sizes) = TensorOps.GroupByLabel(group, _o.Groups);

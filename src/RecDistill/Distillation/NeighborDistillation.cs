@@ -112,7 +112,7 @@ public sealed class NeighborDistillation : IDistillationMethod
         var t = _ctx.Teacher;
         var (ownIds, neighbourIds) = (Cat(own), Cat(neighbour));
         var mixed = Mix(Cat(s), Cat(sn));
-        if (KernelSwitch.Accelerated && NeighborCosineLoss.Supports(mixed, t.Users))
+        if (KernelSwitch.Uses(KernelSwitch.NkdLoss) && NeighborCosineLoss.Supports(mixed, t.Users))
         {
             // The cosine does not see the projection's length: its normalisation is left out.
             var projected = Projector.ForwardDirection(mixed);

@@ -39,7 +39,7 @@ public static class TopKRanking
         bool onCpu = users.device_type == DeviceType.CPU;
         // On the CPU with AVX-512 the scores come from Sgemm with the item table packed once for all
         // user batches (libtorch's fp32 GEMM is several times slower here; see Sgemm).
-        bool kernel = onCpu && KernelSwitch.Accelerated && Sgemm.IsSupported && users.dtype == ScalarType.Float32 && items.dtype == ScalarType.Float32;
+        bool kernel = onCpu && KernelSwitch.Uses(KernelSwitch.Sgemm) && Sgemm.IsSupported && users.dtype == ScalarType.Float32 && items.dtype == ScalarType.Float32;
         var userRows = kernel ? users.contiguous() : null;
         using var packedItems = kernel ? PackTransposed(items) : null;
         var itemsT = items.t();

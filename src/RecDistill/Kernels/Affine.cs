@@ -14,7 +14,7 @@ internal sealed class Affine : torch.autograd.SingleTensorFunction<Affine>
     /// <summary>x [n, k], w [k, m], b with m elements ([m] or [1, m]) -> [n, m].</summary>
     public static Tensor Compute(Tensor x, Tensor w, Tensor b)
     {
-        bool kernel = KernelSwitch.Accelerated && Sgemm.IsSupported && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32
+        bool kernel = KernelSwitch.Uses(KernelSwitch.Sgemm) && Sgemm.IsSupported && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32
                       && w.dtype == ScalarType.Float32 && b.dtype == ScalarType.Float32;
         if (!kernel) return torch.addmm(b, x, w, 1, 1);
         if (x.dim() != 2 || w.dim() != 2 || x.shape[1] != w.shape[0] || b.numel() != w.shape[1])

@@ -17,7 +17,7 @@ internal sealed class ListScores : torch.autograd.SingleTensorFunction<ListScore
 
     /// <summary>Whether <see cref="Compute"/> reads these tables in place (the C# kernel) rather than gathering [n, m, d].</summary>
     public static bool ReadsInPlace(Tensor userRows, Tensor itemRows) =>
-        KernelSwitch.Accelerated && userRows.device_type == DeviceType.CPU && userRows.dtype == ScalarType.Float32 && itemRows.dtype == ScalarType.Float32;
+        KernelSwitch.Uses(KernelSwitch.ListScores) && userRows.device_type == DeviceType.CPU && userRows.dtype == ScalarType.Float32 && itemRows.dtype == ScalarType.Float32;
 
     /// <summary>userRows [U, d], itemRows [I, d], users [n] (rows of userRows), items [n, m] (rows of itemRows) -> [n, m].</summary>
     public static Tensor Compute(Tensor userRows, Tensor itemRows, Tensor users, Tensor items)

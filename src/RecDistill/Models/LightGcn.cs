@@ -23,7 +23,7 @@ public sealed class LightGcn : EmbeddingModel
         if (layers < 0) throw new ArgumentOutOfRangeException(nameof(layers), "layers must be 0 or more");
         Layers = layers;
         _adjacency = GraphAdjacency.Build(numUsers, numItems, trainItemsPerUser);
-        if (libtorchSparseProduct || !KernelSwitch.Accelerated || Device.type != DeviceType.CPU) _sparseAdjacency = _adjacency.ToSparseTensor().to(Device);
+        if (libtorchSparseProduct || !KernelSwitch.Uses(KernelSwitch.GraphPropagation) || Device.type != DeviceType.CPU) _sparseAdjacency = _adjacency.ToSparseTensor().to(Device);
     }
 
     public int Layers { get; }
@@ -37,7 +37,7 @@ public sealed class LightGcn : EmbeddingModel
     /// <summary>Final user and item vectors (the mean of layers 0..L), with autograd to the tables.</summary>
     private (Tensor Users, Tensor Items) Propagate()
     {
-        if (_sparseAdjacency is null && KernelSwitch.Accelerated && GraphAdjacency.PropagatesFused)
+        if (_sparseAdjacency is null && KernelSwitch.Uses(KernelSwitch.GraphPropagation) && GraphAdjacency.PropagatesFused)
             return _adjacency.Propagate(UserWeight, ItemWeight, Layers);
         var e = torch.cat(new Tensor[] { UserWeight, ItemWeight }, 0);
         var sum = e;

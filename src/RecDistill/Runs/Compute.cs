@@ -3,13 +3,54 @@ using static TorchSharp.torch;
 
 namespace RecDistill.Runs;
 
-/// <summary>Whether the hand-written CPU kernels run where they apply, or every method runs its plain tensor form.</summary>
-public enum KernelChoice
+/// <summary>
+/// Which hand-written CPU kernels run where they apply; the others leave their work to the plain
+/// tensor form (libtorch operations: each method's formula as written). Both give the same results
+/// up to float rounding. Text form: "accelerated", "plain", or "plain:NAME,NAME" for some kernels only.
+/// </summary>
+public sealed record KernelChoice
 {
-    /// <summary>The kernels of <c>src/RecDistill/Kernels</c> where they support the tensors at hand (the default).</summary>
-    Accelerated,
-    /// <summary>libtorch operations only: each method's formula as written (for A/B runs and checks).</summary>
-    Plain,
+    /// <summary>The kernels by name (docs/performance.md says what each does and what it gains).</summary>
+    public static IReadOnlyList<string> Names { get; } =
+        ["sgemm", "list-scores", "expert-mlp", "selection-gate", "nkd-loss", "cpd-loss", "htd-loss", "graph-propagation"];
+
+    /// <summary>Every kernel where it applies (the default).</summary>
+    public static KernelChoice Accelerated { get; } = new(Array.Empty<string>());
+
+    /// <summary>No kernel: libtorch operations only.</summary>
+    public static KernelChoice Plain { get; } = new(Names);
+
+    private KernelChoice(IEnumerable<string> plain) => PlainKernels = plain.ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>The kernels left out.</summary>
+    public IReadOnlySet<string> PlainKernels { get; }
+
+    /// <summary>Every kernel but <paramref name="names"/> (for an A/B run of one kernel).</summary>
+    public static KernelChoice PlainFor(IEnumerable<string> names)
+    {
+        var list = names.Select(n => n.Trim().ToLowerInvariant()).ToList();
+        foreach (var n in list)
+            if (!Names.Contains(n)) throw new ArgumentException($"'{n}' is not a kernel: use {string.Join(", ", Names)}");
+        return list.Count == 0 ? Accelerated : new KernelChoice(list);
+    }
+
+    /// <summary>"accelerated", "plain" or "plain:NAME[,NAME...]"; an <see cref="ArgumentException"/> says what is wrong.</summary>
+    public static KernelChoice Parse(string text)
+    {
+        var t = text.Trim().ToLowerInvariant();
+        if (t == "accelerated") return Accelerated;
+        if (t == "plain") return Plain;
+        if (t.StartsWith("plain:", StringComparison.Ordinal))
+            return PlainFor(t["plain:".Length..].Split(',', StringSplitOptions.RemoveEmptyEntries));
+        throw new ArgumentException($"'{text}' is not accelerated, plain or plain:NAME[,NAME] (kernels: {string.Join(", ", Names)})");
+    }
+
+    public bool Uses(string kernel) => !PlainKernels.Contains(kernel);
+
+    public override string ToString() =>
+        PlainKernels.Count == 0 ? "accelerated"
+        : PlainKernels.Count == Names.Count ? "plain"
+        : "plain:" + string.Join(",", Names.Where(PlainKernels.Contains));
 }
 
 /// <summary>Where tensor work runs: "cpu" or "cuda" (or "cuda:N"), how many CPU threads libtorch uses, and whether kernels run.</summary>

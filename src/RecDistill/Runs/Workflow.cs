@@ -128,7 +128,7 @@ public static class Workflow
         if (output is not null)
         {
             var extra = distill is { } x ? DistillationRecord(x.Method, x.Context, model, x.Options, method) : new JsonObject();
-            extra["kernels"] = kernels == KernelChoice.Plain ? "plain" : "accelerated";
+            extra["kernels"] = kernels.ToString();
             RunDirectory.Write(output.Dir, output.Command, output.CommandLine ?? output.Command, dataOptions, train, data, outcome, extra);
         }
         return new RunResult(label, output?.Dir, model.ParameterCount, result, outcome.Valid, outcome.Test);
