@@ -4,7 +4,7 @@
 // where A's median wall time is at least 15% below B's.
 // Usage: dotnet run -c Release bench/kernel-ab.cs -- --teacher DIR [--lightgcn-data PATH --lightgcn-format F]
 //          [--kernels sgemm,list-scores,...] [--epochs 20] [--repeats 2] [--threads 2]
-//          [--cli src/RecDistill.Cli/bin/Release/net10.0/RecDistill.Cli.dll] [--out results/perf/kernel-ab]
+//          [--cli src/RecDistill.Cli/bin/Release/net10.0/RecDistill.Cli.dll [--commit SHA]] [--out results/perf/kernel-ab]
 // Writes OUT/NAME.json per kernel (every run's wall and train seconds, the medians, the ratio, the
 // decision, the command lines, the commit) and prints a summary table.
 #:property JsonSerializerIsReflectionEnabledByDefault=true
@@ -44,7 +44,8 @@ var kernels = Opt("kernels", string.Join(",", runs.Keys)).Split(',', StringSplit
 foreach (var k in kernels)
     if (!runs.ContainsKey(k)) { Console.Error.WriteLine($"unknown kernel '{k}': {string.Join(", ", runs.Keys)}"); return 2; }
 
-string commit = Git("rev-parse --short HEAD");
+// The commit the CLI was built from (default: this checkout's).
+string commit = Opt("commit", Git("rev-parse --short HEAD"));
 var scratch = Directory.CreateTempSubdirectory("kernel-ab-").FullName;
 Directory.CreateDirectory(outDir);
 Console.WriteLine($"kernel A/B: {epochs} epochs per run, {repeats} runs per arm, {threads} threads, commit {commit}");
