@@ -43,6 +43,13 @@ public sealed class LossTermLanes : IDisposable
     public int ThreadsPerLane { get; }
 
     /// <summary>
+    /// After <see cref="Backward"/>: the L2 norm of each term's gradient with respect to the batch's
+    /// looked-up user and item vectors (the embeddings every term shares), in term order. It shows
+    /// which term drives the shared embeddings (a diagnostic; it changes nothing).
+    /// </summary>
+    public double[] LastEmbeddingGradientNorms { get; private set; } = [];
+
+    /// <summary>
     /// Runs every term's loss and backward pass, then adds their gradients with respect to the
     /// looked-up vectors into <paramref name="lookup"/> (row-sparse leaves, or through the model for
     /// dense lookups) and their gradients with respect to <paramref name="parameters"/> (the method's
@@ -88,6 +95,7 @@ public sealed class LossTermLanes : IDisposable
                 else using (torch.no_grad()) foreach (var g in contributions) grad.PlusInPlace(g!);
             }
             if (targets.Count > 0) torch.autograd.backward(targets, gradients);
+            LastEmbeddingGradientNorms = results.Select(r => Math.Sqrt(r.EmbeddingGradSquared)).ToArray();
             return results.Select(r => r.Value).ToArray();
         }
         finally
@@ -125,6 +133,7 @@ public sealed class LossTermLanes : IDisposable
                 results[t].UserGrad = own.UserRows.grad?.DetachFromDisposeScope();
                 results[t].ItemGrad = own.ItemRows.grad?.DetachFromDisposeScope();
                 results[t].ParameterGrads = copies.Select(c => c.grad?.DetachFromDisposeScope()).ToArray();
+                results[t].EmbeddingGradSquared = SquaredNorm(results[t].UserGrad) + SquaredNorm(results[t].ItemGrad);
                 _costMs[t] = 0.9 * _costMs[t] + 0.1 * clock.Elapsed.TotalMilliseconds;
             }
         }
@@ -176,9 +185,17 @@ public sealed class LossTermLanes : IDisposable
         return total;
     }
 
+    private static double SquaredNorm(Tensor? g)
+    {
+        if (g is null) return 0;
+        using var flat = g.flatten();
+        using var dot = torch.dot(flat, flat);
+        return dot.item<float>();
+    }
+
     private struct TermResult
     {
-        public double Value;
+        public double Value, EmbeddingGradSquared;
         public Tensor? UserGrad, ItemGrad;
         public Tensor?[]? ParameterGrads;
     }

@@ -152,6 +152,8 @@ public sealed class Trainer
                 var s = sampler.Sample(rng, _o.NegativesPerPair);
                 int batches = (s.Count + _o.BatchSize - 1) / _o.BatchSize;
                 double lossSum = 0;
+                // Per term: the summed loss and the norm of its gradient on the batch's embeddings (diagnostics).
+                var termSums = new Dictionary<string, double>();
                 // Each lane runs with its share of the threads while batches run; evaluation and the
                 // per-epoch steps get them all.
                 if (lanes is { Lanes: > 1 }) torch.set_num_threads(lanes.ThreadsPerLane);
@@ -179,6 +181,7 @@ public sealed class Trainer
                             var values = lanes.Backward(lookup, terms, methodParams);
                             baseValue = values[0];
                             for (int t = 1; t < values.Length; t++) kdValue += values[t];
+                            AddTermDiagnostics(termSums, terms, values, lanes.LastEmbeddingGradientNorms);
                         }
                         else
                         {
@@ -232,8 +235,14 @@ public sealed class Trainer
                     Progress?.Invoke(new TrainingProgress(epoch, _o.MaxEpochs, batches, batches, lossSum / batches,
                         lastValid, bestEpoch, best, Elapsed(), AfterValidation: true));
                 }
+                Dictionary<string, double>? diagnostics = null;
+                if (method is not null)
+                {
+                    diagnostics = new Dictionary<string, double>(method.EpochDiagnostics);
+                    foreach (var (k, v) in termSums) diagnostics[k] = v / batches;
+                }
                 history.Add(new EpochRecord(epoch, lossSum / batches, epochClock.Elapsed.TotalSeconds, validMetric,
-                    method?.EpochDiagnostics.Count > 0 ? new Dictionary<string, double>(method.EpochDiagnostics) : null));
+                    diagnostics is { Count: > 0 } ? diagnostics : null));
                 early = badEvals >= _o.Patience;
                 finished = early || epoch == _o.MaxEpochs;
                 // The resume state first, then the best model: a run killed between the two resumes
@@ -348,5 +357,25 @@ public sealed class Trainer
         var pos = (u * p).sum(-1, keepdim: true);       // [B, 1]
         var neg = torch.bmm(n, u.unsqueeze(-1)).squeeze(-1); // [B, ns]
         return -nn.functional.logsigmoid(pos - neg).mean(new long[] { 1 }).sum();
+    }
+
+    /// <summary>
+    /// Adds a batch's per-term losses and embedding-gradient norms into the epoch's sums, keyed
+    /// loss_NAME and grad_NAME. A method's shards of one term ("nkd 1/2", "nkd 2/2") count as that
+    /// term: their losses add, their gradients (on separate rows of the batch) combine as the root
+    /// of their summed squares.
+    /// </summary>
+    private static void AddTermDiagnostics(Dictionary<string, double> sums, IReadOnlyList<LossTerm> terms, double[] values, double[] gradientNorms)
+    {
+        var squares = new Dictionary<string, double>();
+        for (int t = 0; t < values.Length; t++)
+        {
+            var parts = terms[t].Name.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length > 1 && parts[^1].Contains('/')) parts = parts[..^1];
+            var name = string.Join('_', parts);
+            sums["loss_" + name] = sums.GetValueOrDefault("loss_" + name) + values[t];
+            squares[name] = squares.GetValueOrDefault(name) + gradientNorms[t] * gradientNorms[t];
+        }
+        foreach (var (name, sq) in squares) sums["grad_" + name] = sums.GetValueOrDefault("grad_" + name) + Math.Sqrt(sq);
     }
 }
