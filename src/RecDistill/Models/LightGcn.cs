@@ -11,7 +11,7 @@ namespace RecDistill.Models;
 public sealed class LightGcn : EmbeddingModel
 {
     public const double DefaultInitStd = 0.1;
-    private readonly GraphAdjacency _adjacency;
+    private readonly GraphPropagation _propagation;
     private readonly Tensor? _sparseAdjacency; // libtorch COO form: off the CPU, or on request
 
     /// <param name="libtorchSparseProduct">Propagate with libtorch's sparse COO product instead of the
@@ -22,8 +22,10 @@ public sealed class LightGcn : EmbeddingModel
     {
         if (layers < 0) throw new ArgumentOutOfRangeException(nameof(layers), "layers must be 0 or more");
         Layers = layers;
-        _adjacency = GraphAdjacency.Build(numUsers, numItems, trainItemsPerUser);
-        if (libtorchSparseProduct || !KernelSwitch.Uses(KernelSwitch.GraphPropagation) || Device.type != DeviceType.CPU) _sparseAdjacency = _adjacency.ToSparseTensor().to(Device);
+        var adjacency = GraphAdjacency.Build(numUsers, numItems, trainItemsPerUser);
+        _propagation = new GraphPropagation(adjacency);
+        if (libtorchSparseProduct || !KernelSwitch.Uses(KernelSwitch.GraphPropagation) || Device.type != DeviceType.CPU)
+            _sparseAdjacency = adjacency.ToSparseTensor().to(Device);
     }
 
     public int Layers { get; }
@@ -37,13 +39,13 @@ public sealed class LightGcn : EmbeddingModel
     /// <summary>Final user and item vectors (the mean of layers 0..L), with autograd to the tables.</summary>
     private (Tensor Users, Tensor Items) Propagate()
     {
-        if (_sparseAdjacency is null && KernelSwitch.Uses(KernelSwitch.GraphPropagation) && GraphAdjacency.PropagatesFused)
-            return _adjacency.Propagate(UserWeight, ItemWeight, Layers);
+        if (_sparseAdjacency is null && KernelSwitch.Uses(KernelSwitch.GraphPropagation) && GraphPropagation.PropagatesFused)
+            return _propagation.Propagate(UserWeight, ItemWeight, Layers);
         var e = torch.cat(new Tensor[] { UserWeight, ItemWeight }, 0);
         var sum = e;
         for (int l = 0; l < Layers; l++)
         {
-            e = _sparseAdjacency is null ? _adjacency.Multiply(e) : torch.mm(_sparseAdjacency, e);
+            e = _sparseAdjacency is null ? _propagation.Multiply(e) : torch.mm(_sparseAdjacency, e);
             sum = sum.Plus(e);
         }
         var parts = (sum / FixedScalars.Of(Layers + 1)).split(new long[] { NumUsers, NumItems }, 0);

@@ -25,8 +25,8 @@ public class ModelTests
     public void Csr_adjacency_product_and_its_gradient_equal_the_sparse_tensor_product(int threads)
     {
         var data = TestData.Clustered();
-        var adjacency = GraphAdjacency.Build(data.NumUsers, data.NumItems, data.Train);
-        using var sparse = adjacency.ToSparseTensor();
+        var adjacency = new GraphPropagation(GraphAdjacency.Build(data.NumUsers, data.NumItems, data.Train));
+        using var sparse = adjacency.Adjacency.ToSparseTensor();
         using var threadScope = TestData.Threads(threads);
         var x = randn(adjacency.Size, 7, generator: new TorchSharp.torch.Generator(3)).requires_grad_(true);
         var weights = randn(adjacency.Size, 7, generator: new TorchSharp.torch.Generator(4));
@@ -51,8 +51,8 @@ public class ModelTests
     public void Fused_propagation_and_its_gradient_equal_the_layer_by_layer_sparse_products(int layers, int threads, int dim)
     {
         var data = TestData.Clustered();
-        var adjacency = GraphAdjacency.Build(data.NumUsers, data.NumItems, data.Train);
-        using var sparse = adjacency.ToSparseTensor();
+        var adjacency = new GraphPropagation(GraphAdjacency.Build(data.NumUsers, data.NumItems, data.Train));
+        using var sparse = adjacency.Adjacency.ToSparseTensor();
         using var threadScope = TestData.Threads(threads);
         var users = randn(data.NumUsers, dim, generator: new TorchSharp.torch.Generator(3)).requires_grad_(true);
         var items = randn(data.NumItems, dim, generator: new TorchSharp.torch.Generator(5)).requires_grad_(true);
@@ -91,8 +91,8 @@ public class ModelTests
         // The kernel's claim: whatever the vector width it uses for a column, the column's sum is the
         // chain of fused multiply-adds over the row's neighbours in CSR order, then (previous + sum) * scale.
         var data = TestData.Clustered();
-        var adjacency = GraphAdjacency.Build(data.NumUsers, data.NumItems, data.Train);
-        using var sparse = adjacency.ToSparseTensor();
+        var adjacency = new GraphPropagation(GraphAdjacency.Build(data.NumUsers, data.NumItems, data.Train));
+        using var sparse = adjacency.Adjacency.ToSparseTensor();
         var index = sparse.SparseIndices.data<long>().ToArray();
         var values = sparse.SparseValues.data<float>().ToArray();
         int n = adjacency.Size, nnz = values.Length;
