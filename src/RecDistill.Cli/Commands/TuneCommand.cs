@@ -28,10 +28,15 @@ public sealed class TuneSettings : TrainSettings
     [DefaultValue(8)]
     public int Trials { get; set; } = 8;
 
+    [CommandOption("--report-only")]
+    [Description("Train nothing: write OUT/trials.md and trials.csv (every trial so far, the chosen ones marked) from the records in --out.")]
+    public bool ReportOnly { get; set; }
+
     public string[] MethodList => MethodNames.Parse(Methods);
 
     public override ValidationResult Validate()
     {
+        if (ReportOnly) return Out is null ? ValidationResult.Error("--report-only needs --out DIR, the search's directory") : base.Validate();
         if (string.IsNullOrEmpty(Teacher)) return ValidationResult.Error("--teacher DIR is required (a run directory written by train)");
         if (Trials < 1) return ValidationResult.Error("--trials must be at least 1");
         if (MethodNames.Problem(MethodList) is { } problem) return ValidationResult.Error(problem);
@@ -46,6 +51,13 @@ public sealed class TuneCommand : Command<TuneSettings>
     {
         var outDir = settings.Out ?? Path.Combine("runs", "tune");
         if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
+        if (settings.ReportOnly)
+        {
+            if (!Directory.Exists(outDir)) throw new UserErrorException($"--out {outDir}: no such directory");
+            Tuning.WriteReport(outDir);
+            AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(Path.Combine(outDir, "trials.md"))}[/] and trials.csv");
+            return 0;
+        }
         var tuned = Tuning.Tune(settings.Teacher, settings.MethodList, settings.ToTrainOptions(), settings.Trials, outDir,
             settings.Dim, settings.Compute, ConsoleReporter.Instance);
         var t = new Table().Border(TableBorder.Rounded).Title($"tuned on validation ({settings.Trials} trials per method)");
@@ -54,7 +66,7 @@ public sealed class TuneCommand : Command<TuneSettings>
             t.AddRow(x.Method, (x.Trial + 1).ToString(), x.ValidNdcg20.ToString("F4"), x.Config.WeightDecay.ToString("G3"),
                 Markup.Escape(string.Join(", ", x.Config.Parameters.Select(p => $"{p.Key} {p.Value:G4}"))));
         AnsiConsole.Write(t);
-        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]: METHOD.json for compare --configs {Markup.Escape(outDir)}");
+        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]: METHOD.json for compare --configs {Markup.Escape(outDir)}, trials.md/.csv (every trial)");
         return 0;
     }
 }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Globalization;
 using System.Text.Json;
 using RecDistill.Data;
@@ -166,8 +167,40 @@ public static class Tuning
             AtomicFile.WriteText(Path.Combine(outDir, method + ".json"), JsonSerializer.Serialize(tuned, JsonOptions.Default));
             reporter.Message($"{method}: trial {best.Trial} chosen (valid ndcg@20 {best.ValidNdcg20:F4})");
             result.Add(tuned);
+            WriteReport(outDir);
         }
         return result;
+    }
+
+    /// <summary>
+    /// Writes OUT/trials.md and OUT/trials.csv from the trial records in <paramref name="outDir"/>: every
+    /// trial of every method (its weight decay and parameters, validation NDCG@20, epochs, seconds), the
+    /// chosen one marked; what the search saw of each parameter's effect, on validation only.
+    /// </summary>
+    public static void WriteReport(string outDir)
+    {
+        var methods = DistillationMethods.AllNames.Where(m => Directory.Exists(Path.Combine(outDir, m))).ToList();
+        var md = new StringBuilder("# Tuning trials (validation NDCG@20; the test set is never read)\n");
+        var csv = new StringBuilder("method,trial,chosen,weight_decay,parameters,valid_ndcg@20,best_epoch,epochs_run,train_seconds\n");
+        foreach (var m in methods)
+        {
+            var trials = Directory.GetFiles(Path.Combine(outDir, m), "trial-*.json").Select(ReadJson<TrialRecord>).OrderBy(t => t.Trial).ToList();
+            if (trials.Count == 0) continue;
+            int chosen = ReadTuned(outDir, m)?.Trial ?? -1;
+            md.Append(CultureInfo.InvariantCulture, $"\n## {m} ({trials.Count} trials{(chosen < 0 ? ", search not finished" : "")})\n\n")
+              .Append("| trial | weight decay | parameters | valid ndcg@20 | best epoch | epochs | train s |\n|---|---|---|---|---|---|---|\n");
+            foreach (var t in trials)
+            {
+                var parameters = string.Join(" ", t.Config.Parameters.Select(p => FormattableString.Invariant($"{p.Key}={p.Value:G4}")));
+                string mark = t.Trial == chosen ? " (chosen)" : "";
+                md.Append(CultureInfo.InvariantCulture,
+                    $"| {t.Trial}{mark} | {t.Config.WeightDecay:G3} | {parameters} | {t.ValidNdcg20:F4} | {t.BestEpoch} | {t.EpochsRun} | {t.TrainSeconds:F0} |\n");
+                csv.Append(CultureInfo.InvariantCulture,
+                    $"{m},{t.Trial},{(t.Trial == chosen ? 1 : 0)},{t.Config.WeightDecay:G4},{parameters},{t.ValidNdcg20:F6},{t.BestEpoch},{t.EpochsRun},{t.TrainSeconds:F1}\n");
+            }
+        }
+        AtomicFile.WriteText(Path.Combine(outDir, "trials.md"), md.ToString());
+        AtomicFile.WriteText(Path.Combine(outDir, "trials.csv"), csv.ToString());
     }
 
     /// <summary>DIR/METHOD.json written by <see cref="Tune"/>, or null when DIR has none for the method.</summary>

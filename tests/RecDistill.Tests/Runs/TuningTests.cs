@@ -48,6 +48,12 @@ public class TuningTests
             }
             Assert.NotNull(Tuning.ReadTuned(outDir, t.Method));
         }
+        // The report lists every trial and marks the chosen one.
+        var report = File.ReadAllLines(Path.Combine(outDir, "trials.csv"));
+        Assert.Equal(1 + 6, report.Length);
+        Assert.Single(report, l => l.StartsWith($"kd,{tuned[1].Trial},1,", StringComparison.Ordinal));
+        Assert.Contains("(chosen)", File.ReadAllText(Path.Combine(outDir, "trials.md")));
+
         // Trial 0 is the defaults with the run's weight decay; the others are the seeded draws.
         var kd = Tuning.ReadTuned(outDir, "kd")!;
         Assert.Equal(3, kd.Trials);
