@@ -262,6 +262,7 @@ public static class DatasetReaders
                 map = columns.Resolve(first.Fields.Select(f => first.Text[f]).ToList(), path, first.Line);
         }
         var ids = new IdPool();
+        string? lastUser = null; // files usually list a user's rows together: most rows skip the lookup
         int expected = 0;
         long expectedLine = 0;
         if (isHeader && columns is not null) (expected, expectedLine) = (first.Fields.Length, first.Line);
@@ -284,7 +285,10 @@ public static class DatasetReaders
             }
             map ??= columns is null ? ColumnMap.Leading(f.Count) : columns.Resolve(null, path, line);
             map.Check(f.Count, path, line);
-            string user = TextFields.ReadId(s[f[map.User]], ColumnNames[0], path, line, ids);
+            var userText = s[f[map.User]];
+            string user = lastUser is not null && TextFields.TrimSpaces(userText).SequenceEqual(lastUser)
+                ? lastUser
+                : lastUser = TextFields.ReadId(userText, ColumnNames[0], path, line, ids);
             string item = TextFields.ReadId(s[f[map.Item]], ColumnNames[1], path, line, ids);
             float? rating = map.Rating >= 0 ? TextFields.ParseRating(s[f[map.Rating]], path, line) : null;
             long? time = map.Timestamp >= 0 ? TextFields.ParseTimestamp(s[f[map.Timestamp]], path, line) : null;

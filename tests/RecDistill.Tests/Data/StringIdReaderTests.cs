@@ -130,4 +130,18 @@ public class StringIdReaderTests
         Assert.Equal(ids.Order(IdOrder.Instance), d.UserIds);
         Assert.Equal(ids.Order(IdOrder.Instance), d.ItemIds);
     }
+
+    [Fact]
+    public void The_id_pool_gives_one_instance_per_text_and_keeps_padded_numbers_apart()
+    {
+        var pool = new IdPool();
+        string seven = pool.Get("7".AsSpan());
+        Assert.Same(seven, pool.Get("7".AsSpan()));
+        Assert.Same(seven, pool.Get("7"));
+        Assert.Equal("007", pool.Get("007".AsSpan()));
+        Assert.NotSame(seven, pool.Get("007".AsSpan()));
+        Assert.Same(pool.Get("4194303".AsSpan()), pool.Get("4194303".AsSpan())); // the last value the array holds
+        Assert.Same(pool.Get("99999999".AsSpan()), pool.Get("99999999".AsSpan()));
+        Assert.Same(pool.Get("U1".AsSpan()), pool.Get("U1".AsSpan()));
+    }
 }
