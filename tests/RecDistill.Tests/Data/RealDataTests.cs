@@ -17,16 +17,20 @@ public class RealDataTests(ITestOutputHelper output)
         return null;
     }
 
-    [Fact]
-    public void Citeulike_matches_the_paper_protocol()
+    /// <summary>shared/data/citeulike-t/users.dat, or null (and a note in the output) when it is not there.</summary>
+    private string? CiteulikePath()
     {
         string? data = FindSharedData();
         string? path = data is null ? null : Path.Combine(data, "citeulike-t", "users.dat");
-        if (path is null || !File.Exists(path))
-        {
-            output.WriteLine("shared/data/citeulike-t/users.dat not found; skipping");
-            return;
-        }
+        if (path is not null && File.Exists(path)) return path;
+        output.WriteLine("shared/data/citeulike-t/users.dat not found; skipping");
+        return null;
+    }
+
+    [Fact]
+    public void Citeulike_matches_the_paper_protocol()
+    {
+        if (CiteulikePath() is not { } path) return;
         var raw = DatasetReaders.ReadCiteulike(path);
         Assert.Equal(134_860, raw.Interactions.Count);
         Assert.Equal(7_947, raw.Interactions.Select(r => r.User).Distinct().Count());
@@ -46,13 +50,7 @@ public class RealDataTests(ITestOutputHelper output)
     [Fact]
     public void Citeulike_as_a_quoted_csv_with_string_ids_gives_the_same_split()
     {
-        string? data = FindSharedData();
-        string? path = data is null ? null : Path.Combine(data, "citeulike-t", "users.dat");
-        if (path is null || !File.Exists(path))
-        {
-            output.WriteLine("shared/data/citeulike-t/users.dat not found; skipping");
-            return;
-        }
+        if (CiteulikePath() is not { } path) return;
         // users.dat rewritten as RFC 4180 text: BOM, quoted header and fields, CRLF, ids U00017 and ART000123.
         var csv = new System.Text.StringBuilder("\uFEFF\"user_id\",\"item_id\"\r\n");
         foreach (var r in DatasetReaders.ReadCiteulike(path).Interactions)
