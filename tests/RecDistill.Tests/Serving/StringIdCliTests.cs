@@ -75,4 +75,26 @@ public class StringIdCliTests
         Assert.True(code == 0, output);
         Assert.Contains($" {rec.Similar(items[0], 1)[0].ItemId} ", output);
     }
+
+    [Fact]
+    public void Column_choice_mistakes_stop_before_anything_is_read()
+    {
+        var root = TestData.TempDir();
+        var csv = Path.Combine(root, "r.csv");
+        File.WriteAllText(csv, "ts,item,user\n1,I1,U1\n");
+        var users = Path.Combine(root, "users.dat");
+        File.WriteAllText(users, "1 5\n");
+        void Fails(string expected, params string[] args)
+        {
+            var (code, output) = Run(args);
+            Assert.Equal(2, code);
+            Assert.Contains(expected, output);
+        }
+        Fails("--columns applies to csv data", "stats", "--data", users, "--columns", "1,2");
+        Fails("--columns: give 2 to 4 columns", "stats", "--data", csv, "--columns", "user");
+        Fails("--columns names columns, which needs --header true", "stats", "--data", csv, "--columns", "user,item", "--header", "false");
+        Fails("r.csv:1: no column named 'asin'", "stats", "--data", csv, "--columns", "user,asin");
+        var (code, output) = Run("stats", "--data", csv, "--columns", "user,item,,ts", "--min-user", "1");
+        Assert.True(code == 0, output);
+    }
 }
