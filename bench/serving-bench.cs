@@ -38,14 +38,14 @@ foreach (var f in files)
     }
     var m = rec.Model;
     var rng = new Random(1);
-    var users = m.UserRawIds.ToArray();
+    var users = m.UserIds.ToArray();
     // Latency: warm-up queries, then each of `queries` random users timed on its own.
     for (int i = 0; i < 300; i++) rec.Recommend(users[rng.Next(users.Length)], k);
     GC.Collect(); GC.WaitForPendingFinalizers();
     var lat = new double[queries];
     for (int i = 0; i < queries; i++)
     {
-        long u = users[rng.Next(users.Length)];
+        string u = users[rng.Next(users.Length)];
         var t0 = Stopwatch.GetTimestamp();
         var r = rec.Recommend(u, k);
         lat[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
@@ -102,7 +102,7 @@ for (int i = 0; i < results.Count; i++)
     int j = results.FindIndex(r => r.Model.Precision == VectorPrecision.Fp32 && r.Model.Dim == q.Dim
         && r.Model.NumUsers == q.NumUsers && r.Model.NumItems == q.NumItems);
     if (j < 0) continue;
-    var all = q.UserRawIds.ToArray();
+    var all = q.UserIds.ToArray();
     double overlap = RankingOverlap.Mean(models[j], models[i], all, k);
     Console.WriteLine();
     Console.WriteLine($"top-{k} overlap of {results[i].Name} with {results[j].Name} over all {all.Length:N0} users: {G(overlap, "F4")}");

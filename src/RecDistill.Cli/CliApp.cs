@@ -25,6 +25,7 @@ public static class CliApp
         ["evaluate"] = typeof(EvaluateSettings),
         ["export"] = typeof(ExportSettings),
         ["recommend"] = typeof(RecommendSettings),
+        ["similar"] = typeof(SimilarSettings),
     };
 
     /// <summary>The version and the commit it was built from (the SDK puts it in the informational version).</summary>
@@ -67,8 +68,11 @@ public static class CliApp
                 .WithExample("evaluate", "--model", "runs/teacher");
             c.AddCommand<ExportCommand>("export").WithDescription("Write a run's final vectors, id maps and train items into one compact serving file (fp32, fp16 or int8).")
                 .WithExample("export", "--model", "runs/mkd", "--out", "student.rdm", "--precision", "int8");
-            c.AddCommand<RecommendCommand>("recommend").WithDescription("Top-K items from an exported model: a table for --user, CSV for --users FILE.")
-                .WithExample("recommend", "--model", "student.rdm", "--user", "42", "--k", "10");
+            c.AddCommand<RecommendCommand>("recommend").WithDescription("Top-K items from an exported model: a table for --user, CSV for --users FILE, a new user folded in from --items.")
+                .WithExample("recommend", "--model", "student.rdm", "--user", "42", "--k", "10")
+                .WithExample("recommend", "--model", "student.rdm", "--items", "ART000123,ART000456");
+            c.AddCommand<SimilarCommand>("similar").WithDescription("Item-to-item top-K from an exported model: the items that score highest with an item's vector.")
+                .WithExample("similar", "--model", "student.rdm", "--item", "ART000123", "--k", "10");
         });
         try
         {

@@ -28,6 +28,7 @@ public static class CliErrors
         UserErrorException u => u.Message,
         CompactModelFormatException c => c.Message,
         UnknownUserException k => k.Message,
+        UnknownItemException k => k.Message,
         TrainingDivergedException t => $"training diverged: {t.Message}",
         CommandParseException or CommandRuntimeException => e.Message,
         ArgumentException a => a.Message,

@@ -2,16 +2,16 @@ namespace RecDistill.Serving;
 
 /// <summary>
 /// An exported model, everything serving needs and nothing else: the final user and item vectors
-/// (for LightGCN the propagated ones) in one precision, the raw id of every dense user and item,
-/// and each user's train items (to leave out what the user has already seen).
-/// Immutable once built, so any number of threads may read it.
+/// (for LightGCN the propagated ones) in one precision, the id of every dense user and item (text;
+/// an integer id is text that happens to be digits), and each user's train items (to leave out what
+/// the user has already seen). Immutable once built, so any number of threads may read it.
 /// </summary>
 public sealed class CompactModel
 {
-    private readonly long[] _userRaw, _itemRaw;
+    private readonly string[] _userIds, _itemIds;
     private readonly long[] _trainOffsets;
     private readonly int[] _trainItems;
-    private readonly Dictionary<long, int> _userIndex;
+    private readonly Dictionary<string, int> _userIndex, _itemIndex;
 
     internal VectorTable Users { get; }
     internal VectorTable Items { get; }
@@ -20,59 +20,72 @@ public sealed class CompactModel
     /// <summary>LightGCN propagation layers the vectors went through (0 for BPR-MF).</summary>
     public int Layers { get; }
     public int Dim => Users.Dim;
-    public int NumUsers => _userRaw.Length;
-    public int NumItems => _itemRaw.Length;
+    public int NumUsers => _userIds.Length;
+    public int NumItems => _itemIds.Length;
     public VectorPrecision Precision => Users.Precision;
     /// <summary>Distinct (user, train item) pairs stored.</summary>
     public long TrainPairs => _trainItems.Length;
-    /// <summary>Raw id of each dense user (dense id = index).</summary>
-    public ReadOnlySpan<long> UserRawIds => _userRaw;
-    /// <summary>Raw id of each dense item (dense id = index).</summary>
-    public ReadOnlySpan<long> ItemRawIds => _itemRaw;
-    /// <summary>Size of the model in the file format, in bytes.</summary>
-    public long FileLength => CompactModelFile.LengthOf(Dim, NumUsers, NumItems, Precision, TrainPairs);
+    /// <summary>The id of each dense user (dense index = position).</summary>
+    public IReadOnlyList<string> UserIds => _userIds;
+    /// <summary>The id of each dense item (dense index = position).</summary>
+    public IReadOnlyList<string> ItemIds => _itemIds;
+    /// <summary>Size of the model in the current file format, in bytes.</summary>
+    public long FileLength => CompactModelFile.LengthOf(Dim, NumUsers, NumItems, Precision, TrainPairs,
+        CompactModelFile.IdBytes(_userIds), CompactModelFile.IdBytes(_itemIds));
 
     internal ReadOnlySpan<long> TrainOffsets => _trainOffsets;
 
     internal CompactModel(ModelBackbone backbone, int layers, VectorTable users, VectorTable items,
-        long[] userRaw, long[] itemRaw, long[] trainOffsets, int[] trainItems, Func<string, Exception> error)
+        string[] userIds, string[] itemIds, long[] trainOffsets, int[] trainItems, Func<string, Exception> error)
     {
         Backbone = backbone; Layers = layers; Users = users; Items = items;
-        _userRaw = userRaw; _itemRaw = itemRaw; _trainOffsets = trainOffsets; _trainItems = trainItems;
-        _userIndex = new Dictionary<long, int>(userRaw.Length);
-        for (int u = 0; u < userRaw.Length; u++)
-            if (!_userIndex.TryAdd(userRaw[u], u)) throw error($"user id {userRaw[u]} appears twice");
-        var itemIds = new HashSet<long>(itemRaw.Length);
-        foreach (var i in itemRaw) if (!itemIds.Add(i)) throw error($"item id {i} appears twice");
-        if (trainOffsets.Length != userRaw.Length + 1 || trainOffsets[0] != 0 || trainOffsets[^1] != trainItems.Length)
+        _userIds = userIds; _itemIds = itemIds; _trainOffsets = trainOffsets; _trainItems = trainItems;
+        _userIndex = Index(userIds, "user", error);
+        _itemIndex = Index(itemIds, "item", error);
+        if (trainOffsets.Length != userIds.Length + 1 || trainOffsets[0] != 0 || trainOffsets[^1] != trainItems.Length)
             throw error("train item offsets do not cover the train items");
-        for (int u = 0; u < userRaw.Length; u++)
+        for (int u = 0; u < userIds.Length; u++)
         {
             long a = trainOffsets[u], b = trainOffsets[u + 1];
             if (b < a) throw error($"train item offsets decrease at user {u}");
             for (long j = a; j < b; j++)
             {
                 int i = trainItems[j];
-                if ((uint)i >= (uint)itemRaw.Length) throw error($"user {u} has train item {i} out of range");
+                if ((uint)i >= (uint)itemIds.Length) throw error($"user {u} has train item {i} out of range");
                 if (j > a && trainItems[j - 1] >= i) throw error($"user {u}'s train items are not strictly ascending");
             }
         }
     }
 
+    /// <summary>Id to dense index; ids must be non-empty, without control characters, and unique.</summary>
+    private static Dictionary<string, int> Index(string[] ids, string what, Func<string, Exception> error)
+    {
+        var index = new Dictionary<string, int>(ids.Length, StringComparer.Ordinal);
+        for (int x = 0; x < ids.Length; x++)
+        {
+            string id = ids[x] ?? throw error($"{what} {x} has no id");
+            if (id.Length == 0) throw error($"{what} {x} has an empty id");
+            if (id.AsSpan().ContainsAnyInRange('\0', '\u001f') || id.Contains('\u007f'))
+                throw error($"{what} id '{id}' holds a control character");
+            if (!index.TryAdd(id, x)) throw error($"{what} id '{id}' appears twice");
+        }
+        return index;
+    }
+
     /// <summary>
-    /// Builds a model from row-major float32 final vectors ([users x dim] and [items x dim]), the raw id
-    /// maps and each dense user's train items (dense ids, any order, duplicates dropped).
+    /// Builds a model from row-major float32 final vectors ([users x dim] and [items x dim]), the id of each
+    /// dense user and item, and each dense user's train items (dense indices, any order, duplicates dropped).
     /// </summary>
     public static CompactModel Create(ModelBackbone backbone, int layers, int dim,
         ReadOnlySpan<float> userVectors, ReadOnlySpan<float> itemVectors,
-        IReadOnlyList<long> userRawIds, IReadOnlyList<long> itemRawIds,
+        IReadOnlyList<string> userIds, IReadOnlyList<string> itemIds,
         IReadOnlyList<IReadOnlyList<int>> trainItems, VectorPrecision precision)
     {
         if (!Enum.IsDefined(backbone)) throw new ArgumentOutOfRangeException(nameof(backbone));
         if (!Enum.IsDefined(precision)) throw new ArgumentOutOfRangeException(nameof(precision));
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), "dim must be positive");
         if (layers < 0) throw new ArgumentOutOfRangeException(nameof(layers), "layers must be 0 or more");
-        int nu = userRawIds.Count, ni = itemRawIds.Count;
+        int nu = userIds.Count, ni = itemIds.Count;
         if (nu == 0 || ni == 0) throw new ArgumentException("a model needs at least one user and one item");
         if (trainItems.Count != nu) throw new ArgumentException($"{trainItems.Count} train lists for {nu} users");
         var users = VectorTable.Encode(userVectors, nu, dim, precision, dimMajor: false, "user vectors");
@@ -87,32 +100,35 @@ public sealed class CompactModel
             flat.AddRange(seen);
             offsets[u + 1] = flat.Count;
         }
-        return new CompactModel(backbone, layers, users, items, userRawIds.ToArray(), itemRawIds.ToArray(), offsets, flat.ToArray(),
+        return new CompactModel(backbone, layers, users, items, userIds.ToArray(), itemIds.ToArray(), offsets, flat.ToArray(),
             reason => new ArgumentException(reason));
     }
 
-    /// <summary>Reads and checks a model file; <see cref="CompactModelFormatException"/> says what is wrong with a bad one.</summary>
+    /// <summary>Reads and checks a model file (format version 2, or 1 with integer ids); <see cref="CompactModelFormatException"/> says what is wrong with a bad one.</summary>
     public static CompactModel Load(string path) => CompactModelFile.Read(path);
 
-    /// <summary>Writes the model file atomically (a temporary file beside it, then a rename).</summary>
+    /// <summary>Writes the model file (the current format version) atomically: a temporary file beside it, then a rename.</summary>
     public void Save(string path) => CompactModelFile.Write(path, this);
 
-    /// <summary>Dense id of a raw user id, or false when the model does not hold that user.</summary>
-    public bool TryGetUser(long rawUserId, out int denseUser) => _userIndex.TryGetValue(rawUserId, out denseUser);
+    /// <summary>The dense index of a user id, or false when the model does not hold that user.</summary>
+    public bool TryGetUser(string userId, out int index) => _userIndex.TryGetValue(userId, out index);
 
-    /// <summary>A dense user's train items (dense ids, ascending).</summary>
-    public ReadOnlySpan<int> TrainItems(int denseUser)
+    /// <summary>The dense index of an item id, or false when the model does not hold that item.</summary>
+    public bool TryGetItem(string itemId, out int index) => _itemIndex.TryGetValue(itemId, out index);
+
+    /// <summary>A dense user's train items (dense indices, ascending).</summary>
+    public ReadOnlySpan<int> TrainItems(int user)
     {
-        if ((uint)denseUser >= (uint)NumUsers) throw new ArgumentOutOfRangeException(nameof(denseUser));
-        long a = _trainOffsets[denseUser], b = _trainOffsets[denseUser + 1];
+        if ((uint)user >= (uint)NumUsers) throw new ArgumentOutOfRangeException(nameof(user));
+        long a = _trainOffsets[user], b = _trainOffsets[user + 1];
         return _trainItems.AsSpan((int)a, (int)(b - a));
     }
 
     /// <summary>A dense user's vector as float32 (dequantized for fp16 and int8).</summary>
-    public void UserVector(int denseUser, Span<float> destination) => Users.Decode(denseUser, destination);
+    public void UserVector(int user, Span<float> destination) => Users.Decode(user, destination);
 
     /// <summary>A dense item's vector as float32 (dequantized for fp16 and int8).</summary>
-    public void ItemVector(int denseItem, Span<float> destination) => Items.Decode(denseItem, destination);
+    public void ItemVector(int item, Span<float> destination) => Items.Decode(item, destination);
 
     public override string ToString() =>
         $"{Backbone} d={Dim} {Precision}: {NumUsers} users, {NumItems} items, {TrainPairs} train pairs";

@@ -15,17 +15,29 @@ public sealed class CompactModelFormatException : Exception
 }
 
 /// <summary>
-/// A query for a raw user id the exported model does not hold (the user had no train interactions,
-/// or came after the export). The recommender never guesses: callers that want a cold-start answer
-/// ask <see cref="Recommender.Popular"/> instead.
+/// A query for a user id the exported model does not hold (the user had no train interactions, or came
+/// after the export). The recommender never guesses: callers choose <see cref="Recommender.Popular"/> or
+/// fold the user in from their items (<see cref="Recommender.RecommendFromItems"/>).
 /// </summary>
 public sealed class UnknownUserException : KeyNotFoundException
 {
-    public long UserId { get; }
+    public string UserId { get; }
 
-    public UnknownUserException(long userId)
-        : base($"user {userId} is not in the model (no train interactions when it was exported)")
+    public UnknownUserException(string userId)
+        : base($"user '{userId}' is not in the model (no train interactions when it was exported)")
     {
         UserId = userId;
+    }
+}
+
+/// <summary>A query names an item id the exported model does not hold.</summary>
+public sealed class UnknownItemException : KeyNotFoundException
+{
+    public string ItemId { get; }
+
+    public UnknownItemException(string itemId)
+        : base($"item '{itemId}' is not in the model")
+    {
+        ItemId = itemId;
     }
 }

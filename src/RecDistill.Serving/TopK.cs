@@ -190,15 +190,15 @@ public sealed class TopK
         return n;
     }
 
-    /// <summary>The kept entries, best first, with raw item ids.</summary>
-    public Recommendation[] ToSorted(ReadOnlySpan<long> itemRawIds)
+    /// <summary>The kept entries, best first, with their item ids (<paramref name="itemIds"/>[dense index]).</summary>
+    public Recommendation[] ToSorted(IReadOnlyList<string> itemIds)
     {
         var keys = SortedAscending();
         var result = new Recommendation[keys.Length];
         for (int i = 0; i < keys.Length; i++)
         {
             var key = keys[keys.Length - 1 - i];
-            result[i] = new Recommendation(itemRawIds[UnpackItem(key)], UnpackScore(key));
+            result[i] = new Recommendation(itemIds[UnpackItem(key)], UnpackScore(key));
         }
         return result;
     }

@@ -141,6 +141,24 @@ internal sealed class VectorTable
         }
     }
 
+    /// <summary>The whole table as float32 in its own layout (dequantized; fp32 returns its array, not a copy).</summary>
+    public float[] DecodeAll()
+    {
+        if (Precision == VectorPrecision.Fp32) return F32!;
+        var all = new float[Values];
+        if (Precision == VectorPrecision.Fp16) TensorPrimitives.ConvertToSingle(F16, all);
+        else
+        {
+            Kernels.Widen(I8, all);
+            // Vector v's scale applies to its values: a row in row-major, one of every Count in dimension-major.
+            if (DimMajor)
+                for (int k = 0; k < Dim; k++) TensorPrimitives.Multiply(all.AsSpan(k * Count, Count), Scales, all.AsSpan(k * Count, Count));
+            else
+                for (int v = 0; v < Count; v++) TensorPrimitives.Multiply(all.AsSpan(v * Dim, Dim), Scales![v], all.AsSpan(v * Dim, Dim));
+        }
+        return all;
+    }
+
     /// <summary>Writes the file section: int8 scales first, then the values in the table's layout.</summary>
     public void WriteTo(Span<byte> dest)
     {

@@ -42,8 +42,8 @@ public static class TestData
         return new SplitDataset
         {
             Name = "clustered",
-            UserRawIds = Enumerable.Range(0, users).Select(x => (long)x * 10).ToArray(),
-            ItemRawIds = Enumerable.Range(0, items).Select(x => (long)x * 10).ToArray(),
+            UserIds = Enumerable.Range(0, users).Select(x => (x * 10).ToString()).ToArray(),
+            ItemIds = Enumerable.Range(0, items).Select(x => (x * 10).ToString()).ToArray(),
             Train = tr, Valid = va, Test = te,
         };
     }

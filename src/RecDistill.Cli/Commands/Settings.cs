@@ -12,7 +12,7 @@ namespace RecDistill.Cli.Commands;
 public class DataSettings : CommandSettings
 {
     [CommandOption("--data <PATH>")]
-    [Description("Dataset file (or directory for --format split). Omitted: the built-in synthetic dataset.")]
+    [Description("Dataset file (or directory for --format split); a name ending in .gz is read through gzip. Omitted: the built-in synthetic dataset.")]
     public string? Data { get; set; }
 
     [CommandOption("--format <FORMAT>")]
@@ -20,12 +20,16 @@ public class DataSettings : CommandSettings
     public string? Format { get; set; }
 
     [CommandOption("--delimiter <CHAR>")]
-    [Description("Column delimiter for csv (tab, comma, semicolon, space). Default: detected.")]
+    [Description("Column delimiter for csv (tab, comma, semicolon, space, or one character). A one-character delimiter reads RFC 4180 text: quoted fields, doubled quotes, delimiters and line breaks inside quotes. Default: detected.")]
     public string? Delimiter { get; set; }
 
     [CommandOption("--header <BOOL>")]
-    [Description("Whether a csv file has a header line. Default: detected.")]
+    [Description("Whether a csv file has a header line. Default: detected (a field without digits above one with digits), and true when --columns names columns.")]
     public bool? Header { get; set; }
+
+    [CommandOption("--columns <LIST>")]
+    [Description("csv: the user, item and optional rating and timestamp columns, by header name or 1-based position, e.g. user_id,parent_asin,rating,timestamp or 2,1 (other columns are ignored). Default: the first 2 to 4 fields in that order.")]
+    public string? Columns { get; set; }
 
     [CommandOption("--threshold <X>")]
     [Description("Keep rated interactions with rating >= X as positives. Default: keep all.")]
@@ -69,6 +73,14 @@ public class DataSettings : CommandSettings
         if (Data is null && Format is not null && ParseFormat(Format) != DataFormat.Synthetic)
             return ValidationResult.Error($"--format {Format} needs --data PATH");
         if (SyntheticUsers < 2 || SyntheticItems < 2) return ValidationResult.Error("--synthetic-users and --synthetic-items must be at least 2");
+        if (Columns is not null)
+        {
+            if (Data is null || ToOptions().Format != DataFormat.Csv) return ValidationResult.Error("--columns applies to csv data (--format csv)");
+            try { ColumnChoice.Parse(ColumnList(Columns)); }
+            catch (ArgumentException e) { return ValidationResult.Error("--" + e.Message); }
+            if (Header == false && ColumnChoice.Parse(ColumnList(Columns)).NeedsHeader)
+                return ValidationResult.Error("--columns names columns, which needs --header true (or positions: 1, 2, ...)");
+        }
         return ValidationResult.Success();
     }
 
@@ -100,6 +112,7 @@ public class DataSettings : CommandSettings
             Format = format,
             Delimiter = Delimiter,
             Header = Header,
+            Columns = Columns is null ? null : ColumnList(Columns),
             PositiveThreshold = Threshold,
             MinUserInteractions = MinUser,
             MinItemInteractions = MinItem,
@@ -109,10 +122,13 @@ public class DataSettings : CommandSettings
         };
     }
 
+    private static string[] ColumnList(string text) => text.Split(',');
+
     private static DataFormat GuessFormat(string path)
     {
         if (Directory.Exists(path)) return DataFormat.Split;
         var name = Path.GetFileName(path).ToLowerInvariant();
+        if (name.EndsWith(".gz", StringComparison.Ordinal)) name = name[..^3];
         if (name == "users.dat") return DataFormat.Citeulike;
         if (name is "u.data" or "ratings.dat") return DataFormat.Movielens;
         return DataFormat.Csv;

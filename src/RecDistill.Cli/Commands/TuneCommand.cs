@@ -6,7 +6,7 @@ using Spectre.Console.Cli;
 
 namespace RecDistill.Cli.Commands;
 
-[NotTaken("--data", "--format", "--delimiter", "--header", "--threshold", "--min-user", "--min-item", "--split",
+[NotTaken("--data", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split",
     "--synthetic-users", "--synthetic-items", "--model", "--layers", "--wd", "--overwrite", "--resume",
     Hint = "tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
 [OptionText("--dim", "Student embedding dimension. Default: a tenth of the teacher's.")]

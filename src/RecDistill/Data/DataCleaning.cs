@@ -20,7 +20,7 @@ public static class DataCleaning
     /// <summary>Drops repeated (user, item) pairs, keeping the first occurrence.</summary>
     public static List<RawInteraction> RemoveDuplicates(IReadOnlyList<RawInteraction> rows, out int removed)
     {
-        var seen = new HashSet<(long, long)>(rows.Count);
+        var seen = new HashSet<(string, string)>(rows.Count);
         var kept = new List<RawInteraction>(rows.Count);
         foreach (var r in rows)
             if (seen.Add((r.User, r.Item)))
@@ -38,8 +38,8 @@ public static class DataCleaning
         ArgumentOutOfRangeException.ThrowIfNegative(minUser);
         ArgumentOutOfRangeException.ThrowIfNegative(minItem);
         int n = rows.Count;
-        var userIndex = new Dictionary<long, int>();
-        var itemIndex = new Dictionary<long, int>();
+        var userIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var itemIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         var u = new int[n];
         var it = new int[n];
         for (int k = 0; k < n; k++)
@@ -84,7 +84,7 @@ public static class DataCleaning
         return new KCoreResult(kept, removedUsers, removedItems, removedPairs, rounds);
     }
 
-    private static int IndexOf(Dictionary<long, int> index, long raw)
+    private static int IndexOf(Dictionary<string, int> index, string raw)
     {
         if (!index.TryGetValue(raw, out int id))
         {

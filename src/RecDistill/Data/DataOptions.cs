@@ -10,6 +10,8 @@ public sealed record DataOptions
     public string? Delimiter { get; init; }
     /// <summary>Csv only: true/false forces whether the first line is a header; null detects it.</summary>
     public bool? Header { get; init; }
+    /// <summary>Csv only: the user, item, [rating], [timestamp] columns by header name or 1-based position (<see cref="ColumnChoice"/>); null takes the first 2 to 4 fields.</summary>
+    public IReadOnlyList<string>? Columns { get; init; }
     /// <summary>Keep rows with rating &gt;= this; rows without a rating are always kept. Null keeps all.</summary>
     public float? PositiveThreshold { get; init; }
     /// <summary>k-core bar for users; null means the format's default (<see cref="DatasetLoader.DefaultMinUserInteractions"/>).</summary>
@@ -44,6 +46,13 @@ public sealed record DataOptions
             throw new ArgumentOutOfRangeException(nameof(PositiveThreshold), t, "must be a finite number");
         if (Delimiter is "")
             throw new ArgumentException("delimiter must not be empty (leave it unset to detect it)", nameof(Delimiter));
+        if (Columns is not null)
+        {
+            if (Format != DataFormat.Csv)
+                throw new ArgumentException("columns apply to the csv format only", nameof(Columns));
+            if (ColumnChoice.Parse(Columns).NeedsHeader && Header == false)
+                throw new ArgumentException("columns by name need a header row; give positions (1, 2, ...) for a file without one", nameof(Columns));
+        }
         DataSplitter.CheckRatios(TrainRatio, ValidRatio);
         if (Format == DataFormat.Synthetic)
             Synthetic.Validate();

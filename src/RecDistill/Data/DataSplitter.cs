@@ -30,8 +30,8 @@ public static class DataSplitter
 
     /// <summary>
     /// Splits each user's interactions (the rows should be cleaned and free of duplicates) and re-indexes users and
-    /// items densely in ascending raw id. Order keeps each user's row order; Random shuffles each user's rows with
-    /// <c>new Random(seed)</c>, users taken in ascending raw id; Time sorts each user's rows by timestamp (stable).
+    /// items densely in <see cref="IdOrder"/>. Order keeps each user's row order; Random shuffles each user's rows with
+    /// <c>new Random(seed)</c>, users taken in dense order; Time sorts each user's rows by timestamp (stable).
     /// </summary>
     /// <exception cref="ArgumentException">Time split on rows without timestamps.</exception>
     public static SplitDataset Split(string name, IReadOnlyList<RawInteraction> rows, SplitMethod method,
@@ -45,10 +45,10 @@ public static class DataSplitter
                     throw new ArgumentException($"time split needs a timestamp on every interaction; line {r.Line} has none", nameof(method));
         }
 
-        var itemIds = rows.Select(r => r.Item).Distinct().Order().ToArray();
+        var itemIds = rows.Select(r => r.Item).Distinct(StringComparer.Ordinal).Order(IdOrder.Instance).ToArray();
         var itemIndex = DenseIndex(itemIds);
         var perUser = GroupByUser(rows);
-        var userIds = perUser.Keys.Order().ToArray();
+        var userIds = perUser.Keys.Order(IdOrder.Instance).ToArray();
         int numUsers = userIds.Length;
         var train = new int[numUsers][];
         var valid = new int[numUsers][];
@@ -76,7 +76,7 @@ public static class DataSplitter
         }
         var result = new SplitDataset
         {
-            Name = name, UserRawIds = userIds, ItemRawIds = itemIds,
+            Name = name, UserIds = userIds, ItemIds = itemIds,
             Train = train, Valid = valid, Test = test, Log = log ?? new List<string>(),
         };
         result.Log.Add(FormattableString.Invariant(
@@ -86,15 +86,15 @@ public static class DataSplitter
 
     /// <summary>
     /// Builds a dataset from given train/valid/test rows (each de-duplicated). Ids are re-indexed over the union of
-    /// the three parts in ascending raw id; users without any train interaction are dropped (with their valid/test rows)
+    /// the three parts in <see cref="IdOrder"/>; users without any train interaction are dropped (with their valid/test rows)
     /// because they cannot be learned or evaluated fairly. Each part keeps its row order.
     /// </summary>
     public static SplitDataset FromPreSplit(string name, IReadOnlyList<RawInteraction> train,
         IReadOnlyList<RawInteraction> valid, IReadOnlyList<RawInteraction> test, List<string>? log = null)
     {
         log ??= new List<string>();
-        var trainUsers = train.Select(r => r.User).ToHashSet();
-        var droppedUsers = valid.Concat(test).Select(r => r.User).Where(u => !trainUsers.Contains(u)).ToHashSet();
+        var trainUsers = train.Select(r => r.User).ToHashSet(StringComparer.Ordinal);
+        var droppedUsers = valid.Concat(test).Select(r => r.User).Where(u => !trainUsers.Contains(u)).ToHashSet(StringComparer.Ordinal);
         if (droppedUsers.Count > 0)
         {
             int droppedRows = valid.Concat(test).Count(r => droppedUsers.Contains(r.User));
@@ -102,13 +102,13 @@ public static class DataSplitter
             valid = valid.Where(r => trainUsers.Contains(r.User)).ToList();
             test = test.Where(r => trainUsers.Contains(r.User)).ToList();
         }
-        var userIds = trainUsers.Order().ToArray();
-        var itemIds = train.Concat(valid).Concat(test).Select(r => r.Item).Distinct().Order().ToArray();
+        var userIds = trainUsers.Order(IdOrder.Instance).ToArray();
+        var itemIds = train.Concat(valid).Concat(test).Select(r => r.Item).Distinct(StringComparer.Ordinal).Order(IdOrder.Instance).ToArray();
         var userIndex = DenseIndex(userIds);
         var itemIndex = DenseIndex(itemIds);
         var result = new SplitDataset
         {
-            Name = name, UserRawIds = userIds, ItemRawIds = itemIds,
+            Name = name, UserIds = userIds, ItemIds = itemIds,
             Train = Part(train), Valid = Part(valid), Test = Part(test), Log = log,
         };
         log.Add(FormattableString.Invariant($"pre-split: train {result.TrainCount:N0}, valid {result.ValidCount:N0}, test {result.TestCount:N0}"));
@@ -124,16 +124,16 @@ public static class DataSplitter
         }
     }
 
-    private static Dictionary<long, int> DenseIndex(long[] sortedIds)
+    private static Dictionary<string, int> DenseIndex(string[] sortedIds)
     {
-        var index = new Dictionary<long, int>(sortedIds.Length);
+        var index = new Dictionary<string, int>(sortedIds.Length, StringComparer.Ordinal);
         for (int i = 0; i < sortedIds.Length; i++) index[sortedIds[i]] = i;
         return index;
     }
 
-    private static Dictionary<long, List<RawInteraction>> GroupByUser(IReadOnlyList<RawInteraction> rows)
+    private static Dictionary<string, List<RawInteraction>> GroupByUser(IReadOnlyList<RawInteraction> rows)
     {
-        var perUser = new Dictionary<long, List<RawInteraction>>();
+        var perUser = new Dictionary<string, List<RawInteraction>>(StringComparer.Ordinal);
         foreach (var r in rows)
         {
             if (!perUser.TryGetValue(r.User, out var list))
@@ -143,7 +143,7 @@ public static class DataSplitter
         return perUser;
     }
 
-    private static int[] Dense(List<RawInteraction> list, int from, int to, Dictionary<long, int> itemIndex)
+    private static int[] Dense(List<RawInteraction> list, int from, int to, Dictionary<string, int> itemIndex)
     {
         var a = new int[to - from];
         for (int k = from; k < to; k++) a[k - from] = itemIndex[list[k].Item];

@@ -16,8 +16,11 @@ public sealed class DataFormatException : Exception
     }
 }
 
-/// <summary>One (user, item) event as read from a file, with raw ids. Rating/Timestamp are null when the format has none.</summary>
-public readonly record struct RawInteraction(long User, long Item, float? Rating, long? Timestamp, long Line);
+/// <summary>
+/// One (user, item) event as read from a file, with the ids as written there (any text; "42" is the text 42).
+/// Rating/Timestamp are null when the format has none.
+/// </summary>
+public readonly record struct RawInteraction(string User, string Item, float? Rating, long? Timestamp, long Line);
 
 /// <summary>Interactions in file order, before cleaning and splitting.</summary>
 public sealed class RawDataset
@@ -33,23 +36,25 @@ public enum DataFormat { Synthetic, Citeulike, Movielens, Csv, Lightgcn, Split }
 public enum SplitMethod { Order, Random, Time }
 
 /// <summary>
-/// Train/validation/test interactions with dense ids (0..NumUsers-1, 0..NumItems-1).
-/// Dense ids follow ascending raw id; the raw ids are kept for output.
+/// Train/validation/test interactions with dense indices (0..NumUsers-1, 0..NumItems-1). Dense indices follow
+/// <see cref="IdOrder"/> (all-integer ids: ascending numeric order); the ids are kept for output.
 /// </summary>
 public sealed class SplitDataset
 {
     public required string Name { get; init; }
-    public required long[] UserRawIds { get; init; }
-    public required long[] ItemRawIds { get; init; }
-    /// <summary>Per dense user: dense item ids, in split order.</summary>
+    /// <summary>The id of each dense user (dense index = position).</summary>
+    public required string[] UserIds { get; init; }
+    /// <summary>The id of each dense item.</summary>
+    public required string[] ItemIds { get; init; }
+    /// <summary>Per dense user: dense item indices, in split order.</summary>
     public required int[][] Train { get; init; }
     public required int[][] Valid { get; init; }
     public required int[][] Test { get; init; }
     /// <summary>What loading and cleaning did (raw counts, removed rows, skipped lines), for `stats` and logs.</summary>
     public List<string> Log { get; init; } = new();
 
-    public int NumUsers => UserRawIds.Length;
-    public int NumItems => ItemRawIds.Length;
+    public int NumUsers => UserIds.Length;
+    public int NumItems => ItemIds.Length;
     public long TrainCount => Train.Sum(t => (long)t.Length);
     public long ValidCount => Valid.Sum(t => (long)t.Length);
     public long TestCount => Test.Sum(t => (long)t.Length);

@@ -26,7 +26,7 @@ public static class DatasetLoader
             DataFormat.Synthetic => SyntheticDataGenerator.Generate(options.Synthetic),
             DataFormat.Citeulike => DatasetReaders.ReadCiteulike(options.Path!),
             DataFormat.Movielens => DatasetReaders.ReadMovielens(options.Path!),
-            DataFormat.Csv => DatasetReaders.ReadDelimited(options.Path!, options.Delimiter, options.Header),
+            DataFormat.Csv => DatasetReaders.ReadDelimited(options.Path!, options.Delimiter, options.Header, options.Columns),
             DataFormat.Lightgcn => DatasetReaders.ReadLightgcn(options.Path!),
             _ => throw new ArgumentException("pre-split data has three parts; use DatasetReaders.ReadPreSplit", nameof(options)),
         };
@@ -73,7 +73,7 @@ public static class DatasetLoader
 
         // Tag each row with its part so the union can be cleaned as one dataset, then split back.
         var all = new List<RawInteraction>();
-        var partOf = new Dictionary<(long, long), int>();
+        var partOf = new Dictionary<(string, string), int>();
         for (int p = 0; p < named.Count; p++)
         {
             var kept = DataCleaning.KeepPositive(named[p].Raw.Interactions, o.PositiveThreshold, out int below);
@@ -162,8 +162,8 @@ public static class DatasetLoader
         return string.IsNullOrEmpty(parent) ? file : $"{parent}/{file}";
     }
 
-    private static int CountUsers(List<RawInteraction> rows) => rows.Select(r => r.User).Distinct().Count();
-    private static int CountItems(List<RawInteraction> rows) => rows.Select(r => r.Item).Distinct().Count();
+    private static int CountUsers(List<RawInteraction> rows) => rows.Select(r => r.User).Distinct(StringComparer.Ordinal).Count();
+    private static int CountItems(List<RawInteraction> rows) => rows.Select(r => r.Item).Distinct(StringComparer.Ordinal).Count();
 
     private static string Inv(FormattableString s) => FormattableString.Invariant(s);
 }

@@ -14,7 +14,7 @@ public static class DatasetReaders
     private const string UserOnlyLines = "lines with a user and no items";
 
     /// <summary>
-    /// CiteULike <c>users.dat</c>: line n (0-based, blank lines included) is user n;
+    /// CiteULike <c>users.dat</c>: line n (0-based, blank lines included) is user "n";
     /// its first number counts the item ids that follow. A blank line is a user with no items.
     /// </summary>
     public static RawDataset ReadCiteulike(string path)
@@ -22,6 +22,7 @@ public static class DatasetReaders
         using var reader = LineReader.Open(path);
         var rows = new List<RawInteraction>();
         var fields = new List<Range>();
+        var ids = new IdPool();
         bool sawData = false;
         while (reader.TryReadLine(out string line))
         {
@@ -35,9 +36,9 @@ public static class DatasetReaders
             if (count != fields.Count - 1)
                 throw new DataFormatException(path, lineNo,
                     $"item count says {count} but the line lists {fields.Count - 1} item id(s)");
-            long user = lineNo - 1;
+            string user = ids.Get((lineNo - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
             for (int k = 1; k < fields.Count; k++)
-                rows.Add(new RawInteraction(user, TextFields.ParseId(s[fields[k]], "item id", path, lineNo), null, null, lineNo));
+                rows.Add(new RawInteraction(user, TextFields.ReadId(s[fields[k]], "item id", path, lineNo, ids), null, null, lineNo));
         }
         RequireData(reader, rows, sawData, "no user has any item");
         return new RawDataset { Source = path, Interactions = rows };
@@ -48,16 +49,20 @@ public static class DatasetReaders
     /// the presence of <c>::</c>) or <c>ratings.csv</c> (comma, header); always user, item, rating, timestamp.
     /// </summary>
     public static RawDataset ReadMovielens(string path) =>
-        ReadColumns(path, separator: null, header: null, minColumns: 4, maxColumns: 4, allowDoubleColon: true);
+        ReadColumns(path, separator: null, header: null, columns: null, minColumns: 4, maxColumns: 4, allowDoubleColon: true);
 
     /// <summary>
-    /// Delimited text with columns user, item, optional rating, optional timestamp (the same number on every line).
-    /// <paramref name="delimiter"/>: null detects "::", tab, comma, semicolon or whitespace from the first line;
-    /// "tab"/"space"/"whitespace" are accepted as names. <paramref name="header"/>: null detects a header when
-    /// the first line's first two fields are both non-integers.
+    /// Delimited text. Without <paramref name="columns"/> each row is user, item, optional rating, optional timestamp
+    /// (the same number of fields on every row); with it, the named or numbered columns are taken and the rest ignored
+    /// (<see cref="ColumnChoice"/>). <paramref name="delimiter"/>: null detects "::", tab, comma, semicolon or
+    /// whitespace from the first line; "tab"/"space"/"whitespace" are accepted as names. A one-character delimiter
+    /// reads RFC 4180 text (quoted fields, doubled quotes, delimiters and line breaks inside quotes). <paramref name="header"/>:
+    /// null detects a header (<see cref="LooksLikeHeader"/>); column names in <paramref name="columns"/> imply one.
+    /// A name ending in .gz is decompressed.
     /// </summary>
-    public static RawDataset ReadDelimited(string path, string? delimiter = null, bool? header = null) =>
-        ReadColumns(path, delimiter is null ? null : Separator.FromOption(delimiter), header, 2, 4, allowDoubleColon: true);
+    public static RawDataset ReadDelimited(string path, string? delimiter = null, bool? header = null, IReadOnlyList<string>? columns = null) =>
+        ReadColumns(path, delimiter is null ? null : Separator.FromOption(delimiter), header,
+            columns is null ? null : ColumnChoice.Parse(columns), 2, 4, allowDoubleColon: true);
 
     /// <summary>LightGCN style: each line is <c>user item item ...</c> separated by whitespace.</summary>
     public static RawDataset ReadLightgcn(string path)
@@ -106,7 +111,7 @@ public static class DatasetReaders
     private static RawDataset ReadSplitFile(string path, bool lists)
     {
         if (!lists)
-            return ReadColumns(path, Separator.Whitespace, header: false, minColumns: 2, maxColumns: 3, allowDoubleColon: false);
+            return ReadColumns(path, Separator.Whitespace, header: false, columns: null, minColumns: 2, maxColumns: 3, allowDoubleColon: false);
         using var reader = LineReader.Open(path);
         var data = new RawDataset { Source = path, Interactions = new List<RawInteraction>() };
         bool sawData = ReadLists(reader, data);
@@ -175,6 +180,7 @@ public static class DatasetReaders
     private static bool ReadLists(LineReader reader, RawDataset data)
     {
         var fields = new List<Range>();
+        var ids = new IdPool();
         bool sawData = false;
         string path = reader.Path;
         while (reader.TryReadLine(out string line))
@@ -188,89 +194,136 @@ public static class DatasetReaders
             }
             sawData = true;
             var s = line.AsSpan();
-            long user = TextFields.ParseId(s[fields[0]], "user id", path, lineNo);
+            string user = TextFields.ReadId(s[fields[0]], "user id", path, lineNo, ids);
             if (fields.Count == 1)
                 Count(data, UserOnlyLines);
             for (int k = 1; k < fields.Count; k++)
-                data.Interactions.Add(new RawInteraction(user, TextFields.ParseId(s[fields[k]], "item id", path, lineNo), null, null, lineNo));
+                data.Interactions.Add(new RawInteraction(user, TextFields.ReadId(s[fields[k]], "item id", path, lineNo, ids), null, null, lineNo));
         }
         return sawData;
     }
 
     private static readonly string[] ColumnNames = ["user id", "item id", "rating", "timestamp"];
 
-    /// <summary>Shared reader for column formats: user, item, [rating], [timestamp], the column count fixed by the first data line.</summary>
-    private static RawDataset ReadColumns(string path, Separator? separator, bool? header, int minColumns, int maxColumns, bool allowDoubleColon)
+    /// <summary>The rows of a delimited file: one-character separators through Sep (RFC 4180), the others line by line.</summary>
+    private static IRowSource OpenRows(string path, Separator? separator, bool allowDoubleColon)
+    {
+        var sep = separator ?? DetectSeparator(path, allowDoubleColon);
+        return sep.Text is { Length: 1 } one
+            ? new SepRowSource(path, one[0], sep.Describe())
+            : new LineRowSource(LineReader.Open(path), sep);
+    }
+
+    /// <summary>The separator by <see cref="Separator.Detect"/> on the first non-blank line (whitespace for a file without one).</summary>
+    private static Separator DetectSeparator(string path, bool allowDoubleColon)
     {
         using var reader = LineReader.Open(path);
-        var data = new RawDataset { Source = path, Interactions = new List<RawInteraction>() };
-        var rows = data.Interactions;
-        var fields = new List<Range>();
-        Separator sep = default;
-        bool first = true;
-        long headerLine = 0;
-        int columns = 0;
-        long columnsLine = 0;
         while (reader.TryReadLine(out string line))
+            if (!TextFields.IsBlank(line))
+                return Separator.Detect(line, allowDoubleColon);
+        return Separator.Whitespace;
+    }
+
+    /// <summary>
+    /// Shared reader for column formats: the header decided on the first rows, then user, item, [rating], [timestamp]
+    /// from the chosen columns; every row has the field count of the first one.
+    /// </summary>
+    private static RawDataset ReadColumns(string path, Separator? separator, bool? header, ColumnChoice? columns,
+        int minColumns, int maxColumns, bool allowDoubleColon)
+    {
+        using var source = OpenRows(path, separator, allowDoubleColon);
+        var data = new RawDataset { Source = path, Interactions = new List<RawInteraction>() };
+        var fields = new List<Range>();
+        // The first two non-blank rows are kept as text until the header is decided.
+        var pending = new List<(string Text, Range[] Fields, long Line)>();
+        bool sawData = false;
+        while (pending.Count < 2 && source.Next(fields, out var text, out long line))
         {
-            long lineNo = reader.LineNumber;
-            if (TextFields.IsBlank(line))
-            {
-                Count(data, BlankLines);
-                continue;
-            }
-            if (first)
-            {
-                first = false;
-                sep = separator ?? Separator.Detect(line, allowDoubleColon);
-                TextFields.Split(line, sep, fields);
-                bool isHeader = header ?? LooksLikeHeader(line, fields);
-                if (isHeader)
-                {
-                    headerLine = lineNo;
-                    Count(data, HeaderLines);
-                    continue;
-                }
-            }
-            else
-            {
-                TextFields.Split(line, sep, fields);
-            }
-
-            var s = line.AsSpan();
-            if (columns == 0)
-            {
-                if (fields.Count < minColumns || fields.Count > maxColumns)
-                    throw new DataFormatException(path, lineNo,
-                        $"expected {DescribeColumns(minColumns, maxColumns)} separated by {sep.Describe()}, found {fields.Count} field(s)");
-                columns = fields.Count;
-                columnsLine = lineNo;
-            }
-            else if (fields.Count != columns)
-            {
-                throw new DataFormatException(path, lineNo,
-                    $"found {fields.Count} field(s) separated by {sep.Describe()}, but line {columnsLine} has {columns} ({DescribeColumns(columns, columns)})");
-            }
-
-            long user = TextFields.ParseId(s[fields[0]], ColumnNames[0], path, lineNo);
-            long item = TextFields.ParseId(s[fields[1]], ColumnNames[1], path, lineNo);
-            float? rating = columns >= 3 ? TextFields.ParseRating(s[fields[2]], path, lineNo) : null;
-            long? time = columns >= 4 ? TextFields.ParseTimestamp(s[fields[3]], path, lineNo) : null;
-            rows.Add(new RawInteraction(user, item, rating, time, lineNo));
+            if (fields.Count == 0) { Count(data, BlankLines); continue; }
+            pending.Add((text.ToString(), fields.ToArray(), line));
         }
-        if (rows.Count == 0 && headerLine > 0)
+        if (pending.Count == 0)
+        {
+            RequireData(path, source.SawAnyLine, data.Interactions, false, "no data rows");
+            return data;
+        }
+        bool isHeader = header ?? (columns?.NeedsHeader == true || LooksLikeHeader(pending));
+        if (columns?.NeedsHeader == true && !isHeader)
+            throw new ArgumentException("--columns names columns, which needs a header row; give positions (1, 2, ...) for a file without one");
+        long headerLine = 0;
+        var first = pending[0];
+        ColumnMap? map = null;
+        if (isHeader)
+        {
+            headerLine = first.Line;
+            Count(data, HeaderLines);
+            pending.RemoveAt(0);
+            if (columns is not null)
+                map = columns.Resolve(first.Fields.Select(f => first.Text[f]).ToList(), path, first.Line);
+        }
+        var ids = new IdPool();
+        string? lastUser = null; // files usually list a user's rows together: most rows skip the lookup
+        int expected = 0;
+        long expectedLine = 0;
+        if (isHeader && columns is not null) (expected, expectedLine) = (first.Fields.Length, first.Line);
+
+        void Add(ReadOnlySpan<char> s, IReadOnlyList<Range> f, long line)
+        {
+            sawData = true;
+            if (expected == 0)
+            {
+                if (columns is null && (f.Count < minColumns || f.Count > maxColumns))
+                    throw new DataFormatException(path, line,
+                        $"expected {DescribeColumns(minColumns, maxColumns)} separated by {source.Separator}, found {f.Count} field(s)");
+                (expected, expectedLine) = (f.Count, line);
+            }
+            else if (f.Count != expected)
+            {
+                string what = columns is null ? $" ({DescribeColumns(expected, expected)})" : "";
+                throw new DataFormatException(path, line,
+                    $"found {f.Count} field(s) separated by {source.Separator}, but line {expectedLine} has {expected}{what}");
+            }
+            map ??= columns is null ? ColumnMap.Leading(f.Count) : columns.Resolve(null, path, line);
+            map.Check(f.Count, path, line);
+            var userText = s[f[map.User]];
+            string user = lastUser is not null && TextFields.TrimSpaces(userText).SequenceEqual(lastUser)
+                ? lastUser
+                : lastUser = TextFields.ReadId(userText, ColumnNames[0], path, line, ids);
+            string item = TextFields.ReadId(s[f[map.Item]], ColumnNames[1], path, line, ids);
+            float? rating = map.Rating >= 0 ? TextFields.ParseRating(s[f[map.Rating]], path, line) : null;
+            long? time = map.Timestamp >= 0 ? TextFields.ParseTimestamp(s[f[map.Timestamp]], path, line) : null;
+            data.Interactions.Add(new RawInteraction(user, item, rating, time, line));
+        }
+
+        foreach (var row in pending) Add(row.Text, row.Fields, row.Line);
+        while (source.Next(fields, out var text, out long line))
+        {
+            if (fields.Count == 0) { Count(data, BlankLines); continue; }
+            Add(text, fields, line);
+        }
+        if (data.Interactions.Count == 0 && headerLine > 0)
             throw new DataFormatException(path, headerLine, "file has only a header line and no data rows");
-        RequireData(reader, rows, sawDataLine: !first, "no data rows");
+        RequireData(path, source.SawAnyLine, data.Interactions, sawData, "no data rows");
         return data;
     }
 
-    private static bool LooksLikeHeader(string line, List<Range> fields)
+    /// <summary>
+    /// The header rule when it is not given: the first row is a header when, in some column, its field has no digit
+    /// while the second row's field there has one (a name above an id, a rating or a time), e.g. "user_id" above
+    /// "U00017" or "rating" above "4.0". A file of one row: a header when its first two fields have no digit.
+    /// Rows of letters only ("user,item" above "alice,book") cannot be told apart: give --header true.
+    /// </summary>
+    private static bool LooksLikeHeader(List<(string Text, Range[] Fields, long Line)> rows)
     {
-        var s = line.AsSpan();
-        if (fields.Count == 0) return false;
-        bool firstNumeric = TextFields.LooksLikeInteger(s[fields[0]]);
-        bool secondNumeric = fields.Count > 1 && TextFields.LooksLikeInteger(s[fields[1]]);
-        return !firstNumeric && !secondNumeric;
+        var (text, fields, _) = rows[0];
+        bool Digit(string t, Range r) => t.AsSpan()[r].IndexOfAnyInRange('0', '9') >= 0;
+        if (rows.Count == 1)
+            return fields.Length >= 2 && !Digit(text, fields[0]) && !Digit(text, fields[1]);
+        var (text2, fields2, _) = rows[1];
+        for (int c = 0; c < Math.Min(fields.Length, fields2.Length); c++)
+            if (!Digit(text, fields[c]) && Digit(text2, fields2[c]))
+                return true;
+        return false;
     }
 
     private static string DescribeColumns(int min, int max)
@@ -279,15 +332,18 @@ public static class DatasetReaders
         return min == max ? $"{max} fields ({names})" : $"{min} to {max} fields ({names})";
     }
 
+    private static void RequireData(LineReader reader, List<RawInteraction> rows, bool sawDataLine, string whatIsMissing) =>
+        RequireData(reader.Path, reader.LineNumber > 0, rows, sawDataLine, whatIsMissing);
+
     /// <summary>A file that yields no interactions is a mistake, not an empty dataset; say which kind.</summary>
-    private static void RequireData(LineReader reader, List<RawInteraction> rows, bool sawDataLine, string whatIsMissing)
+    private static void RequireData(string path, bool sawAnyLine, List<RawInteraction> rows, bool sawDataLine, string whatIsMissing)
     {
         if (rows.Count > 0) return;
-        if (reader.LineNumber == 0)
-            throw new DataFormatException(reader.Path, 0, "file is empty");
+        if (!sawAnyLine)
+            throw new DataFormatException(path, 0, "file is empty");
         if (!sawDataLine)
-            throw new DataFormatException(reader.Path, 0, "file has only blank lines");
-        throw new DataFormatException(reader.Path, 0, $"file has no interactions ({whatIsMissing})");
+            throw new DataFormatException(path, 0, "file has only blank lines");
+        throw new DataFormatException(path, 0, $"file has no interactions ({whatIsMissing})");
     }
 
     private static void Count(RawDataset data, string reason) =>

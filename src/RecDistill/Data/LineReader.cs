@@ -39,22 +39,25 @@ internal sealed class LineReader : IDisposable
         _stream = stream;
     }
 
-    /// <summary>Opens a file, turning every reason it cannot be read into a <see cref="DataFormatException"/> at line 0.</summary>
-    public static LineReader Open(string path)
+    /// <summary>Opens a file (gunzipped when its name ends in .gz), turning every reason it cannot be read into a <see cref="DataFormatException"/> at line 0.</summary>
+    public static LineReader Open(string path) => new(path, InputFiles.Open(path));
+
+    /// <summary>
+    /// The first line of a file that is not valid UTF-8 (or the UTF-16 mark), as the error to report: for readers
+    /// that decode in large blocks and so cannot say which line held the bad bytes.
+    /// </summary>
+    public static DataFormatException FindInvalidText(string path)
     {
-        if (Directory.Exists(path))
-            throw new DataFormatException(path, 0, "is a directory, expected a file");
-        if (!File.Exists(path))
-            throw new DataFormatException(path, 0, "does not exist");
+        using var reader = Open(path);
         try
         {
-            var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
-            return new LineReader(path, fs);
+            while (reader.TryReadLine(out _)) { }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        catch (DataFormatException e)
         {
-            throw new DataFormatException(path, 0, $"cannot be opened: {e.Message}");
+            return e;
         }
+        return new DataFormatException(path, 0, "is not valid UTF-8 text");
     }
 
     public bool TryReadLine(out string line)
@@ -121,9 +124,9 @@ internal sealed class LineReader : IDisposable
                 CheckByteOrderMark();
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (InputFiles.IsReadFailure(e))
         {
-            throw new DataFormatException(Path, LineNumber + 1, $"read error: {e.Message}");
+            throw InputFiles.ReadError(Path, LineNumber + 1, e);
         }
         if (_len == 0)
             _eof = true;

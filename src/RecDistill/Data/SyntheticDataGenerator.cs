@@ -50,7 +50,7 @@ public static class SyntheticDataGenerator
 {
     /// <summary>
     /// Deterministic for a given <see cref="SyntheticOptions"/> (one <c>new Random(Seed)</c>, scalar arithmetic).
-    /// Rows come user by user (raw ids 0..Users-1, items 0..Items-1), each user's items in random order with
+    /// Rows come user by user (ids "0".."Users-1", items "0".."Items-1"), each user's items in random order with
     /// increasing timestamps, so Order, Time and Random splits all see the same distribution.
     /// </summary>
     public static RawDataset Generate(SyntheticOptions options)
@@ -87,6 +87,7 @@ public static class SyntheticDataGenerator
         double geomLog = extraMean > 0 ? Math.Log(extraMean / (extraMean + 1)) : 0;
 
         var rows = new List<RawInteraction>((int)Math.Min(int.MaxValue / 2, (long)(users * options.AvgInteractionsPerUser * 1.1)));
+        string[] userIds = NumberIds(users), itemIds = NumberIds(items);
         var top = new PriorityQueue<int, double>();
         var order = new int[items];
         var chosen = new HashSet<int>();
@@ -146,11 +147,14 @@ public static class SyntheticDataGenerator
             foreach (int item in shuffled)
             {
                 time += rng.Next(1, 3 * 86400);
-                rows.Add(new RawInteraction(u, item, null, time, ++line));
+                rows.Add(new RawInteraction(userIds[u], itemIds[item], null, time, ++line));
             }
         }
         return new RawDataset { Source = "synthetic", Interactions = rows };
     }
+
+    private static string[] NumberIds(int count) =>
+        Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
     private static int SampleCdf(double[] cdf, double x)
     {

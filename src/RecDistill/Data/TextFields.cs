@@ -106,27 +106,41 @@ internal static class TextFields
         return true;
     }
 
-    /// <summary>Parses a raw id: decimal digits only, fitting a signed 64-bit integer.</summary>
-    public static long ParseId(ReadOnlySpan<char> tok, string what, string path, long line)
+    /// <summary>
+    /// An id as it stands in the file, trimmed of outer spaces: any non-empty text without control characters,
+    /// so that it fits one line of a user list or an id file. One string per distinct id, from <paramref name="pool"/>.
+    /// </summary>
+    public static string ReadId(ReadOnlySpan<char> tok, string what, string path, long line, IdPool pool)
     {
-        if (long.TryParse(tok, NumberStyles.None, CultureInfo.InvariantCulture, out long v))
-            return v;
+        tok = TrimSpaces(tok);
         if (tok.IsEmpty)
             throw new DataFormatException(path, line, $"{what} is empty");
-        if (tok[0] == '-' && tok.Length > 1 && AllDigits(tok[1..]))
-            throw new DataFormatException(path, line, $"negative {what} {Show(tok)}; ids must be non-negative integers");
-        if (AllDigits(tok) || (tok[0] == '+' && AllDigits(tok[1..])))
-            throw new DataFormatException(path, line, $"{what} {Show(tok)} is out of range; ids must fit a 64-bit signed integer");
-        throw new DataFormatException(path, line, $"{what} '{Show(tok)}' is not a non-negative integer");
+        foreach (char c in tok)
+            if (char.IsControl(c))
+                throw new DataFormatException(path, line,
+                    $"{what} '{Show(tok)}' holds a control character (a tab or line break inside quotes?); ids are one line of text");
+        return pool.Get(tok);
     }
 
     /// <summary>Parses a non-negative count that must fit an int (e.g. the item count in users.dat).</summary>
     public static int ParseCount(ReadOnlySpan<char> tok, string what, string path, long line)
     {
-        long v = ParseId(tok, what, path, line);
-        if (v > int.MaxValue)
-            throw new DataFormatException(path, line, $"{what} {v} is out of range");
-        return (int)v;
+        if (int.TryParse(tok, NumberStyles.None, CultureInfo.InvariantCulture, out int v))
+            return v;
+        if (tok.IsEmpty)
+            throw new DataFormatException(path, line, $"{what} is empty");
+        if (IdOrder.IsDigits(tok))
+            throw new DataFormatException(path, line, $"{what} {Show(tok)} is out of range");
+        throw new DataFormatException(path, line, $"{what} '{Show(tok)}' is not a non-negative integer");
+    }
+
+    /// <summary>The span without leading and trailing spaces, tabs, vertical tabs and form feeds.</summary>
+    public static ReadOnlySpan<char> TrimSpaces(ReadOnlySpan<char> s)
+    {
+        int a = 0, b = s.Length;
+        while (a < b && IsSpace(s[a])) a++;
+        while (b > a && IsSpace(s[b - 1])) b--;
+        return s[a..b];
     }
 
     public static float ParseRating(ReadOnlySpan<char> tok, string path, long line)

@@ -28,7 +28,7 @@ public sealed class TrainingSampler
         _pairs = data.TrainCount;
         for (int u = 0; u < _sortedTrain.Length; u++)
             if (_sortedTrain[u].Length >= _numItems)
-                throw new ArgumentException($"user {data.UserRawIds[u]} has interacted with every item: no negative can be sampled");
+                throw new ArgumentException($"user {data.UserIds[u]} has interacted with every item: no negative can be sampled");
     }
 
     public bool Seen(int user, int item) => Array.BinarySearch(_sortedTrain[user], item) >= 0;

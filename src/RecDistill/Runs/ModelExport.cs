@@ -36,7 +36,8 @@ public static class ModelExport
         // Read back what a server will read: proves the file is whole, and the check below uses it.
         var written = CompactModel.Load(file);
         long size = new FileInfo(file).Length;
-        long fp32Size = CompactModelFile.LengthOf(written.Dim, written.NumUsers, written.NumItems, VectorPrecision.Fp32, written.TrainPairs);
+        long fp32Size = CompactModelFile.LengthOf(written.Dim, written.NumUsers, written.NumItems, VectorPrecision.Fp32, written.TrainPairs,
+            CompactModelFile.IdBytes(written.UserIds), CompactModelFile.IdBytes(written.ItemIds));
         QuantizationCheck? quality = precision != VectorPrecision.Fp32 && check
             ? Compare(ToCompact(model, users, items, data, VectorPrecision.Fp32), written, data, threads ?? Environment.ProcessorCount)
             : null;
@@ -46,7 +47,7 @@ public static class ModelExport
 
     /// <summary>
     /// Writes the run's final vectors for other ecosystems into <paramref name="dir"/>: users.npy and
-    /// items.npy (float32, rows in the order of user_ids.txt and item_ids.txt, one raw id a line).
+    /// items.npy (float32, rows in the order of user_ids.txt and item_ids.txt, one id a line).
     /// Each file is written whole or not at all. Returns the files' paths.
     /// </summary>
     public static IReadOnlyList<string> ExportNpy(string runDir, string dir, int? threads = null, IRunReporter? reporter = null)
@@ -59,8 +60,9 @@ public static class ModelExport
         var files = new[] { "users.npy", "items.npy", "user_ids.txt", "item_ids.txt" }.Select(f => Path.Combine(dir, f)).ToArray();
         AtomicFile.Write(files[0], s => Npy.WriteFloat32(s, users, data.NumUsers, model.Dim));
         AtomicFile.Write(files[1], s => Npy.WriteFloat32(s, items, data.NumItems, model.Dim));
-        AtomicFile.WriteText(files[2], string.Concat(data.UserRawIds.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n")));
-        AtomicFile.WriteText(files[3], string.Concat(data.ItemRawIds.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n")));
+        // Ids hold no line breaks (the readers refuse control characters), so one a line is unambiguous.
+        AtomicFile.WriteText(files[2], string.Concat(data.UserIds.Select(id => id + "\n")));
+        AtomicFile.WriteText(files[3], string.Concat(data.ItemIds.Select(id => id + "\n")));
         return files;
     }
 
@@ -86,7 +88,7 @@ public static class ModelExport
             throw new ArgumentException($"the model has {model.NumUsers} users and {model.NumItems} items but the data has {data.NumUsers} and {data.NumItems}");
         var backbone = model.Backbone == Backbone.LightGcn ? ModelBackbone.LightGcn : ModelBackbone.Bpr;
         int layers = model is LightGcn g ? g.Layers : 0;
-        return CompactModel.Create(backbone, layers, model.Dim, users, items, data.UserRawIds, data.ItemRawIds, data.Train, precision);
+        return CompactModel.Create(backbone, layers, model.Dim, users, items, data.UserIds, data.ItemIds, data.Train, precision);
     }
 
     private static QuantizationCheck Compare(CompactModel exact, CompactModel quantized, SplitDataset data, int threads)

@@ -127,7 +127,7 @@ public static class Tuning
     /// <summary>The same split without its test set: what every trial sees.</summary>
     public static SplitDataset WithoutTest(SplitDataset d) => new()
     {
-        Name = d.Name, UserRawIds = d.UserRawIds, ItemRawIds = d.ItemRawIds, Train = d.Train, Valid = d.Valid,
+        Name = d.Name, UserIds = d.UserIds, ItemIds = d.ItemIds, Train = d.Train, Valid = d.Valid,
         Test = d.Test.Select(_ => Array.Empty<int>()).ToArray(), Log = d.Log,
     };
 

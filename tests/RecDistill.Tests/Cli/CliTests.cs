@@ -105,7 +105,7 @@ public class CliTests
     {
         var dir = TestData.TempDir();
         var path = Path.Combine(dir, "bad.csv");
-        File.WriteAllText(path, "1,2\n3,4\n5,x\n");
+        File.WriteAllText(path, "1,2\n3,4\n5,\"x\n");
         var writer = new StringWriter();
         var old = Spectre.Console.AnsiConsole.Console;
         Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings

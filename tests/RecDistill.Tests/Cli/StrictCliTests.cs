@@ -16,7 +16,8 @@ public class StrictCliTests
     [InlineData("train --epochs 99999999999", "train: --epochs: '99999999999' is too large")]
     [InlineData("train --lr fast", "train: --lr: 'fast' is not a number")]
     [InlineData("train --lr NaN", "train: --lr: 'NaN' is not a number")]
-    [InlineData("recommend --model m --user abc", "recommend: --user: 'abc' is not a whole number")]
+    [InlineData("recommend --model m --user U1 --user U2", "recommend: --user is given twice")]
+    [InlineData("stats --data x.csv --columns", "stats: --columns needs a value (LIST)")]
     [InlineData("stats --header maybe", "stats: --header: 'maybe' is not true or false")]
     [InlineData("stats --header", "stats: --header needs a value (true or false)")]
     [InlineData("train --epochs", "train: --epochs needs a value (a whole number)")]
@@ -30,8 +31,8 @@ public class StrictCliTests
     [InlineData("distill --teacher t --min-user 3", "distill: --min-user needs --data (without --data the teacher's own data options rebuild its exact split)")]
     [InlineData("tune --teacher t --wd 0.1", "tune does not take --wd: tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
-    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend)")]
-    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend)")]
+    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar)")]
+    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar)")]
     public void A_misuse_is_one_line_naming_the_option(string commandLine, string expected)
     {
         var args = commandLine.Split(' ');

@@ -4,14 +4,14 @@ namespace RecDistill.Tests.Data;
 
 public class CleaningTests
 {
-    private static RawInteraction R(long u, long i, float? rating = null, long? t = null, long line = 0) => new(u, i, rating, t, line);
+    private static RawInteraction R(long u, long i, float? rating = null, long? t = null, long line = 0) => new(u.ToString(), i.ToString(), rating, t, line);
 
     [Fact]
     public void Positive_threshold_keeps_unrated_rows()
     {
         var rows = new[] { R(1, 1, 5), R(1, 2, 3), R(1, 3), R(1, 4, 4) };
         var kept = DataCleaning.KeepPositive(rows, 4, out int removed);
-        Assert.Equal(new long[] { 1, 3, 4 }, kept.Select(r => r.Item));
+        Assert.Equal(new[] { "1", "3", "4" }, kept.Select(r => r.Item));
         Assert.Equal(1, removed);
         Assert.Equal(4, DataCleaning.KeepPositive(rows, null, out removed).Count);
         Assert.Equal(0, removed);
@@ -32,7 +32,7 @@ public class CleaningTests
         // Item 3 has one user; dropping it leaves user C with one item, and dropping C is a second round.
         var rows = new[] { R(10, 1), R(10, 2), R(20, 1), R(20, 2), R(30, 1), R(30, 3) };
         var core = DataCleaning.KCore(rows, minUser: 2, minItem: 2);
-        Assert.Equal(new (long, long)[] { (10, 1), (10, 2), (20, 1), (20, 2) }, core.Rows.Select(r => (r.User, r.Item)));
+        Assert.Equal(new (long, long)[] { (10, 1), (10, 2), (20, 1), (20, 2) }, core.Rows.Select(r => (long.Parse(r.User), long.Parse(r.Item))));
         Assert.Equal(2, core.Rounds);
         Assert.Equal(1, core.RemovedUsers);
         Assert.Equal(1, core.RemovedItems);
@@ -52,7 +52,7 @@ public class CleaningTests
 
 public class SplitTests
 {
-    private static RawInteraction R(long u, long i, long? t = null) => new(u, i, null, t, 0);
+    private static RawInteraction R(long u, long i, long? t = null) => new(u.ToString(), i.ToString(), null, t, 0);
 
     [Theory]
     [InlineData(1, 1, 1)]
@@ -89,9 +89,9 @@ public class SplitTests
         rows.Add(R(5, 30));
         rows.Add(R(5, 10));
         var d = DataSplitter.Split("t", rows, SplitMethod.Order);
-        Assert.Equal(new long[] { 5, 700 }, d.UserRawIds);
-        Assert.Equal(new long[] { 10, 30, 50, 70, 90 }, d.ItemRawIds);
-        long[] Raw(int[] a) => a.Select(i => d.ItemRawIds[i]).ToArray();
+        Assert.Equal(new[] { "5", "700" }, d.UserIds);
+        Assert.Equal(new[] { "10", "30", "50", "70", "90" }, d.ItemIds);
+        long[] Raw(int[] a) => a.Select(i => long.Parse(d.ItemIds[i])).ToArray();
         Assert.Equal(new long[] { 50, 30, 90, 10 }, Raw(d.Train[1]));
         Assert.Empty(d.Valid[1]);
         Assert.Equal(new long[] { 70 }, Raw(d.Test[1]));
@@ -138,7 +138,7 @@ public class SplitTests
         var rows = new[] { R(1, 1, 50), R(1, 2, 10), R(1, 3, 30), R(1, 4, 10), R(1, 5, 40),
                            R(1, 6, 20), R(1, 7, 60), R(1, 8, 70), R(1, 9, 80), R(1, 10, 5) };
         var d = DataSplitter.Split("t", rows, SplitMethod.Time);
-        long[] Raw(int[] a) => a.Select(i => d.ItemRawIds[i]).ToArray();
+        long[] Raw(int[] a) => a.Select(i => long.Parse(d.ItemIds[i])).ToArray();
         Assert.Equal(new long[] { 10, 2, 4, 6, 3, 5, 1, 7 }, Raw(d.Train[0]));
         Assert.Equal(new long[] { 8 }, Raw(d.Valid[0]));
         Assert.Equal(new long[] { 9 }, Raw(d.Test[0]));
@@ -158,8 +158,8 @@ public class SplitTests
         var valid = new[] { R(10, 400), R(20, 100) };
         var test = new[] { R(30, 500), R(20, 200) };
         var d = DataSplitter.FromPreSplit("p", train, valid, test);
-        Assert.Equal(new long[] { 10, 20 }, d.UserRawIds);
-        Assert.Equal(new long[] { 100, 200, 300, 400 }, d.ItemRawIds);
+        Assert.Equal(new[] { "10", "20" }, d.UserIds);
+        Assert.Equal(new[] { "100", "200", "300", "400" }, d.ItemIds);
         Assert.Equal(new[] { 0, 1 }, d.Train[0]);
         Assert.Equal(new[] { 3 }, d.Valid[0]);
         Assert.Equal(new[] { 2 }, d.Train[1]);

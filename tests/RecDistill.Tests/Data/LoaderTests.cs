@@ -15,12 +15,12 @@ public class LoaderTests
         for (int i = 0; i < 3; i++) lines.Add($"3;{100 + i};4;{i}"); // too few for the 5-core
         string p = dir.Write("r.csv", string.Join("\n", lines) + "\n");
         var d = DatasetLoader.Load(new DataOptions { Format = DataFormat.Csv, Path = p, PositiveThreshold = 4, Split = SplitMethod.Time });
-        Assert.Equal(new long[] { 1 }, d.UserRawIds);
+        Assert.Equal(new[] { "1" }, d.UserIds);
         Assert.Equal(6, d.NumItems);
         // Time order reverses the file order here: item 105 is the oldest.
-        Assert.Equal(new long[] { 105, 104, 103, 102 }, d.Train[0].Select(i => d.ItemRawIds[i]));
-        Assert.Equal(new long[] { 101 }, d.Valid[0].Select(i => d.ItemRawIds[i]));
-        Assert.Equal(new long[] { 100 }, d.Test[0].Select(i => d.ItemRawIds[i]));
+        Assert.Equal(new[] { "105", "104", "103", "102" }, d.Train[0].Select(i => d.ItemIds[i]));
+        Assert.Equal(new[] { "101" }, d.Valid[0].Select(i => d.ItemIds[i]));
+        Assert.Equal(new[] { "100" }, d.Test[0].Select(i => d.ItemIds[i]));
         Assert.Contains(d.Log, l => l.Contains("removed 1 interactions with a lower rating"));
         Assert.Contains(d.Log, l => l.Contains("removed 1 duplicate"));
         Assert.Contains(d.Log, l => l.Contains("k-core (users >= 5, items >= 0): removed 1 users"));
@@ -65,8 +65,8 @@ public class LoaderTests
         dir.Write("valid.txt", "5 70 1\n");
         dir.Write("test.txt", "5 50 1\n7 80 1\n9 90 1\n");
         var d = DatasetLoader.Load(new DataOptions { Format = DataFormat.Split, Path = dir.Path });
-        Assert.Equal(new long[] { 5, 7 }, d.UserRawIds);
-        Assert.Equal(new long[] { 50, 60, 70, 80 }, d.ItemRawIds);
+        Assert.Equal(new[] { "5", "7" }, d.UserIds);
+        Assert.Equal(new[] { "50", "60", "70", "80" }, d.ItemIds);
         Assert.Equal((3L, 1L, 1L), (d.TrainCount, d.ValidCount, d.TestCount));
         Assert.Empty(d.Test[0]);
         Assert.Contains(d.Log, l => l.Contains("removed 1 test pairs already in an earlier part"));
@@ -79,7 +79,7 @@ public class LoaderTests
         var rows = new List<RawInteraction>();
         for (int u = 0; u < 3; u++)
             for (int i = 0; i <= 5 + 2 * u; i++)
-                rows.Add(new RawInteraction(u, i, null, null, 0));
+                rows.Add(new RawInteraction(u.ToString(), i.ToString(), null, null, 0));
         var d = DataSplitter.Split("s", rows, SplitMethod.Order);
         var s = DatasetStatistics.Compute(d);
         Assert.Equal((3, 10, 24L), (s.Users, s.Items, s.Pairs));

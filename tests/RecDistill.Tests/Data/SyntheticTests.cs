@@ -31,7 +31,7 @@ public class SyntheticTests
         });
         double avg = rows.Count / 1500.0;
         Assert.InRange(avg, 26, 34);
-        Assert.All(rows, r => Assert.InRange(r.Item, 0, 2499));
+        Assert.All(rows, r => Assert.InRange(int.Parse(r.Item), 0, 2499));
     }
 
     [Fact]

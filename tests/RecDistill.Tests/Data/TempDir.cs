@@ -37,5 +37,8 @@ internal static class Expect
         return e;
     }
 
-    public static (long, long)[] Pairs(RawDataset d) => d.Interactions.Select(r => (r.User, r.Item)).ToArray();
+    /// <summary>The (user, item) pairs of integer-id data, as numbers.</summary>
+    public static (long, long)[] Pairs(RawDataset d) => d.Interactions.Select(r => (long.Parse(r.User), long.Parse(r.Item))).ToArray();
+
+    public static (string, string)[] StringPairs(RawDataset d) => d.Interactions.Select(r => (r.User, r.Item)).ToArray();
 }

@@ -27,8 +27,8 @@ public class FormulaTests
     private static SplitDataset Dataset(int items, int[][] train) => new()
     {
         Name = "formula",
-        UserRawIds = Enumerable.Range(0, train.Length).Select(u => (long)u).ToArray(),
-        ItemRawIds = Enumerable.Range(0, items).Select(i => (long)i).ToArray(),
+        UserIds = Enumerable.Range(0, train.Length).Select(u => u.ToString()).ToArray(),
+        ItemIds = Enumerable.Range(0, items).Select(i => i.ToString()).ToArray(),
         Train = train,
         Valid = train.Select(_ => Array.Empty<int>()).ToArray(),
         Test = train.Select(_ => Array.Empty<int>()).ToArray(),

@@ -46,15 +46,15 @@ public class CompactModelFileTests
         Assert.Equal(data.NumUsers, back.NumUsers);
         Assert.Equal(data.NumItems, back.NumItems);
         Assert.Equal(data.TrainCount, back.TrainPairs);
-        Assert.Equal(data.UserRawIds, back.UserRawIds.ToArray());
-        Assert.Equal(data.ItemRawIds, back.ItemRawIds.ToArray());
+        Assert.Equal(data.UserIds, back.UserIds.ToArray());
+        Assert.Equal(data.ItemIds, back.ItemIds.ToArray());
         for (int u = 0; u < data.NumUsers; u++)
         {
             Assert.Equal(data.Train[u].Order(), back.TrainItems(u).ToArray());
-            Assert.True(back.TryGetUser(data.UserRawIds[u], out int dense));
+            Assert.True(back.TryGetUser(data.UserIds[u], out int dense));
             Assert.Equal(u, dense);
         }
-        Assert.False(back.TryGetUser(-1, out _));
+        Assert.False(back.TryGetUser("-1", out _));
         var v = new float[5];
         void Check(float[] original, int index, float[] got)
         {
@@ -120,11 +120,11 @@ public class CompactModelFileTests
     public void An_unknown_format_version_is_rejected()
     {
         var path = SavedSample(out var bytes);
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 2);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 3);
         File.WriteAllBytes(path, bytes);
         var e = Assert.Throws<CompactModelFormatException>(() => CompactModel.Load(path));
-        Assert.Contains("format version 2 is not supported", e.Reason);
-        Assert.Contains("version 1", e.Reason);
+        Assert.Contains("format version 3 is not supported", e.Reason);
+        Assert.Contains("versions 1 and 2", e.Reason);
     }
 
     [Fact]
@@ -153,14 +153,16 @@ public class CompactModelFileTests
     [Fact]
     public void Unservable_vectors_and_inconsistent_inputs_are_refused_at_export()
     {
-        var raw = new long[] { 1, 2 };
+        var raw = new[] { "1", "2" };
         var train = new[] { new[] { 0 }, new[] { 1 } };
-        CompactModel Make(float[] users, float[] items, VectorPrecision p, long[]? userIds = null, int[][]? t = null) =>
+        CompactModel Make(float[] users, float[] items, VectorPrecision p, string[]? userIds = null, int[][]? t = null) =>
             CompactModel.Create(ModelBackbone.Bpr, 0, 2, users, items, userIds ?? raw, raw, t ?? train, p);
         float[] ok = { 1, 2, 3, 4 };
         Assert.Contains("non-finite", Assert.Throws<ArgumentException>(() => Make(new float[] { 1, float.NaN, 3, 4 }, ok, VectorPrecision.Fp32)).Message);
         Assert.Contains("fp16 range", Assert.Throws<ArgumentException>(() => Make(ok, new float[] { 1, 70000, 3, 4 }, VectorPrecision.Fp16)).Message);
-        Assert.Contains("appears twice", Assert.Throws<ArgumentException>(() => Make(ok, ok, VectorPrecision.Fp32, new long[] { 5, 5 })).Message);
+        Assert.Contains("appears twice", Assert.Throws<ArgumentException>(() => Make(ok, ok, VectorPrecision.Fp32, new[] { "5", "5" })).Message);
+        Assert.Contains("empty id", Assert.Throws<ArgumentException>(() => Make(ok, ok, VectorPrecision.Fp32, new[] { "5", "" })).Message);
+        Assert.Contains("control character", Assert.Throws<ArgumentException>(() => Make(ok, ok, VectorPrecision.Fp32, new[] { "5", "a\nb" })).Message);
         Assert.Contains("outside", Assert.Throws<ArgumentException>(() => Make(ok, ok, VectorPrecision.Fp32, t: new[] { new[] { 2 }, new int[0] })).Message);
         Assert.Throws<ArgumentException>(() => Make(ok, new float[] { 1, 2, 3 }, VectorPrecision.Fp32));
         // An all-zero vector quantises to zeros with scale 0 (not NaN).

@@ -30,11 +30,11 @@ public class RecommenderTests(ITestOutputHelper output)
             foreach (bool exclude in new[] { true, false })
             {
                 var want = BruteForce(uv, iv, dim, data, u, k, exclude);
-                var got = rec.Recommend(data.UserRawIds[u], k, exclude);
+                var got = rec.Recommend(data.UserIds[u], k, exclude);
                 // The same items in the same order; scores equal up to float32 rounding.
-                Assert.Equal(want.Select(w => data.ItemRawIds[w.Item]), got.Select(g => g.ItemId));
+                Assert.Equal(want.Select(w => data.ItemIds[w.Item]), got.Select(g => g.ItemId));
                 for (int r = 0; r < k; r++) Assert.Equal(want[r].Score, got[r].Score, 1e-4 * Math.Max(1, Math.Abs(want[r].Score)));
-                if (exclude) Assert.DoesNotContain(got, g => data.Train[u].Contains((int)((g.ItemId - 3) / 5)));
+                if (exclude) Assert.DoesNotContain(got, g => data.Train[u].Contains((int.Parse(g.ItemId) - 3) / 5));
             }
         }
     }
@@ -49,8 +49,8 @@ public class RecommenderTests(ITestOutputHelper output)
         var rec = new Recommender(m);
         for (int u = 0; u < data.NumUsers; u++)
         {
-            var want = BruteForce(uv, iv, 6, data, u, 10).Select(w => data.ItemRawIds[w.Item]);
-            Assert.Equal(want, rec.Recommend(data.UserRawIds[u], 10).Select(g => g.ItemId));
+            var want = BruteForce(uv, iv, 6, data, u, 10).Select(w => data.ItemIds[w.Item]);
+            Assert.Equal(want, rec.Recommend(data.UserIds[u], 10).Select(g => g.ItemId));
         }
     }
 
@@ -65,7 +65,7 @@ public class RecommenderTests(ITestOutputHelper output)
         using var model = new BprMf(data.NumUsers, data.NumItems, 32, initStd: 1.0);
         var exact = new Recommender(Export(model, data, VectorPrecision.Fp32).Model);
         var quantized = new Recommender(Export(model, data, precision).Model);
-        var users = data.UserRawIds;
+        var users = data.UserIds;
         double overlap = Overlap(exact.RecommendBatch(users, 10), quantized.RecommendBatch(users, 10));
         output.WriteLine($"{precision}: mean top-10 overlap with fp32 over {users.Length} users = {overlap:F4}");
         Assert.InRange(overlap, bound, 1.0);
@@ -82,7 +82,7 @@ public class RecommenderTests(ITestOutputHelper output)
         var data = RandomData(users: 200, items: 2100, perUser: 40, seed: 9);
         using var model = new BprMf(data.NumUsers, data.NumItems, 24, initStd: 1.0);
         var rec = new Recommender(Export(model, data, precision).Model);
-        var users = data.UserRawIds;
+        var users = data.UserIds;
         var sequential = users.Select(u => rec.Recommend(u, 15)).ToArray();
         // Every user asked 4 times, in a shuffled order, from up to 8 threads at once.
         var order = Enumerable.Range(0, 4 * users.Length).Select(j => j % users.Length).OrderBy(_ => Random.Shared.Next()).ToArray();
@@ -106,20 +106,20 @@ public class RecommenderTests(ITestOutputHelper output)
         var data = new SplitDataset
         {
             Name = "tiny",
-            UserRawIds = new long[] { 7, 9 },
-            ItemRawIds = new long[] { 100, 101, 102, 103, 104, 105 },
+            UserIds = new[] { "7", "9" },
+            ItemIds = new[] { "100", "101", "102", "103", "104", "105" },
             Train = new[] { new[] { 0, 1, 2 }, new[] { 5 } },
             Valid = new[] { Array.Empty<int>(), Array.Empty<int>() },
             Test = new[] { Array.Empty<int>(), Array.Empty<int>() },
         };
         var users = new float[] { 1, 0, 0, 1 };
         var items = new float[] { 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 9 };
-        var rec = new Recommender(CompactModel.Create(ModelBackbone.Bpr, 0, 2, users, items, data.UserRawIds, data.ItemRawIds, data.Train, VectorPrecision.Fp32));
-        Assert.Equal(new[] { new Recommendation(103, 3), new Recommendation(104, 2), new Recommendation(105, 1) }, rec.Recommend(7, 10));
-        Assert.Equal(new long[] { 100, 101, 102, 103, 104, 105 }, rec.Recommend(7, 10, excludeSeen: false).Select(r => r.ItemId));
-        Assert.Equal(new long[] { 100, 101 }, rec.Recommend(7, 2, excludeSeen: false).Select(r => r.ItemId));
-        Assert.Equal(new[] { new Recommendation(100, 0), new Recommendation(101, 0) }, rec.Recommend(9, 2)); // ties: lower id first
-        Assert.Equal(105, rec.Recommend(9, 1, excludeSeen: false)[0].ItemId);
+        var rec = new Recommender(CompactModel.Create(ModelBackbone.Bpr, 0, 2, users, items, data.UserIds, data.ItemIds, data.Train, VectorPrecision.Fp32));
+        Assert.Equal(new[] { new Recommendation("103", 3), new Recommendation("104", 2), new Recommendation("105", 1) }, rec.Recommend("7", 10));
+        Assert.Equal(new[] { "100", "101", "102", "103", "104", "105" }, rec.Recommend("7", 10, excludeSeen: false).Select(r => r.ItemId));
+        Assert.Equal(new[] { "100", "101" }, rec.Recommend("7", 2, excludeSeen: false).Select(r => r.ItemId));
+        Assert.Equal(new[] { new Recommendation("100", 0), new Recommendation("101", 0) }, rec.Recommend("9", 2)); // ties: lower index first
+        Assert.Equal("105", rec.Recommend("9", 1, excludeSeen: false)[0].ItemId);
     }
 
     [Fact]
@@ -128,19 +128,21 @@ public class RecommenderTests(ITestOutputHelper output)
         var data = TestData.Clustered();
         using var model = new BprMf(data.NumUsers, data.NumItems, 4);
         var rec = new Recommender(Export(model, data, VectorPrecision.Fp32).Model);
-        Assert.True(rec.ContainsUser(10));
-        Assert.False(rec.ContainsUser(11));
-        var e = Assert.Throws<UnknownUserException>(() => rec.Recommend(11, 5));
-        Assert.Equal(11, e.UserId);
-        Assert.Contains("user 11 is not in the model", e.Message);
+        Assert.True(rec.Model.TryGetUser("10", out int ten));
+        Assert.Equal(1, ten);
+        Assert.False(rec.Model.TryGetUser("11", out _));
+        Assert.False(rec.Model.TryGetUser("010", out _)); // ids are text: "010" is not "10"
+        var e = Assert.Throws<UnknownUserException>(() => rec.Recommend("11", 5));
+        Assert.Equal("11", e.UserId);
+        Assert.Contains("user '11' is not in the model", e.Message);
         // A batch is checked whole before any work.
-        Assert.Throws<UnknownUserException>(() => rec.RecommendBatch(new long[] { 0, 10, -3 }, 5));
-        Assert.Throws<ArgumentOutOfRangeException>(() => rec.Recommend(10, 0));
+        Assert.Throws<UnknownUserException>(() => rec.RecommendBatch(new[] { "0", "10", "-3" }, 5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => rec.Recommend("10", 0));
 
         var counts = new int[data.NumItems];
         foreach (var t in data.Train) foreach (var i in t) counts[i]++;
         var want = Enumerable.Range(0, data.NumItems).OrderByDescending(i => counts[i]).ThenBy(i => i).Take(8)
-            .Select(i => new Recommendation(data.ItemRawIds[i], counts[i]));
+            .Select(i => new Recommendation(data.ItemIds[i], counts[i]));
         Assert.Equal(want, rec.Popular(8));
         Assert.Equal(data.NumItems, rec.Popular(1000).Count);
     }

@@ -17,22 +17,33 @@ public class ServingCliTests
     private static readonly string[] TinyData = { "--synthetic-users", "120", "--synthetic-items", "150" };
 
     /// <summary>Runs the CLI with its console output captured (Spectre output and plain standard output).</summary>
-    private static (int Code, string Output) Run(params string[] args)
+    internal static (int Code, string Output) Run(params string[] args)
+    {
+        var (code, output, _) = RunWithErrors(args);
+        return (code, output);
+    }
+
+    /// <summary>As <see cref="Run"/>, with standard error apart.</summary>
+    internal static (int Code, string Output, string Errors) RunWithErrors(params string[] args)
     {
         var writer = new StringWriter();
+        var errors = new StringWriter();
         var oldAnsi = AnsiConsole.Console;
         var oldOut = Console.Out;
+        var oldError = Console.Error;
         AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
         AnsiConsole.Profile.Width = 200;
         Console.SetOut(writer);
+        Console.SetError(errors);
         try
         {
-            return (CliApp.Run(args), writer.ToString());
+            return (CliApp.Run(args), writer.ToString(), errors.ToString());
         }
         finally
         {
             AnsiConsole.Console = oldAnsi;
             Console.SetOut(oldOut);
+            Console.SetError(oldError);
         }
     }
 
@@ -45,12 +56,13 @@ public class ServingCliTests
         return dir;
     }
 
-    private static List<(long User, int Rank, long Item, float Score)> ParseCsv(string text)
+    /// <summary>The recommend CSV of ids without commas or quotes (the tests' ids).</summary>
+    internal static List<(string User, int Rank, string Item, float Score)> ParseCsv(string text)
     {
         var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("user,rank,item,score", lines[0]);
-        return lines.Skip(1).Select(l => l.Split(',')).Select(f => (long.Parse(f[0], CultureInfo.InvariantCulture),
-            int.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture), float.Parse(f[3], CultureInfo.InvariantCulture))).ToList();
+        return lines.Skip(1).Select(l => l.Split(',')).Select(f => (f[0],
+            int.Parse(f[1], CultureInfo.InvariantCulture), f[2], float.Parse(f[3], CultureInfo.InvariantCulture))).ToList();
     }
 
     [Fact]
@@ -69,7 +81,7 @@ public class ServingCliTests
         var (uv, iv) = ModelExport.FinalVectors(model);
         var users = new[] { 0, 1, 5, data.NumUsers - 1 };
         var usersFile = Path.Combine(root, "users.txt");
-        File.WriteAllText(usersFile, string.Join("\n", users.Select(u => data.UserRawIds[u])) + "\n\n");
+        File.WriteAllText(usersFile, string.Join("\n", users.Select(u => data.UserIds[u])) + "\n\n");
         var csvPath = Path.Combine(root, "recs.csv");
         (code, output) = Run("recommend", "--model", file, "--users", usersFile, "--k", "7", "--out", csvPath);
         Assert.True(code == 0, output);
@@ -78,9 +90,9 @@ public class ServingCliTests
         foreach (var u in users)
         {
             var want = BruteForce(uv, iv, 8, data, u, 7);
-            var got = rows.Where(r => r.User == data.UserRawIds[u]).OrderBy(r => r.Rank).ToList();
+            var got = rows.Where(r => r.User == data.UserIds[u]).OrderBy(r => r.Rank).ToList();
             Assert.Equal(Enumerable.Range(1, 7), got.Select(r => r.Rank));
-            Assert.Equal(want.Select(w => data.ItemRawIds[w.Item]), got.Select(r => r.Item));
+            Assert.Equal(want.Select(w => data.ItemIds[w.Item]), got.Select(r => r.Item));
             for (int r = 0; r < 7; r++) Assert.Equal(want[r].Score, got[r].Score, 1e-4);
         }
 
@@ -88,10 +100,10 @@ public class ServingCliTests
         (code, output) = Run("recommend", "--model", file, "--users", usersFile, "--k", "7");
         Assert.Equal(0, code);
         Assert.Equal(rows, ParseCsv(output));
-        (code, output) = Run("recommend", "--model", file, "--user", data.UserRawIds[1].ToString(CultureInfo.InvariantCulture), "--k", "3");
+        (code, output) = Run("recommend", "--model", file, "--user", data.UserIds[1], "--k", "3");
         Assert.Equal(0, code);
         Assert.Contains("rank", output);
-        Assert.Contains($" {rows.First(r => r.User == data.UserRawIds[1] && r.Rank == 1).Item} ", output);
+        Assert.Contains($" {rows.First(r => r.User == data.UserIds[1] && r.Rank == 1).Item} ", output);
     }
 
     [Fact]
@@ -147,16 +159,22 @@ public class ServingCliTests
             Assert.DoesNotContain("   at ", output); // no stack trace
         }
 
-        Fails("user 11 is not in the model", "recommend", "--model", file, "--user", "11");
-        File.WriteAllText(users, "10\n20\nx7\n");
-        Fails("users.txt:3: 'x7' is not a user id", "recommend", "--model", file, "--users", users);
+        Fails("user '11' is not in the model", "recommend", "--model", file, "--user", "11");
+        File.WriteAllText(users, "10\n20\n\"x7\n");
+        Fails("users.txt:3: '\"x7' is not one quoted id", "recommend", "--model", file, "--users", users);
         File.WriteAllText(users, "10\n\n12345\n");
-        Fails("users.txt:3: user 12345 is not in the model", "recommend", "--model", file, "--users", users);
+        Fails("users.txt:3: user '12345' is not in the model", "recommend", "--model", file, "--users", users, "--unknown", "error");
+        Fails("--unknown 'never' is not one of skip, popular, error", "recommend", "--model", file, "--users", users, "--unknown", "never");
+        Fails("--unknown needs --users", "recommend", "--model", file, "--user", "10", "--unknown", "popular");
+        Fails("--items: item 'zz' is not in the model", "recommend", "--model", file, "--items", "0,zz");
+        Fails("--items: an empty id", "recommend", "--model", file, "--items", "0,,10");
+        Fails("give one of --user ID, --users FILE or --items A,B,C", "recommend", "--model", file, "--user", "10", "--items", "0");
+        Fails("item 'zz' is not in the model", "similar", "--model", file, "--item", "zz");
         File.WriteAllText(users, "\n\n");
         Fails("no user ids", "recommend", "--model", file, "--users", users);
         Fails("no such file", "recommend", "--model", file, "--users", Path.Combine(root, "nope.txt"));
         Fails("no such model file", "recommend", "--model", Path.Combine(root, "nope.rdm"), "--user", "10");
-        Fails("either --user RAW_ID or --users FILE", "recommend", "--model", file);
+        Fails("give one of --user ID, --users FILE or --items A,B,C", "recommend", "--model", file);
         Fails("--k must be at least 1", "recommend", "--model", file, "--user", "10", "--k", "0");
         Fails("is not a run directory", "export", "--model", Path.Combine(root, "norun"), "--out", Path.Combine(root, "x.rdm"));
         Fails("--precision 'int4'", "export", "--model", root, "--out", Path.Combine(root, "x.rdm"), "--precision", "int4");
@@ -195,7 +213,7 @@ public class NpyExportTests
             var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan(10 + headerLength)).ToArray();
             Assert.Equal(expected, values);
         }
-        Assert.Equal(data.UserRawIds.Select(i => i.ToString()), File.ReadAllLines(Path.Combine(npy, "user_ids.txt")));
-        Assert.Equal(data.ItemRawIds.Select(i => i.ToString()), File.ReadAllLines(Path.Combine(npy, "item_ids.txt")));
+        Assert.Equal(data.UserIds, File.ReadAllLines(Path.Combine(npy, "user_ids.txt")));
+        Assert.Equal(data.ItemIds, File.ReadAllLines(Path.Combine(npy, "item_ids.txt")));
     }
 }

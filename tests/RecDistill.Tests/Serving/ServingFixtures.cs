@@ -21,8 +21,8 @@ internal static class ServingFixtures
         return new SplitDataset
         {
             Name = "random",
-            UserRawIds = Enumerable.Range(0, users).Select(u => 1000L + 7 * u).ToArray(),
-            ItemRawIds = Enumerable.Range(0, items).Select(i => 5L * i + 3).ToArray(),
+            UserIds = Enumerable.Range(0, users).Select(u => (1000 + 7 * u).ToString()).ToArray(),
+            ItemIds = Enumerable.Range(0, items).Select(i => (5 * i + 3).ToString()).ToArray(),
             Train = train,
             Valid = Enumerable.Range(0, users).Select(_ => Array.Empty<int>()).ToArray(),
             Test = Enumerable.Range(0, users).Select(_ => Array.Empty<int>()).ToArray(),

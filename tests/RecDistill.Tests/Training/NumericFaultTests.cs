@@ -58,7 +58,7 @@ public class NumericFaultTests
         var data = TestData.Clustered();
         var noValid = new RecDistill.Data.SplitDataset
         {
-            Name = "no-valid", UserRawIds = data.UserRawIds, ItemRawIds = data.ItemRawIds, Train = data.Train, Test = data.Test,
+            Name = "no-valid", UserIds = data.UserIds, ItemIds = data.ItemIds, Train = data.Train, Test = data.Test,
             Valid = data.Valid.Select(_ => Array.Empty<int>()).ToArray(),
         };
         using var model = new BprMf(data.NumUsers, data.NumItems, 4);
