@@ -19,7 +19,7 @@ public readonly record struct Recommendation(string ItemId, float Score);
 /// </para>
 /// Users outside the model: <see cref="Recommend"/> throws <see cref="UnknownUserException"/>; the library never
 /// silently substitutes another answer. A caller chooses <see cref="Popular"/> (most train interactions) or
-/// <see cref="RecommendFromItems"/> (a vector folded in from the items the user interacted with; <see cref="FoldIn"/>).
+/// <see cref="RecommendFromItems"/> (a vector folded in from the items the user interacted with; <see cref="FoldIn(IReadOnlyList{string})"/>).
 /// <see cref="Similar"/> ranks items by the same score with an item's vector as the query.
 /// </summary>
 public sealed class Recommender
@@ -101,7 +101,7 @@ public sealed class Recommender
     /// <exception cref="ArgumentException">No items.</exception>
     public float[] FoldIn(IReadOnlyList<string> itemIds) => FoldIn(DenseItems(itemIds));
 
-    /// <summary>The k best items for the user <see cref="FoldIn"/> makes of <paramref name="itemIds"/>; those items are left out unless asked otherwise.</summary>
+    /// <summary>The k best items for the user <see cref="FoldIn(IReadOnlyList{string})"/> makes of <paramref name="itemIds"/>; those items are left out unless asked otherwise.</summary>
     public IReadOnlyList<Recommendation> RecommendFromItems(IReadOnlyList<string> itemIds, int k, bool excludeSeen = true)
     {
         CheckK(k);

@@ -121,7 +121,9 @@ public static class DatasetReaders
 
     /// <summary>What the first lines of a pre-split file say about its style.</summary>
     /// <param name="Decided">True (lists) or false (pairs) when a line settles it, else null.</param>
+    /// <param name="ThreeFieldLines">How many of the lines read have exactly three fields.</param>
     /// <param name="ThirdValues">Distinct third fields seen on 3-field lines (capped).</param>
+    /// <param name="RepeatedUser">Whether a user starts more than one of the lines read.</param>
     private sealed record StyleSample(bool? Decided, int ThreeFieldLines, HashSet<string> ThirdValues, bool RepeatedUser);
 
     /// <remarks>

@@ -5,6 +5,8 @@ namespace RecDistill.Evaluation;
 /// <param name="NonZero">Pairs whose difference is not zero (the ones the test ranks).</param>
 /// <param name="Wins">Pairs where a is higher.</param>
 /// <param name="Losses">Pairs where b is higher.</param>
+/// <param name="MeanA">Mean of a over all pairs.</param>
+/// <param name="MeanB">Mean of b over all pairs.</param>
 /// <param name="WPlus">Sum of the ranks of |a - b| over the pairs where a is higher.</param>
 /// <param name="Z">Normal score of W+ (tie-corrected variance); NaN when no pair differs.</param>
 /// <param name="P">Two-sided p-value: exact for at most <see cref="WilcoxonSignedRank.ExactLimit"/> differing pairs without tied |differences|, else the normal approximation.</param>

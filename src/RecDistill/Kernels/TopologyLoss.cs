@@ -218,7 +218,7 @@ internal sealed class TopologyLoss : torch.autograd.SingleTensorFunction<Topolog
 
     /// <summary>
     /// C = A B [m, m] for a product known to be symmetric (A and B read through strides as in
-    /// <see cref="Sgemm.Multiply(float*, long, long, float*, long, long, float*, int, int, int, float*, long)"/>):
+    /// <see cref="Sgemm.Multiply(float*, long, long, float*, long, long, float*, int, int, int, float*, long, long*)"/>):
     /// only the tiles on and below the diagonal are computed, then mirrored (for m = 128, 10 of the 16 tiles).
     /// </summary>
     private static unsafe void SymmetricProduct(float* a, long aRow, long aCol, float* b, long bRow, long bCol, float* c, int m, int k)

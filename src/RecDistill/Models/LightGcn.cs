@@ -14,6 +14,15 @@ public sealed class LightGcn : EmbeddingModel
     private readonly GraphPropagation _propagation;
     private readonly Tensor? _sparseAdjacency; // libtorch COO form: off the CPU, or on request
 
+    /// <summary>A LightGCN over <paramref name="numUsers"/> x <paramref name="numItems"/> with vectors of size
+    /// <paramref name="dim"/> and <paramref name="layers"/> propagation layers.</summary>
+    /// <param name="numUsers">Users (dense ids 0..numUsers-1).</param>
+    /// <param name="numItems">Items (dense ids 0..numItems-1).</param>
+    /// <param name="dim">Size of the user and item vectors.</param>
+    /// <param name="layers">Propagation layers L (0 gives matrix factorisation's scores).</param>
+    /// <param name="trainItemsPerUser">Each user's train items: the edges of the graph.</param>
+    /// <param name="device">Where the tables live (the CPU when null).</param>
+    /// <param name="initStd">Standard deviation of the normal initialisation of E_0.</param>
     /// <param name="libtorchSparseProduct">Propagate with libtorch's sparse COO product instead of the
     /// CSR kernel (the baseline of bench/speed.cs; off the CPU, and with plain forms chosen, it is always used).</param>
     public LightGcn(int numUsers, int numItems, int dim, int layers, int[][] trainItemsPerUser,

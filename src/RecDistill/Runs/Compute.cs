@@ -100,7 +100,7 @@ public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
             ? $"libtorch could not be loaded ({reason}). This build leaves libtorch out (-p:LibTorch=external): put the folder " +
               "that holds libtorch_cpu.so on LD_LIBRARY_PATH, for a GPU an installed PyTorch's torch/lib and its nvidia/*/lib " +
               "folders (docs/torchsharp.md)."
-            : $"libtorch could not be loaded ({reason}). Rebuild so that the libtorch-cpu-linux-x64 package's files are in the " +
-              "output directory (docs/torchsharp.md).";
+            : $"libtorch could not be loaded ({reason}). The application must carry libtorch: reference libtorch-cpu-linux-x64 " +
+              "(or a CUDA build of libtorch) and rebuild so that its files are in the output directory (docs/torchsharp.md).";
     }
 }
