@@ -25,6 +25,7 @@ public static class CliApp
         ["evaluate"] = typeof(EvaluateSettings),
         ["export"] = typeof(ExportSettings),
         ["recommend"] = typeof(RecommendSettings),
+        ["serve"] = typeof(ServeSettings),
     };
 
     /// <summary>The version and the commit it was built from (the SDK puts it in the informational version).</summary>
@@ -69,6 +70,8 @@ public static class CliApp
                 .WithExample("export", "--model", "runs/mkd", "--out", "student.rdm", "--precision", "int8");
             c.AddCommand<RecommendCommand>("recommend").WithDescription("Top-K items from an exported model: a table for --user, CSV for --users FILE.")
                 .WithExample("recommend", "--model", "student.rdm", "--user", "42", "--k", "10");
+            c.AddCommand<ServeCommand>("serve").WithDescription("Serve an exported model over HTTP (JSON; problem details; /health, /metrics, /openapi/v1.json); reloads the file when it is replaced; SIGTERM stops it gracefully.")
+                .WithExample("serve", "--model", "student.rdm", "--urls", "http://127.0.0.1:8080");
         });
         try
         {
