@@ -79,8 +79,9 @@ internal sealed class HnswIndex : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        // Wait for searches still running, then free the native graph.
+        // Wait for searches still running, free the native graph, and let later callers in to be refused.
         for (int i = 0; i < Environment.ProcessorCount; i++) _contexts.Wait();
         _index.Dispose();
+        _contexts.Release(Environment.ProcessorCount);
     }
 }

@@ -51,6 +51,7 @@ public static class ServingHost
         if (options.Check() is { } mistake) throw new ArgumentException(mistake, nameof(options));
         // Loaded here, not in a hosted service, so that a bad file is reported before the server listens.
         var initial = options.StartWithoutModel ? null : ModelAdapter.Load(options.ModelPath, options);
+        services.AddRouting();
         services.AddSingleton(options);
         services.AddSingleton<ServingMetrics>();
         services.AddSingleton(_ => new ModelStore(options, initial));
