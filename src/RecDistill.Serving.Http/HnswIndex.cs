@@ -24,11 +24,15 @@ internal sealed class HnswIndex : IDisposable
         _dim = dim;
     }
 
-    /// <summary>Builds the graph from row-major vectors (vector i at [i*dim, (i+1)*dim)), on the calling thread.</summary>
+    /// <summary>
+    /// Builds the graph from row-major vectors (vector i at [i*dim, (i+1)*dim)), on the calling thread.
+    /// The search beam is set to 1 so that a query's beam is exactly the number of candidates it asks for
+    /// (USearch searches with the larger of the two).
+    /// </summary>
     public static HnswIndex Build(float[] rowMajor, int count, int dim, HnswOptions options)
     {
         var index = new USearchIndex(MetricKind.Ip, ScalarKind.Float32, (ulong)dim,
-            (ulong)options.Connectivity, (ulong)options.ExpansionAdd, (ulong)options.Candidates, multi: false);
+            (ulong)options.Connectivity, (ulong)options.ExpansionAdd, expansionSearch: 1, multi: false);
         try
         {
             // The batch form grows the capacity once per chunk; USearch copies each vector into its own storage.

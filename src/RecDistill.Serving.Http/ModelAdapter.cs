@@ -46,11 +46,13 @@ public sealed class ModelAdapter : IDisposable
     // float32 item vectors, dimension-major (value c of item i at c*items + i), for scoring arbitrary vectors.
     private readonly float[] _itemColumns;
     private readonly HnswIndex? _hnsw;
-    private readonly int _candidates;
     private readonly double _foldInRegularization;
     private readonly int _block;
 
     public ModelInfo Info { get; }
+
+    /// <summary>HNSW candidates per query (<see cref="HnswOptions.Candidates"/>); settable only for the recall benchmark.</summary>
+    internal int Candidates { get; set; }
 
     private ModelAdapter(CompactModel model, ServingOptions options, string source, string sha256, string formatChecksum, long started)
     {
@@ -69,7 +71,7 @@ public sealed class ModelAdapter : IDisposable
         }
         _block = Math.Clamp(64 * 1024 / d / 16 * 16, 256, 4096);
         _foldInRegularization = options.FoldInRegularization;
-        _candidates = options.Hnsw.Candidates;
+        Candidates = options.Hnsw.Candidates;
         if (options.Index == IndexKind.Hnsw)
         {
             var rows = new float[ni * d];
@@ -264,7 +266,7 @@ public sealed class ModelAdapter : IDisposable
     private ScoredItem[] Approximate(float[] u, int k, int[] leaveOut)
     {
         int ni = _model.NumItems, d = _model.Dim;
-        int count = Math.Min(ni, Math.Max(_candidates, k + leaveOut.Length));
+        int count = Math.Min(ni, Math.Max(Candidates, k + leaveOut.Length));
         var ids = _hnsw!.Search(u, count);
         var v = new float[d];
         var scored = new List<(int Item, float Score)>(ids.Length);

@@ -6,7 +6,7 @@ using Microsoft.Net.Http.Headers;
 namespace RecDistill.Serving.Http;
 
 /// <summary>A request the service will not answer as asked: becomes an RFC 9457 problem-details response.</summary>
-public sealed class RequestProblem(int status, string title, string detail) : Exception(detail)
+internal sealed class RequestProblem(int status, string title, string detail) : Exception(detail)
 {
     public int Status { get; } = status;
     public string Title { get; } = title;
