@@ -55,9 +55,11 @@ public sealed record ServingOptions
 
     /// <summary>
     /// Fold-in regularisation c: the new user's vector solves (VᵀV + λI) u = Vᵀ1 with
-    /// λ = c · trace(VᵀV) / d over the given items' vectors V (so λ follows the items' count and scale).
+    /// λ = c · trace(VᵀV) / d over the given items' vectors V (so λ grows with the number of items and
+    /// follows their scale). c = 10 agreed best with the trained user vectors on CiteULike (bench/fold-in.cs,
+    /// docs/serving.md); c → ∞ is the plain sum of the item vectors.
     /// </summary>
-    public double FoldInRegularization { get; init; } = 1.0;
+    public double FoldInRegularization { get; init; } = 10.0;
 
     /// <summary>Reload the model when its file is replaced (a watcher on its folder).</summary>
     public bool WatchFile { get; init; } = true;

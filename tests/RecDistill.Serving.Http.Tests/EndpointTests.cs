@@ -171,7 +171,7 @@ public sealed class EndpointTests : IDisposable
         var r = await Post("/v1/recommendations/from-items", $"{{\"items\": [{string.Join(",", ids.Select(i => $"\"{i}\""))}], \"k\": 6}}");
         Assert.Equal(HttpStatusCode.OK, r.Status);
         // The reference: ridge regression of score 1 on the given items, solved independently (normal equations by Gauss-Jordan).
-        var u = FoldInReference(given, 1.0);
+        var u = FoldInReference(given, _factory.Options.FoldInRegularization);
         Assert.Equal(_tiny.Ranking(u, 6, given), Items(r.Body.GetProperty("items")));
         Assert.DoesNotContain(Items(r.Body.GetProperty("items")), ids.Contains);
     }
