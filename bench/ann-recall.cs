@@ -9,6 +9,7 @@
 //        [--candidates 32,64,128,256] [--model FILE] [--out results.json]
 #:project ../src/RecDistill.Serving.Http/RecDistill.Serving.Http.csproj
 #:property JsonSerializerIsReflectionEnabledByDefault=true
+#:property PublishAot=false
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;

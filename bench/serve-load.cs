@@ -8,6 +8,7 @@
 //        [--concurrency 1,8,64] [--requests 20000] [--seconds 20] [--warmup 500] [--k 20] [--out FILE]
 #:project ../src/RecDistill.Serving/RecDistill.Serving.csproj
 #:property JsonSerializerIsReflectionEnabledByDefault=true
+#:property PublishAot=false
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;

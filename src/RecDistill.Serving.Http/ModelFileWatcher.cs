@@ -9,7 +9,7 @@ namespace RecDistill.Serving.Http;
 /// <see cref="ServingOptions.ReloadDelay"/> the store loads it beside the old model. With
 /// <see cref="ServingOptions.StartWithoutModel"/> it also makes the first attempt when the service starts.
 /// </summary>
-internal sealed class ModelFileWatcher(ModelStore store, ServingOptions options, ILogger<ModelFileWatcher> log, ILogger<ModelStore> storeLog)
+internal sealed class ModelFileWatcher(ModelStore store, ServingOptions options, ILogger<ModelFileWatcher> log)
     : IHostedService, IDisposable
 {
     private FileSystemWatcher? _watcher;
@@ -17,7 +17,6 @@ internal sealed class ModelFileWatcher(ModelStore store, ServingOptions options,
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        store.Log = storeLog;
         var path = Path.GetFullPath(options.ModelPath);
         if (options.WatchFile)
         {

@@ -27,8 +27,7 @@ public sealed class ModelStore : IDisposable
         }
     }
 
-    /// <summary>Set by the host once logging is up.</summary>
-    internal ILogger Log { get; set; }
+    private ILogger Log { get; }
 
     /// <summary>The model now served, or null before the first successful load.</summary>
     public ModelInfo? Current => Volatile.Read(ref _current)?.Model.Info;

@@ -61,28 +61,14 @@ public static class ServingEndpoints
         });
 
     private static Task<IResult> Batch(HttpContext http, ModelStore store, ServingOptions options) =>
-        AnswerAsync(http, store, async () =>
+        AnswerIdList(http, store, options, "users", options.MaxBatchUsers, (m, users, top) =>
         {
-            RequestInput.CheckQuery(http.Request);
-            var body = await RequestInput.JsonObject(http.Request, options, "users", "k");
-            var users = RequestInput.Ids(body, "users", options.MaxBatchUsers, StatusCodes.Status413PayloadTooLarge);
-            int top = RequestInput.K(body, options);
-            return m =>
-            {
-                var lists = m.RecommendBatch(users, top);
-                return new BatchRecommendations(users.Select((u, j) => new UserRecommendations(u, lists[j])).ToArray());
-            };
+            var lists = m.RecommendBatch(users, top);
+            return new BatchRecommendations(users.Select((u, j) => new UserRecommendations(u, lists[j])).ToArray());
         });
 
     private static Task<IResult> FromItems(HttpContext http, ModelStore store, ServingOptions options) =>
-        AnswerAsync(http, store, async () =>
-        {
-            RequestInput.CheckQuery(http.Request);
-            var body = await RequestInput.JsonObject(http.Request, options, "items", "k");
-            var items = RequestInput.Ids(body, "items", options.MaxItemList, StatusCodes.Status413PayloadTooLarge);
-            int top = RequestInput.K(body, options);
-            return m => new FoldInRecommendations(m.RecommendFromItems(items, top));
-        });
+        AnswerIdList(http, store, options, "items", options.MaxItemList, (m, items, top) => new FoldInRecommendations(m.RecommendFromItems(items, top)));
 
     private static IResult Similar(string id, HttpContext http, ModelStore store, ServingOptions options,
         [FromQuery(Name = "k")] string? k = null) =>
@@ -138,11 +124,20 @@ public static class ServingEndpoints
         }
     }
 
-    private static async Task<IResult> AnswerAsync(HttpContext http, ModelStore store, Func<Task<Func<ModelAdapter, object>>> prepare)
+    /// <summary>
+    /// A POST whose JSON body is <c>{"LIST": [ids], "k": K}</c>: the body is read and checked (content type,
+    /// size, shape; more than <paramref name="max"/> ids is 413), then the query answers from the current model.
+    /// </summary>
+    private static async Task<IResult> AnswerIdList(HttpContext http, ModelStore store, ServingOptions options, string list, int max,
+        Func<ModelAdapter, IReadOnlyList<string>, int, object> query)
     {
         try
         {
-            return Run(http, store, await prepare());
+            RequestInput.CheckQuery(http.Request);
+            var body = await RequestInput.JsonObject(http.Request, options, list, "k");
+            var ids = RequestInput.Ids(body, list, max, StatusCodes.Status413PayloadTooLarge);
+            int top = RequestInput.K(body, options);
+            return Run(http, store, m => query(m, ids, top));
         }
         catch (RequestProblem p)
         {

@@ -54,7 +54,7 @@ public static class ServingHost
         services.AddRouting();
         services.AddSingleton(options);
         services.AddSingleton<ServingMetrics>();
-        services.AddSingleton(_ => new ModelStore(options, initial));
+        services.AddSingleton(sp => new ModelStore(options, initial, sp.GetRequiredService<ILogger<ModelStore>>()));
         services.AddHostedService<ModelFileWatcher>();
         services.AddProblemDetails(p => p.CustomizeProblemDetails = DescribeProblem);
         services.AddOpenApi(o => ServingOpenApi.Configure(o, options));

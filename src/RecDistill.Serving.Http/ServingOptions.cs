@@ -19,8 +19,9 @@ public sealed record HnswOptions
     public int ExpansionAdd { get; init; } = 128;
 
     /// <summary>
-    /// Candidates fetched from the graph per query (at least k plus the items to leave out); they are
-    /// rescored exactly and the best k kept. More candidates, better recall, slower queries.
+    /// Candidates fetched from the graph per query, which is also the search's beam width (at least k plus
+    /// the items to leave out); they are rescored exactly and the best k kept. More candidates, better
+    /// recall, slower queries (docs/serving.md has the trade-off measured).
     /// </summary>
     public int Candidates { get; init; } = 128;
 }
