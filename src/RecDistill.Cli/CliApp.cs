@@ -26,6 +26,7 @@ public static class CliApp
         ["export"] = typeof(ExportSettings),
         ["recommend"] = typeof(RecommendSettings),
         ["similar"] = typeof(SimilarSettings),
+        ["serve"] = typeof(ServeSettings),
     };
 
     /// <summary>The version and the commit it was built from (the SDK puts it in the informational version).</summary>
@@ -73,6 +74,8 @@ public static class CliApp
                 .WithExample("recommend", "--model", "student.rdm", "--items", "ART000123,ART000456");
             c.AddCommand<SimilarCommand>("similar").WithDescription("Item-to-item top-K from an exported model: the items that score highest with an item's vector.")
                 .WithExample("similar", "--model", "student.rdm", "--item", "ART000123", "--k", "10");
+            c.AddCommand<ServeCommand>("serve").WithDescription("Serve an exported model over HTTP (JSON; problem details; /health, /metrics, /openapi/v1.json); reloads the file when it is replaced; SIGTERM stops it gracefully.")
+                .WithExample("serve", "--model", "student.rdm", "--urls", "http://127.0.0.1:8080");
         });
         try
         {

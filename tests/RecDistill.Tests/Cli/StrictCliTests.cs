@@ -18,6 +18,8 @@ public class StrictCliTests
     [InlineData("train --lr NaN", "train: --lr: 'NaN' is not a number")]
     [InlineData("recommend --model m --user U1 --user U2", "recommend: --user is given twice")]
     [InlineData("stats --data x.csv --columns", "stats: --columns needs a value (LIST)")]
+    [InlineData("serve --model m --port 80", "serve: unknown option '--port'; see recdistill serve --help")]
+    [InlineData("serve --model m --max-k many", "serve: --max-k: 'many' is not a whole number")]
     [InlineData("stats --header maybe", "stats: --header: 'maybe' is not true or false")]
     [InlineData("stats --header", "stats: --header needs a value (true or false)")]
     [InlineData("train --epochs", "train: --epochs needs a value (a whole number)")]
@@ -31,8 +33,8 @@ public class StrictCliTests
     [InlineData("distill --teacher t --min-user 3", "distill: --min-user needs --data (without --data the teacher's own data options rebuild its exact split)")]
     [InlineData("tune --teacher t --wd 0.1", "tune does not take --wd: tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
-    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar)")]
-    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar)")]
+    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve)")]
+    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve)")]
     public void A_misuse_is_one_line_naming_the_option(string commandLine, string expected)
     {
         var args = commandLine.Split(' ');
@@ -46,6 +48,7 @@ public class StrictCliTests
     [InlineData("stats --header true --data x.csv --min-user 0")]
     [InlineData("recommend --model m --user 3 -k 5")]
     [InlineData("recommend --model m --user 3 --top 5")]
+    [InlineData("serve --model m --urls http://127.0.0.1:0 --index hnsw --hnsw-candidates 64 --max-k 100 --max-batch 50 --no-watch")]
     [InlineData("compare --import kd:1=a --import teacher=b --teacher-dim 8")]
     [InlineData("distill --teacher t --data d --min-user 2 --lambda 0.5")]
     [InlineData("tune --teacher t --methods kd,mkd --trials 4 --dim 8 --epochs 50")]
@@ -96,6 +99,7 @@ public class StrictCliTests
     [InlineData("evaluate")]
     [InlineData("export")]
     [InlineData("recommend")]
+    [InlineData("serve")]
     public void Help_lists_exactly_the_options_the_command_takes(string command)
     {
         var help = RunCli(command, "--help");

@@ -14,6 +14,7 @@ public class ApiSurfaceTests
     [Theory]
     [InlineData("RecDistill")]
     [InlineData("RecDistill.Serving")]
+    [InlineData("RecDistill.Serving.Http")]
     public void The_public_api_matches_its_listing(string assemblyName)
     {
         var assembly = Assembly.Load(assemblyName);
@@ -44,6 +45,19 @@ public class ApiSurfaceTests
             .Where(n => n.StartsWith("TorchSharp", StringComparison.Ordinal)).Distinct().ToList();
         Assert.True(torch.Count == 0, "the CLI uses TorchSharp types: " + string.Join(", ", torch));
         Assert.DoesNotContain(md.AssemblyReferences, r => md.GetString(md.GetAssemblyReference(r).Name) == "TorchSharp");
+    }
+
+    [Theory]
+    [InlineData("RecDistill.Serving.dll")]
+    [InlineData("RecDistill.Serving.Http.dll")]
+    public void The_serving_path_references_neither_torchsharp_nor_the_training_library(string file)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, file);
+        using var pe = new PEReader(File.OpenRead(dll));
+        var md = pe.GetMetadataReader();
+        var references = md.AssemblyReferences.Select(r => md.GetString(md.GetAssemblyReference(r).Name)).ToList();
+        Assert.DoesNotContain("TorchSharp", references);
+        Assert.DoesNotContain("RecDistill", references);
     }
 
     /// <summary>Every public type and its public and protected members, one line each, sorted.</summary>
