@@ -21,7 +21,7 @@ public sealed record DataOptions
     public int MinItemInteractions { get; init; }
     /// <summary>Ignored for <see cref="DataFormat.Split"/>, whose files are the split.</summary>
     public SplitMethod Split { get; init; } = SplitMethod.Order;
-    /// <summary>Share of each user's interactions that goes to train; the train cut is floor(TrainRatio n).</summary>
+    /// <summary>Share of each user's interactions that goes to train; the train cut is floor(TrainRatio n), at least one.</summary>
     public double TrainRatio { get; init; } = 0.8;
     /// <summary>The validation cut is floor((TrainRatio + ValidRatio) n).</summary>
     public double ValidRatio { get; init; } = 0.1;
