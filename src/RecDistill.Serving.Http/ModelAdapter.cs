@@ -13,6 +13,7 @@ public sealed class UnknownIdException(string kind, string id)
 {
     /// <summary>"user" or "item".</summary>
     public string Kind { get; } = kind;
+    /// <summary>The id as the request gave it.</summary>
     public string Id { get; } = id;
 }
 
@@ -44,6 +45,7 @@ public sealed class ModelAdapter : IDisposable
     private readonly HnswIndex? _hnsw;
     private readonly int _block;
 
+    /// <summary>What is loaded: source, checksums, shape, index kind, and when and how fast it was loaded.</summary>
     public ModelInfo Info { get; }
 
     /// <summary>HNSW candidates per query (<see cref="HnswOptions.Candidates"/>); settable only for the recall benchmark.</summary>
@@ -103,10 +105,13 @@ public sealed class ModelAdapter : IDisposable
         (Convert.ToHexStringLower(SHA256.HashData(file)),
          file.Length < CompactModelFile.HeaderSize ? "" : BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(CompactModelFile.ChecksumOffset, 8)).ToString("x16", CultureInfo.InvariantCulture));
 
+    /// <summary>Number of items in the model.</summary>
     public int NumItems => _model.NumItems;
 
+    /// <summary>Whether the model holds this user id (exact, ordinal comparison).</summary>
     public bool ContainsUser(string id) => _model.TryGetUser(id, out _);
 
+    /// <summary>Whether the model holds this item id (exact, ordinal comparison).</summary>
     public bool ContainsItem(string id) => TryItem(id, out _);
 
     /// <summary>
@@ -258,5 +263,6 @@ public sealed class ModelAdapter : IDisposable
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1");
     }
 
+    /// <summary>Frees the HNSW index's native memory, if there is one.</summary>
     public void Dispose() => _hnsw?.Dispose();
 }

@@ -16,6 +16,10 @@ public sealed class ModelStore : IDisposable
     private Lease? _current;
     private long _loads, _refusals;
 
+    /// <summary>A store for the model file in <paramref name="options"/>, serving <paramref name="initial"/> if given (else nothing until a reload).</summary>
+    /// <param name="options">The model file's path and how to load it.</param>
+    /// <param name="initial">A model already loaded, served at once and counted as the first load.</param>
+    /// <param name="log">Where loads and refusals are logged; none when null.</param>
     public ModelStore(ServingOptions options, ModelAdapter? initial = null, ILogger<ModelStore>? log = null)
     {
         _options = options;
@@ -101,6 +105,7 @@ public sealed class ModelStore : IDisposable
         old?.Dispose(); // the store's own hold; the model is freed when its last request ends
     }
 
+    /// <summary>Releases the store's hold on the current model (freed once its last request ends); the store takes no reload after this.</summary>
     public void Dispose()
     {
         Interlocked.Exchange(ref _current, null)?.Dispose();
@@ -117,6 +122,7 @@ public sealed class ModelStore : IDisposable
 
         internal Lease(ModelAdapter model) => Model = model;
 
+        /// <summary>The model this lease holds; valid until the lease is disposed.</summary>
         public ModelAdapter Model { get; }
 
         internal bool TryAddRef()
@@ -129,6 +135,7 @@ public sealed class ModelStore : IDisposable
             }
         }
 
+        /// <summary>Gives the hold back; the last one disposes the model.</summary>
         public void Dispose()
         {
             if (Interlocked.Decrement(ref _refs) == 0) Model.Dispose();
@@ -136,7 +143,16 @@ public sealed class ModelStore : IDisposable
     }
 }
 
-public enum ReloadOutcome { Loaded, Unchanged, Refused }
+/// <summary>What a reload of the model file did.</summary>
+public enum ReloadOutcome
+{
+    /// <summary>A new model was loaded and is now served.</summary>
+    Loaded,
+    /// <summary>The file's bytes hash to the model already served; nothing changed.</summary>
+    Unchanged,
+    /// <summary>The file could not be read or failed the checks; the previous model (if any) keeps serving.</summary>
+    Refused,
+}
 
 /// <summary>What a reload did; <see cref="Model"/> is what is served afterwards (null if nothing is), <see cref="Error"/> why a file was refused.</summary>
 public sealed record ReloadResult(ReloadOutcome Outcome, ModelInfo? Model, string? Error);

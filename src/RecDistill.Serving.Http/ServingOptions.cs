@@ -35,8 +35,10 @@ public sealed record ServingOptions
     /// <summary>Where Kestrel listens (semicolon-separated). Port 0 picks a free port.</summary>
     public string Urls { get; init; } = "http://127.0.0.1:8080";
 
+    /// <summary>How top-K candidates are found: every item scored (exact, the default) or an HNSW index.</summary>
     public IndexKind Index { get; init; } = IndexKind.Exact;
 
+    /// <summary>Settings of the HNSW index; used only when <see cref="Index"/> is <see cref="IndexKind.Hnsw"/>.</summary>
     public HnswOptions Hnsw { get; init; } = new();
 
     /// <summary>The largest k a request may ask for.</summary>

@@ -16,12 +16,17 @@ public sealed class CompactModel
     internal VectorTable Users { get; }
     internal VectorTable Items { get; }
 
+    /// <summary>Backbone the vectors came from (informational: scoring uses only the final vectors).</summary>
     public ModelBackbone Backbone { get; }
     /// <summary>LightGCN propagation layers the vectors went through (0 for BPR-MF).</summary>
     public int Layers { get; }
+    /// <summary>Length of every user and item vector.</summary>
     public int Dim => Users.Dim;
+    /// <summary>Number of users (dense indices 0 to NumUsers - 1).</summary>
     public int NumUsers => _userIds.Length;
+    /// <summary>Number of items (dense indices 0 to NumItems - 1).</summary>
     public int NumItems => _itemIds.Length;
+    /// <summary>How the user and item vectors are stored (fp32, fp16 or int8).</summary>
     public VectorPrecision Precision => Users.Precision;
     /// <summary>Distinct (user, train item) pairs stored.</summary>
     public long TrainPairs => _trainItems.Length;
@@ -130,6 +135,7 @@ public sealed class CompactModel
     /// <summary>A dense item's vector as float32 (dequantized for fp16 and int8).</summary>
     public void ItemVector(int item, Span<float> destination) => Items.Decode(item, destination);
 
+    /// <summary>A one-line description: backbone, dimension, precision and the user, item and train pair counts.</summary>
     public override string ToString() =>
         $"{Backbone} d={Dim} {Precision}: {NumUsers} users, {NumItems} items, {TrainPairs} train pairs";
 }

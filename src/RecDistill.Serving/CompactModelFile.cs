@@ -15,8 +15,11 @@ namespace RecDistill.Serving;
 /// </summary>
 public static class CompactModelFile
 {
+    /// <summary>The format version this class writes (version 1 is still read).</summary>
     public const uint FormatVersion = 2;
+    /// <summary>Header length in bytes of a version 2 file.</summary>
     public const int HeaderSize = 80;
+    /// <summary>Byte offset of the 64-bit checksum in the header; the checksum covers the whole file with this field zeroed.</summary>
     public const int ChecksumOffset = 56;
     /// <summary>Suggested file name extension.</summary>
     public const string Extension = ".rdm";
@@ -46,12 +49,15 @@ public static class CompactModelFile
         return n;
     }
 
+    /// <summary>Writes the model in the current format atomically: a temporary file beside <paramref name="path"/>, then a rename.</summary>
     public static void Write(string path, CompactModel model)
     {
         var bytes = Serialize(model);
         AtomicWrite(path, bytes);
     }
 
+    /// <summary>The whole file (current format version, checksum filled in) as bytes.</summary>
+    /// <exception cref="ArgumentException">The file would be longer than the largest .NET array.</exception>
     public static byte[] Serialize(CompactModel m)
     {
         long userIdBytes = IdBytes(m.UserIds), itemIdBytes = IdBytes(m.ItemIds);
@@ -109,6 +115,8 @@ public static class CompactModelFile
         return bytes.Length;
     }
 
+    /// <summary>Reads and checks a model file (format version 2, or 1 with integer ids).</summary>
+    /// <exception cref="CompactModelFormatException">The file is missing, too large, or not a valid model file.</exception>
     public static CompactModel Read(string path)
     {
         if (!File.Exists(path)) throw new CompactModelFormatException(path, "no such model file");

@@ -38,6 +38,7 @@ public sealed class Recommender
     private readonly float[] _trainCounts;
     private readonly Lazy<double> _meanSquaredItemNorm;
 
+    /// <summary>A recommender over a loaded model; counts each item's train interactions for <see cref="Popular"/>.</summary>
     public Recommender(CompactModel model)
     {
         _m = model ?? throw new ArgumentNullException(nameof(model));
@@ -49,8 +50,10 @@ public sealed class Recommender
         _meanSquaredItemNorm = new Lazy<double>(MeanSquaredItemNorm, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
+    /// <summary>Loads a model file (<see cref="CompactModel.Load"/>) and wraps it in a recommender.</summary>
     public static Recommender Load(string path) => new(CompactModel.Load(path));
 
+    /// <summary>The model queried.</summary>
     public CompactModel Model => _m;
 
     /// <summary>The k best items for a user of the model, best first; fewer when fewer items are left.</summary>

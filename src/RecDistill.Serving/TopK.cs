@@ -25,6 +25,7 @@ public sealed class TopK
     private int _count;
     private float _threshold = float.NegativeInfinity;
 
+    /// <summary>A selector that keeps the <paramref name="k"/> best entries (k at least 1).</summary>
     public TopK(int k)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);

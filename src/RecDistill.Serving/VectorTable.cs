@@ -4,7 +4,13 @@ using System.Runtime.InteropServices;
 namespace RecDistill.Serving;
 
 /// <summary>Backbone of the model the vectors came from (informational: serving only needs the final vectors).</summary>
-public enum ModelBackbone : byte { Bpr = 0, LightGcn = 1 }
+public enum ModelBackbone : byte
+{
+    /// <summary>BPR-MF: matrix factorization trained with the BPR loss.</summary>
+    Bpr = 0,
+    /// <summary>LightGCN: the vectors are the propagated (layer-averaged) ones.</summary>
+    LightGcn = 1,
+}
 
 /// <summary>How the vectors are stored, on disk and in memory.</summary>
 public enum VectorPrecision : byte

@@ -62,6 +62,7 @@ public sealed class ColumnChoice
         return new ColumnMap(index[0], index[1], index[2], index[3]);
     }
 
+    /// <summary>The entries, trimmed and comma-separated (an empty entry where a column is left out).</summary>
     public override string ToString() => string.Join(",", _entries.Select(x => x ?? ""));
 }
 

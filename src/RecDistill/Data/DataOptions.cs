@@ -5,6 +5,7 @@ public sealed record DataOptions
 {
     /// <summary>File (or, for <see cref="DataFormat.Split"/>, directory); ignored for <see cref="DataFormat.Synthetic"/>.</summary>
     public string? Path { get; init; }
+    /// <summary>The input format, which decides the reader.</summary>
     public required DataFormat Format { get; init; }
     /// <summary>Csv only: field delimiter (a literal, or "tab"/"space"/"whitespace"); null detects it.</summary>
     public string? Delimiter { get; init; }
@@ -16,9 +17,11 @@ public sealed record DataOptions
     public float? PositiveThreshold { get; init; }
     /// <summary>k-core bar for users; null means the format's default (<see cref="DatasetLoader.DefaultMinUserInteractions"/>).</summary>
     public int? MinUserInteractions { get; init; }
+    /// <summary>k-core bar for items (0, the default, keeps every item).</summary>
     public int MinItemInteractions { get; init; }
     /// <summary>Ignored for <see cref="DataFormat.Split"/>, whose files are the split.</summary>
     public SplitMethod Split { get; init; } = SplitMethod.Order;
+    /// <summary>Share of each user's interactions that goes to train; the train cut is floor(TrainRatio n), at least one.</summary>
     public double TrainRatio { get; init; } = 0.8;
     /// <summary>The validation cut is floor((TrainRatio + ValidRatio) n).</summary>
     public double ValidRatio { get; init; } = 0.1;
@@ -27,6 +30,7 @@ public sealed record DataOptions
     /// <summary>Used when <see cref="Format"/> is <see cref="DataFormat.Synthetic"/>.</summary>
     public SyntheticOptions Synthetic { get; init; } = new();
 
+    /// <summary>The user k-core bar applied: <see cref="MinUserInteractions"/>, or the format's default.</summary>
     public int EffectiveMinUserInteractions => MinUserInteractions ?? DatasetLoader.DefaultMinUserInteractions(Format);
 
     /// <summary>Throws <see cref="ArgumentException"/> for settings that cannot work, before any file is read.</summary>

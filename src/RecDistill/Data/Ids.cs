@@ -8,10 +8,12 @@ namespace RecDistill.Data;
 /// </summary>
 public sealed class IdOrder : IComparer<string>
 {
+    /// <summary>The one instance (the order has no settings).</summary>
     public static readonly IdOrder Instance = new();
 
     private IdOrder() { }
 
+    /// <summary>Compares two ids by the rule above; null sorts first.</summary>
     public int Compare(string? a, string? b)
     {
         if (ReferenceEquals(a, b)) return 0;

@@ -3,10 +3,13 @@ namespace RecDistill.Data;
 /// <summary>Settings of <see cref="SyntheticDataGenerator"/>.</summary>
 public sealed record SyntheticOptions
 {
+    /// <summary>Number of users generated.</summary>
     public int Users { get; init; } = 1500;
+    /// <summary>Number of items generated.</summary>
     public int Items { get; init; } = 2500;
     /// <summary>Mean interactions per user; counts are 5 plus a geometric draw, so the tail is long as in real data.</summary>
     public double AvgInteractionsPerUser { get; init; } = 30;
+    /// <summary>Fewest interactions a user gets (at most the number of items).</summary>
     public int MinInteractionsPerUser { get; init; } = 5;
     /// <summary>Rank of the hidden preference structure: a model with far fewer dimensions cannot represent it.</summary>
     public int LatentDim { get; init; } = 32;
@@ -21,6 +24,7 @@ public sealed record SyntheticOptions
     public double Temperature { get; init; } = 0.25;
     /// <summary>Fraction of interactions drawn from popularity alone, ignoring taste.</summary>
     public double Noise { get; init; } = 0.05;
+    /// <summary>Seed of the generator: the same options give the same data.</summary>
     public int Seed { get; init; } = 0;
 
     internal void Validate()

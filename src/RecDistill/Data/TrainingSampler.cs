@@ -3,11 +3,15 @@ namespace RecDistill.Data;
 /// <summary>One epoch of BPR training samples: every train pair once, shuffled, with sampled negatives.</summary>
 public sealed class EpochSamples
 {
+    /// <summary>Dense user of each sample.</summary>
     public required long[] Users { get; init; }
+    /// <summary>Dense train item of each sample.</summary>
     public required long[] Positives { get; init; }
     /// <summary>Row-major [pairs, negativesPerPair].</summary>
     public required long[] Negatives { get; init; }
+    /// <summary>Negatives drawn per (user, positive) pair.</summary>
     public required int NegativesPerPair { get; init; }
+    /// <summary>Number of samples (train pairs).</summary>
     public int Count => Users.Length;
 }
 
@@ -21,6 +25,7 @@ public sealed class TrainingSampler
     private readonly int _numItems;
     private readonly long _pairs;
 
+    /// <summary>A sampler over the train items of <paramref name="data"/>; throws if some user has interacted with every item.</summary>
     public TrainingSampler(SplitDataset data)
     {
         _numItems = data.NumItems;
@@ -31,8 +36,10 @@ public sealed class TrainingSampler
                 throw new ArgumentException($"user {data.UserIds[u]} has interacted with every item: no negative can be sampled");
     }
 
+    /// <summary>Whether the dense user has the dense item in train.</summary>
     public bool Seen(int user, int item) => Array.BinarySearch(_sortedTrain[user], item) >= 0;
 
+    /// <summary>A uniform draw among the items the user has not interacted with in train.</summary>
     public int SampleNegative(int user, Random rng)
     {
         // Rejection sampling: users have seen a small share of the catalogue, so this ends fast.
@@ -43,6 +50,7 @@ public sealed class TrainingSampler
         }
     }
 
+    /// <summary>One epoch's samples: every train pair once in shuffled order, each with <paramref name="negativesPerPair"/> negatives.</summary>
     public EpochSamples Sample(Random rng, int negativesPerPair = 1)
     {
         if (negativesPerPair < 1) throw new ArgumentOutOfRangeException(nameof(negativesPerPair));

@@ -5,11 +5,19 @@ using static TorchSharp.torch;
 
 namespace RecDistill.Evaluation;
 
-public enum EvalSplit { Valid, Test }
+/// <summary>Which held-out interactions an evaluation ranks against.</summary>
+public enum EvalSplit
+{
+    /// <summary>The validation items; train items are masked.</summary>
+    Valid,
+    /// <summary>The test items; train and validation items are masked.</summary>
+    Test,
+}
 
 /// <summary>Averaged metrics over the users that have at least one target item.</summary>
 public sealed record EvaluationResult(IReadOnlyDictionary<string, double> Metrics, int Users)
 {
+    /// <summary>The mean of one metric, by key (as "ndcg@20").</summary>
     public double this[string key] => Metrics[key];
 
     /// <summary>Dense ids of the users evaluated, ascending (those with at least one target item).</summary>
@@ -30,6 +38,7 @@ public sealed class FullRankingEvaluator
     /// <summary>Scores held at once are at most this many floats (16 MiB by default).</summary>
     public long MaxScoresPerBatch { get; init; } = TopKRanking.DefaultMaxScoresPerBatch;
 
+    /// <summary>An evaluator over <paramref name="data"/> at the given cutoffs (default <see cref="RankingMetrics.DefaultCutoffs"/>; all positive).</summary>
     public FullRankingEvaluator(SplitDataset data, IReadOnlyList<int>? cutoffs = null)
     {
         _data = data;
@@ -37,6 +46,7 @@ public sealed class FullRankingEvaluator
         if (_cutoffs.Length == 0 || _cutoffs[0] <= 0) throw new ArgumentException("cutoffs must be positive");
     }
 
+    /// <summary>Evaluates a model's final vectors on the chosen split.</summary>
     public EvaluationResult Evaluate(IRecommender model, EvalSplit split)
     {
         var (users, items) = model.FinalEmbeddings();

@@ -3,7 +3,9 @@ namespace RecDistill.Evaluation;
 /// <summary>Top-K metrics of one ranked list against a user's target items (binary relevance).</summary>
 public static class RankingMetrics
 {
+    /// <summary>Cutoffs K evaluated when none are given: 10, 20 and 50.</summary>
     public static readonly int[] DefaultCutoffs = { 10, 20, 50 };
+    /// <summary>The metric names, as they appear before "@K" in a key.</summary>
     public static readonly string[] MetricNames = { "recall", "ndcg", "precision", "hit" };
 
     /// <summary>

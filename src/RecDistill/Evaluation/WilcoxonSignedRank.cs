@@ -24,6 +24,7 @@ public static class WilcoxonSignedRank
     /// <summary>Up to this many differing pairs (without ties) the p-value is the exact one.</summary>
     public const int ExactLimit = 30;
 
+    /// <summary>Tests paired samples <paramref name="a"/> and <paramref name="b"/> (same length, finite values); the p-value is two-sided.</summary>
     public static PairedTest Test(IReadOnlyList<double> a, IReadOnlyList<double> b)
     {
         if (a.Count != b.Count) throw new ArgumentException($"paired samples differ in length ({a.Count} and {b.Count})");

@@ -111,15 +111,21 @@ public sealed class EmbeddingLookup
         new(_users.detach().requires_grad_(true), _items.detach().requires_grad_(true), _userIds, _itemIds, _userMap, _itemMap)
             { ScoresLists = ScoresLists };
 
+    /// <summary>Whether this is the row-sparse form (only the requested rows gathered) rather than whole tables.</summary>
     public bool IsRowSparse => _userIds is not null;
+    /// <summary>The user vectors held: the gathered rows (row-sparse) or the whole final table.</summary>
     public Tensor UserRows => _users;
+    /// <summary>The item vectors held: the gathered rows (row-sparse) or the whole final table.</summary>
     public Tensor ItemRows => _items;
+    /// <summary>Row-sparse form: the dense user id of each row of <see cref="UserRows"/> (sorted, distinct); else null.</summary>
     public Tensor? UserRowIds => _userIds;
+    /// <summary>Row-sparse form: the dense item id of each row of <see cref="ItemRows"/> (sorted, distinct); else null.</summary>
     public Tensor? ItemRowIds => _itemIds;
 
     /// <summary>Vectors for user ids of any shape: result shape ids.shape + [d]. Ids must have been registered.</summary>
     public Tensor Users(Tensor ids) => Gather(_users, _userMap, ids);
 
+    /// <summary>Vectors for item ids of any shape: result shape ids.shape + [d]. Ids must have been registered.</summary>
     public Tensor Items(Tensor ids) => Gather(_items, _itemMap, ids);
 
     /// <summary>

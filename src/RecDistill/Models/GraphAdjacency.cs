@@ -23,9 +23,12 @@ public sealed class GraphAdjacency
         _rowStart = rowStart; _columns = columns; _values = values;
     }
 
+    /// <summary>Rows (and columns) of the matrix: users + items.</summary>
     public int Size => _rowStart.Length - 1;
+    /// <summary>Stored entries: two per train pair (one each way).</summary>
     public long NonZeros => _columns.Length;
 
+    /// <summary>The normalized adjacency of the graph whose edges are each user's train items.</summary>
     public static GraphAdjacency Build(int numUsers, int numItems, int[][] trainItemsPerUser)
     {
         int n = numUsers + numItems;

@@ -10,6 +10,7 @@ namespace RecDistill.Models;
 /// </summary>
 public sealed class LightGcn : EmbeddingModel
 {
+    /// <summary>Standard deviation of the initial E_0 values unless one is given.</summary>
     public const double DefaultInitStd = 0.1;
     private readonly GraphPropagation _propagation;
     private readonly Tensor? _sparseAdjacency; // libtorch COO form: off the CPU, or on request
@@ -37,8 +38,11 @@ public sealed class LightGcn : EmbeddingModel
             _sparseAdjacency = adjacency.ToSparseTensor().to(Device);
     }
 
+    /// <summary>Propagation layers L.</summary>
     public int Layers { get; }
+    /// <summary>Always <see cref="Backbone.LightGcn"/>.</summary>
     public override Backbone Backbone => Backbone.LightGcn;
+    /// <summary>False: propagation makes every row contribute to every batch.</summary>
     public override bool RowSparse => false;
 
     /// <summary>A_hat as a libtorch sparse tensor.</summary>
@@ -61,12 +65,14 @@ public sealed class LightGcn : EmbeddingModel
         return (parts[0], parts[1]);
     }
 
+    /// <summary>Propagates the whole graph once and returns the dense lookup over the final vectors.</summary>
     public override EmbeddingLookup Lookup(Tensor userIds, Tensor itemIds)
     {
         var (users, items) = Propagate();
         return EmbeddingLookup.Dense(users, items, listScores: true);
     }
 
+    /// <summary>The propagated final vectors (mean of layers 0..L), without gradient.</summary>
     public override (Tensor Users, Tensor Items) FinalEmbeddings()
     {
         using var _ = torch.no_grad();
@@ -77,6 +83,7 @@ public sealed class LightGcn : EmbeddingModel
         return (users.clone().MoveToOuterDisposeScope(), items.clone().MoveToOuterDisposeScope());
     }
 
+    /// <summary>Frees the tables and the libtorch adjacency, if one was built.</summary>
     public override void Dispose()
     {
         _sparseAdjacency?.Dispose();

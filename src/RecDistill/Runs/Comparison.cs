@@ -12,6 +12,7 @@ public sealed record ComparisonPlan
     public required string OutDir { get; init; }
     /// <summary>Where each finished run's small record goes. Default: OUT/records.</summary>
     public string? RecordsDir { get; init; }
+    /// <summary>The dataset every run loads and splits (with the same split).</summary>
     public required DataOptions Data { get; init; }
     /// <summary>The teacher's backbone, dimension and layers (when it is trained here); students take the backbone and layers.</summary>
     public required ModelShape Teacher { get; init; }
@@ -19,6 +20,7 @@ public sealed record ComparisonPlan
     public int? StudentDim { get; init; }
     /// <summary>Training options of the teacher and of every student; run k of a method uses seed Train.Seed + k - 1.</summary>
     public required TrainOptions Train { get; init; }
+    /// <summary>The methods to run, by name (<see cref="DistillationMethods.AllNames"/>), in report order.</summary>
     public required IReadOnlyList<string> Methods { get; init; }
     /// <summary>Runs per method (ignored when <see cref="Teachers"/> is given: one run per teacher).</summary>
     public int Seeds { get; init; } = 1;
@@ -26,11 +28,16 @@ public sealed record ComparisonPlan
     public IReadOnlyList<string>? Teachers { get; init; }
     /// <summary>Each method's tuned settings (<see cref="Tuning.ReadTuned"/>) by method name; a method without one uses its defaults.</summary>
     public IReadOnlyDictionary<string, TunedConfig>? Configs { get; init; }
+    /// <summary>Device and threads of every run.</summary>
     public ComputeOptions Compute { get; init; } = ComputeOptions.Cpu;
+    /// <summary>The command line recorded in each run's files.</summary>
     public string CommandLine { get; init; } = "compare";
+    /// <summary>Title of the report; null gives "comparison".</summary>
     public string? Title { get; init; }
 
+    /// <summary>The records directory used: <see cref="RecordsDir"/>, or OUT/records.</summary>
     public string Records => RecordsDir ?? Path.Combine(OutDir, "records");
+    /// <summary>Runs of each method: one per given teacher, else <see cref="Seeds"/>.</summary>
     public int RunsPerMethod => Teachers?.Count ?? Seeds;
 }
 
@@ -53,6 +60,7 @@ public static class Comparison
         return (train with { WeightDecay = config.WeightDecay }, Tuning.Apply(config, backbone));
     }
 
+    /// <summary>Runs the plan (finished runs reused, interrupted ones resumed) and writes the report; failed runs are listed in the outcome.</summary>
     public static ComparisonOutcome Run(ComparisonPlan plan, IRunReporter? reporter = null, ComparisonReport.ChartWriter? charts = null)
     {
         reporter ??= SilentReporter.Instance;

@@ -11,19 +11,29 @@ namespace RecDistill.Runs;
 /// <summary>One finished run of a comparison: the small record kept (e.g. in the repository) to rebuild the tables.</summary>
 public sealed record RunSummary
 {
+    /// <summary>The method's name, or <see cref="TeacherMethod"/>.</summary>
     public required string Method { get; init; }
     /// <summary>1-based seed index (seed = base seed + index - 1); 0 for the teacher.</summary>
     public int SeedIndex { get; init; }
+    /// <summary>The training seed of the run.</summary>
     public int Seed { get; init; }
+    /// <summary>Embedding dimension of the run's model.</summary>
     public int Dim { get; init; }
+    /// <summary>Trainable parameters of the run's model.</summary>
     public long Parameters { get; init; }
+    /// <summary>The epoch of the best validation NDCG@20 (the weights evaluated).</summary>
     public int BestEpoch { get; init; }
+    /// <summary>Epochs trained (fewer than asked when early stopping ended the run).</summary>
     public int EpochsRun { get; init; }
+    /// <summary>Training time in seconds.</summary>
     public double TrainSeconds { get; init; }
+    /// <summary>Validation metrics of the best weights, by key (as "ndcg@20").</summary>
     public Dictionary<string, double> Valid { get; init; } = new();
+    /// <summary>Test metrics of the best weights, by key (as "ndcg@20").</summary>
     public Dictionary<string, double> Test { get; init; } = new();
     /// <summary>(epoch, validation NDCG@20) at every validation.</summary>
     public List<double[]> ValidCurve { get; init; } = new();
+    /// <summary>The command line that produced the run.</summary>
     public string Command { get; init; } = "";
     /// <summary>The last epoch's diagnostics of the method (e.g. cpd_inconsistency).</summary>
     public Dictionary<string, double> Diagnostics { get; init; } = new();
@@ -32,6 +42,7 @@ public sealed record RunSummary
     /// <summary>Fingerprint of the evaluated users' dense ids: paired tests only pair runs with the same one.</summary>
     public string? TestUsersHash { get; init; }
 
+    /// <summary>The method name of a teacher's record.</summary>
     public const string TeacherMethod = "teacher";
 
     /// <summary>Reads a run directory written by train/distill (metrics.json and history.csv).</summary>
@@ -87,9 +98,11 @@ public sealed record RunSummary
 /// </summary>
 public static class ComparisonReport
 {
+    /// <summary>The test metrics the tables show, mean and standard deviation over runs.</summary>
     public static readonly string[] Metrics = { "recall@10", "recall@20", "ndcg@10", "ndcg@20" };
     private static readonly string[] Baselines = { "kd", "rd", "cd", "de", "rrd", "htd" };
 
+    /// <summary>Every run record (*.json) in a directory, in file name order; none when it does not exist.</summary>
     public static List<RunSummary> ReadRecords(string dir)
     {
         if (!Directory.Exists(dir)) return new();
@@ -102,12 +115,21 @@ public static class ComparisonReport
         return list;
     }
 
+    /// <summary>Writes a run record atomically as <see cref="RunSummary.FileName"/> in <paramref name="dir"/>.</summary>
     public static void WriteRecord(string dir, RunSummary r) =>
         AtomicFile.WriteText(Path.Combine(dir, r.FileName), JsonSerializer.Serialize(r, JsonOptions.Default));
 
+    /// <summary>One method's line in the results table, over its runs.</summary>
+    /// <param name="Method">The method's name (or the teacher).</param>
+    /// <param name="Runs">Runs summarised.</param>
+    /// <param name="Parameters">Trainable parameters of the first run's model.</param>
+    /// <param name="Test">Mean and sample standard deviation of each of <see cref="Metrics"/> on test.</param>
+    /// <param name="ValidNdcg20">Mean validation NDCG@20.</param>
+    /// <param name="MeanSeconds">Mean training time in seconds.</param>
     public sealed record Row(string Method, int Runs, long Parameters, Dictionary<string, (double Mean, double Std)> Test,
         double ValidNdcg20, double MeanSeconds);
 
+    /// <summary>One row per method: the teacher first, then the methods in <paramref name="order"/> (unlisted ones last).</summary>
     public static List<Row> Summarise(IEnumerable<RunSummary> records, IReadOnlyList<string> order)
     {
         var rows = new List<Row>();

@@ -45,8 +45,10 @@ public sealed record KernelChoice
         throw new ArgumentException($"'{text}' is not accelerated, plain or plain:NAME[,NAME] (kernels: {string.Join(", ", Names)})");
     }
 
+    /// <summary>Whether the named kernel runs (it is not among <see cref="PlainKernels"/>).</summary>
     public bool Uses(string kernel) => !PlainKernels.Contains(kernel);
 
+    /// <summary>The choice in <see cref="Parse"/>'s form: "accelerated", "plain" or "plain:NAME,...".</summary>
     public override string ToString() =>
         PlainKernels.Count == 0 ? "accelerated"
         : PlainKernels.Count == Names.Count ? "plain"
@@ -56,6 +58,7 @@ public sealed record KernelChoice
 /// <summary>Where tensor work runs: "cpu" or "cuda" (or "cuda:N"), how many CPU threads libtorch uses, and whether kernels run.</summary>
 public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
 {
+    /// <summary>The CPU with libtorch's default thread count.</summary>
     public static ComputeOptions Cpu { get; } = new();
 
     /// <summary>Hand-written kernels or plain tensor forms; both give the same results up to float rounding.</summary>

@@ -75,6 +75,7 @@ public static class ModelExport
             return (TensorCopy.ToArray<float>(u), TensorCopy.ToArray<float>(i));
     }
 
+    /// <summary>The model's final vectors with the data's raw ids and train items, as a serving model in <paramref name="precision"/>.</summary>
     public static CompactModel ToCompact(IRecommender model, SplitDataset data, VectorPrecision precision)
     {
         var (users, items) = FinalVectors(model);

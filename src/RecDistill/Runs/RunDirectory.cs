@@ -23,8 +23,11 @@ public sealed record RunOutcome(IRecommender Model, TrainResult Train, Evaluatio
 /// </summary>
 public static class RunDirectory
 {
+    /// <summary>What the run measured (validation and test metrics, timings); written last.</summary>
     public const string MetricsFile = "metrics.json";
+    /// <summary>The run's record (<see cref="RunRecord"/>): command, data and training options, model configuration, creation time.</summary>
     public const string RunFile = "run.json";
+    /// <summary>Per epoch: loss, seconds, validation NDCG@20 when validated, and the method's diagnostics.</summary>
     public const string HistoryFile = "history.csv";
     /// <summary>Per-user test metrics (dense user index, then one column per metric), for paired tests between runs.</summary>
     public const string TestUsersFile = "test-users.csv";
@@ -34,8 +37,10 @@ public static class RunDirectory
     /// <summary>Finished: metrics.json is written last, so its presence means the run completed.</summary>
     public static bool IsFinished(string dir) => File.Exists(Path.Combine(dir, MetricsFile));
 
+    /// <summary>Path of the run's model file (best-validation weights).</summary>
     public static string ModelPath(string dir) => Path.Combine(dir, ModelFile.FileName);
 
+    /// <summary>Path of the run's checkpoint, present while training (for resume).</summary>
     public static string CheckpointPath(string dir) => Path.Combine(dir, TrainingCheckpoint.FileName);
 
     /// <summary>Refuses to mix a new run's results with an old one's unless overwriting is asked for.</summary>
@@ -48,6 +53,7 @@ public static class RunDirectory
         Directory.CreateDirectory(dir);
     }
 
+    /// <summary>Reads the run's record; a missing or unreadable one is a <see cref="UserErrorException"/>.</summary>
     public static RunRecord ReadRecord(string dir)
     {
         var path = Path.Combine(dir, RunFile);

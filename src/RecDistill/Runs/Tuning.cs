@@ -30,6 +30,7 @@ public sealed record TunedConfig(string Method, TrialConfig Config, int Trial, d
 /// </summary>
 public static class Tuning
 {
+    /// <summary>Name of the weight decay dimension, searched for every method.</summary>
     public const string WeightDecay = "weight_decay";
 
     /// <summary>The searched ranges of a method (docs/distillation.md lists them).</summary>

@@ -39,9 +39,11 @@ public sealed record RunResult(string Label, string? Dir, long Parameters, Train
 /// </summary>
 public static class Workflow
 {
+    /// <summary>Loads, cleans and splits the data as a reported step.</summary>
     public static SplitDataset LoadData(DataOptions options, IRunReporter? reporter = null) =>
         (reporter ?? SilentReporter.Instance).Step($"Loading {Describe(options)}", () => DatasetLoader.Load(options));
 
+    /// <summary>A short description of the data for messages: path and format, or "synthetic data" and the options' seed.</summary>
     public static string Describe(DataOptions o) =>
         o.Format == DataFormat.Synthetic ? $"synthetic data (seed {o.Seed})" : $"{o.Path} ({o.Format.ToString().ToLowerInvariant()})";
 
@@ -178,10 +180,15 @@ public sealed class TeacherSession : IDisposable
 
     /// <summary>The teacher's run record (its backbone, dimension and layers are the students').</summary>
     public RunRecord TeacherRecord { get; }
+    /// <summary>The data options the session loaded (the teacher's own unless others were given).</summary>
     public DataOptions DataOptions { get; }
+    /// <summary>The split the teacher and every student use.</summary>
     public SplitDataset Data { get; }
+    /// <summary>Embedding dimension of the students.</summary>
     public int StudentDim => _context.StudentDim;
+    /// <summary>The teacher's backbone, which the students share.</summary>
     public Backbone Backbone => TeacherRecord.Model.Backbone;
+    /// <summary>The teacher's parameters: (users + items) x dimension.</summary>
     public long TeacherParameters => (long)(_teacher.NumUsers + _teacher.NumItems) * _teacher.Dim;
 
     /// <summary>Loads the teacher of <paramref name="teacherDir"/> on its own data (or <paramref name="data"/>); students of <paramref name="studentDim"/> (default a tenth of the teacher's).</summary>
@@ -222,6 +229,7 @@ public sealed class TeacherSession : IDisposable
             (_context, method, options));
     }
 
+    /// <summary>Frees the teacher and its lists.</summary>
     public void Dispose()
     {
         _context.Dispose();

@@ -28,6 +28,7 @@ public sealed class DenseAdam : IDisposable
         public long Steps;
     }
 
+    /// <summary>Adam over <paramref name="parameters"/>; <paramref name="plain"/> chooses torch's Adam as plain tensor operations.</summary>
     public DenseAdam(IReadOnlyList<Parameter> parameters, double lr, double weightDecay, bool plain = false)
     {
         _lr = lr; _weightDecay = weightDecay;
@@ -111,6 +112,7 @@ public sealed class DenseAdam : IDisposable
         }
     }
 
+    /// <summary>Frees the moments and views of every parameter.</summary>
     public void Dispose()
     {
         foreach (var (_, rows, optimizer) in _parts) { optimizer.Dispose(); rows.Dispose(); }

@@ -31,6 +31,7 @@ public sealed class LossTermLanes : IDisposable
     private double[] _costMs = [];
     private Generator?[] _generators = [];
 
+    /// <summary>Lanes (the calling thread and lanes - 1 workers), each with <paramref name="threadsPerLane"/> threads.</summary>
     public LossTermLanes(int lanes, int threadsPerLane)
     {
         if (lanes < 1) throw new ArgumentOutOfRangeException(nameof(lanes), "at least one lane");
@@ -39,7 +40,9 @@ public sealed class LossTermLanes : IDisposable
         _workers = Enumerable.Range(1, lanes - 1).Select(k => new Worker($"loss lane {k}", threadsPerLane)).ToArray();
     }
 
+    /// <summary>Lanes, the calling thread's included.</summary>
     public int Lanes => _workers.Length + 1;
+    /// <summary>Threads each lane computes with.</summary>
     public int ThreadsPerLane { get; }
 
     /// <summary>
@@ -200,6 +203,7 @@ public sealed class LossTermLanes : IDisposable
         public Tensor?[]? ParameterGrads;
     }
 
+    /// <summary>Stops the worker threads.</summary>
     public void Dispose()
     {
         foreach (var w in _workers) w.Dispose();

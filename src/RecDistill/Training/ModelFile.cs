@@ -19,10 +19,13 @@ public sealed record ModelConfig(Backbone Backbone, int Dim, int Layers, int Num
 /// </summary>
 public static class ModelFile
 {
+    /// <summary>Name of the model file in a run directory.</summary>
     public const string FileName = "model.bin";
     private static readonly byte[] Magic = "RDMODEL\0"u8.ToArray();
+    /// <summary>The model file format version written and read.</summary>
     public const int FormatVersion = 1;
 
+    /// <summary>A new model (fresh initial weights) of the configuration's backbone and shape; LightGCN's graph comes from the data's train items.</summary>
     public static IRecommender Create(ModelConfig c, SplitDataset data, Device device) => c.Backbone switch
     {
         Backbone.Bpr => new BprMf(c.NumUsers, c.NumItems, c.Dim, device),
@@ -30,9 +33,11 @@ public static class ModelFile
         _ => throw new ArgumentOutOfRangeException(nameof(c)),
     };
 
+    /// <summary>The configuration that rebuilds a model of this backbone and shape.</summary>
     public static ModelConfig ConfigOf(IRecommender m) =>
         new(m.Backbone, m.Dim, m is LightGcn g ? g.Layers : 0, m.NumUsers, m.NumItems);
 
+    /// <summary>Writes the model's configuration and its two tables atomically.</summary>
     public static void Save(string path, IRecommender model)
     {
         var header = JsonSerializer.SerializeToUtf8Bytes(ConfigOf(model), JsonOptions.Default);
@@ -50,6 +55,7 @@ public static class ModelFile
         AtomicFile.Write(path, s => { s.Write(body); s.Write(tail); });
     }
 
+    /// <summary>Reads and checks a model file; a missing, damaged or unknown-version file is a <see cref="DataFormatException"/>.</summary>
     public static (ModelConfig Config, float[] Users, float[] Items) Read(string path)
     {
         if (!File.Exists(path)) throw new DataFormatException(path, 0, "model file does not exist");
@@ -92,6 +98,7 @@ public static class ModelFile
         s.Write(b);
     }
 
+    /// <summary>The FNV-1a 64-bit hash of the bytes (the file's checksum).</summary>
     public static ulong Fnv1a(ReadOnlySpan<byte> data)
     {
         ulong h = 14695981039346656037UL;
@@ -103,6 +110,7 @@ public static class ModelFile
 /// <summary>Writes a file whole or not at all: a temporary file beside it, then a rename.</summary>
 public static class AtomicFile
 {
+    /// <summary>Writes <paramref name="path"/> through <paramref name="write"/> into a temporary file, then renames it into place.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
@@ -152,12 +160,15 @@ public static class AtomicFile
         catch (InvalidOperationException) { return false; }
     }
 
+    /// <summary>Writes text as UTF-8, atomically.</summary>
     public static void WriteText(string path, string text) =>
         Write(path, s => s.Write(Encoding.UTF8.GetBytes(text)));
 }
 
+/// <summary><summary>The JSON settings of every file the library writes and reads.</summary></summary>
 public static class JsonOptions
 {
+    /// <summary>Indented, snake_case property names, enums as kebab-case strings.</summary>
     public static readonly JsonSerializerOptions Default = new()
     {
         WriteIndented = true,

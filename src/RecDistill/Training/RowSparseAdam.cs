@@ -36,9 +36,12 @@ public sealed class RowSparseAdam : IDisposable
     // (index t = step t) that a replay needs.
     private readonly long[]? _rowStep;
     private readonly List<float> _stepSize = new() { 0 }, _invCorrection2 = new() { 0 };
+    /// <summary>Steps taken (the bias corrections' t).</summary>
     public long Steps { get; private set; }
+    /// <summary>Lazy (untouched rows keep their weights and moments) or exact (dense Adam's result).</summary>
     public SparseAdamMode Mode { get; }
 
+    /// <summary>Adam over the rows of <paramref name="table"/>, updated in place; moments start at zero.</summary>
     public RowSparseAdam(Tensor table, double lr, double weightDecay, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
         SparseAdamMode mode = SparseAdamMode.Lazy)
     {
@@ -356,6 +359,7 @@ public sealed class RowSparseAdam : IDisposable
 
     /// <summary>First and second moments, one row per table row (for checkpoints).</summary>
     public Tensor FirstMoment => _m;
+    /// <summary>Second moment, one row per table row (for checkpoints).</summary>
     public Tensor SecondMoment => _v;
 
     /// <summary>Puts back the state a checkpoint saved.</summary>
@@ -371,6 +375,7 @@ public sealed class RowSparseAdam : IDisposable
         ExtendCorrections(steps);
     }
 
+    /// <summary>Frees the moments.</summary>
     public void Dispose()
     {
         _m.Dispose();

@@ -5,15 +5,21 @@ namespace RecDistill.Training;
 /// <summary>Optimisation and model-selection settings. Defaults follow SPEC sections 3, 5 and 6.</summary>
 public sealed record TrainOptions
 {
+    /// <summary>Most epochs to train; early stopping may end the run sooner.</summary>
     public int MaxEpochs { get; init; } = 400;
     /// <summary>Validate every this many epochs (and at the last epoch).</summary>
     public int EvalEvery { get; init; } = 5;
     /// <summary>Stop after this many validations without a better NDCG@20.</summary>
     public int Patience { get; init; } = 10;
+    /// <summary>Adam's learning rate.</summary>
     public double LearningRate { get; init; } = 1e-3;
+    /// <summary>L2 regularization weight on the embeddings a batch uses.</summary>
     public double WeightDecay { get; init; } = 1e-3;
+    /// <summary>Training samples (user, positive, negatives) per batch.</summary>
     public int BatchSize { get; init; } = 2048;
+    /// <summary>Negative items sampled per (user, train item) pair in each epoch.</summary>
     public int NegativesPerPair { get; init; } = 1;
+    /// <summary>The run's seed: the method's and model's initial values and every epoch's draws follow from it.</summary>
     public int Seed { get; init; } = 2023;
     /// <summary>
     /// Row-sparse Adam of BPR's tables: lazy (SPEC) or dense Adam's exact result. Left out of the
@@ -31,6 +37,7 @@ public sealed record TrainOptions
     /// <summary>The metric early stopping watches.</summary>
     public string SelectionMetric { get; init; } = "ndcg@20";
 
+    /// <summary>Throws <see cref="ArgumentException"/> (naming the CLI option) for a setting out of range.</summary>
     public void Validate()
     {
         if (MaxEpochs < 1) throw new ArgumentException("--epochs must be at least 1");
@@ -49,9 +56,22 @@ public sealed record TrainingProgress(
     IReadOnlyDictionary<string, double>? LastValid, int BestEpoch, double BestValid, TimeSpan Elapsed,
     bool AfterValidation = false);
 
+/// <summary>One epoch of a run, as history.csv records it.</summary>
+/// <param name="Epoch">The epoch (1-based).</param>
+/// <param name="Loss">Mean loss over the epoch's batches.</param>
+/// <param name="Seconds">Time the epoch took, validation included.</param>
+/// <param name="ValidMetric">The selection metric on validation when the epoch validated, else null.</param>
+/// <param name="Diagnostics">The method's diagnostics and mean loss terms for the epoch; null without a method or when it reports none.</param>
 public sealed record EpochRecord(int Epoch, double Loss, double Seconds, double? ValidMetric,
     IReadOnlyDictionary<string, double>? Diagnostics);
 
+/// <summary>How training ended; the model holds the best-validation weights.</summary>
+/// <param name="BestEpoch">The epoch of the best validation score (0 when none was taken).</param>
+/// <param name="EpochsRun">The last epoch trained.</param>
+/// <param name="TrainSeconds">Training time, over resumes too.</param>
+/// <param name="BestValid">Validation metrics at the best epoch.</param>
+/// <param name="History">Every epoch trained.</param>
+/// <param name="EarlyStopped">Whether patience ran out before the last epoch.</param>
 public sealed record TrainResult(
     int BestEpoch, int EpochsRun, double TrainSeconds,
     IReadOnlyDictionary<string, double> BestValid, IReadOnlyList<EpochRecord> History, bool EarlyStopped);

@@ -21,6 +21,7 @@ public sealed class Trainer
 {
     private readonly TrainOptions _o;
 
+    /// <summary>A trainer with these options (checked at once).</summary>
     public Trainer(TrainOptions options)
     {
         options.Validate();
@@ -65,6 +66,7 @@ public sealed class Trainer
         return (model.UserWeight.detach().clone().DetachFromDisposeScope(), model.ItemWeight.detach().clone().DetachFromDisposeScope());
     }
 
+    /// <summary>Trains <paramref name="model"/> on the data's train split (with <paramref name="method"/>'s loss added when given) and leaves it with its best-validation weights.</summary>
     public TrainResult Fit(IRecommender model, SplitDataset data, IDistillationMethod? method = null)
     {
         if (data.TrainCount == 0) throw new ArgumentException($"{data.Name}: the train split is empty; there is nothing to learn from");

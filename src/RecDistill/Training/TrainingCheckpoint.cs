@@ -10,22 +10,35 @@ namespace RecDistill.Training;
 /// <summary>Where a run stood at the end of an epoch: enough to continue it as if never stopped.</summary>
 public sealed record TrainingCheckpointHeader
 {
+    /// <summary>The last epoch completed.</summary>
     public int Epoch { get; init; }
+    /// <summary>Whether training had ended (early stop or the last epoch).</summary>
     public bool Finished { get; init; }
+    /// <summary>Whether patience had run out.</summary>
     public bool EarlyStopped { get; init; }
+    /// <summary>Best validation score of the selection metric so far.</summary>
     public double Best { get; init; }
+    /// <summary>The epoch of <see cref="Best"/>.</summary>
     public int BestEpoch { get; init; }
+    /// <summary>Validations since the last improvement (early stopping's count).</summary>
     public int BadEvals { get; init; }
+    /// <summary>Training time so far.</summary>
     public double ElapsedSeconds { get; init; }
+    /// <summary>Validation metrics at the best epoch.</summary>
     public Dictionary<string, double> BestValid { get; init; } = new();
+    /// <summary>Validation metrics of the latest validation; null before the first.</summary>
     public Dictionary<string, double>? LastValid { get; init; }
+    /// <summary>Every epoch completed.</summary>
     public List<EpochRecord> History { get; init; } = new();
     /// <summary>Training options, model and method that wrote the checkpoint; a resume must match them.</summary>
     public string Fingerprint { get; init; } = "";
+    /// <summary>Step count of the row-sparse optimizer (RowSparseAdam) of BPR's tables.</summary>
     public long SparseSteps { get; init; }
     /// <summary>Step count of each parameter of the dense optimizer (DenseAdam), in its order.</summary>
     public List<long>? DenseSteps { get; init; }
+    /// <summary>Names of the tensors stored after the header, in file order.</summary>
     public List<string> Tensors { get; init; } = new();
+    /// <summary>Shape of each stored tensor, aligned with <see cref="Tensors"/>.</summary>
     public List<long[]> Shapes { get; init; } = new();
 }
 
@@ -37,8 +50,10 @@ public sealed record TrainingCheckpointHeader
 /// </summary>
 public static class TrainingCheckpoint
 {
+    /// <summary>Name of the checkpoint file in a run directory.</summary>
     public const string FileName = "checkpoint.bin";
     private static readonly byte[] Magic = "RDCKPT\0\0"u8.ToArray();
+    /// <summary>The checkpoint format version written and read.</summary>
     public const int FormatVersion = 1;
     // Before the first validation the best score is -infinity, and diagnostics may be NaN.
     private static readonly JsonSerializerOptions HeaderJson = new(JsonOptions.Default)
@@ -46,6 +61,7 @@ public static class TrainingCheckpoint
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
+    /// <summary>Writes the checkpoint atomically: the header (with the tensors' names and shapes), the named tensors, then what <paramref name="writeOptimizer"/> writes.</summary>
     public static void Save(string path, TrainingCheckpointHeader header, IReadOnlyList<(string Name, Tensor Value)> tensors,
         Action<BinaryWriter>? writeOptimizer)
     {
