@@ -43,9 +43,11 @@ public static class Workflow
     public static SplitDataset LoadData(DataOptions options, IRunReporter? reporter = null) =>
         (reporter ?? SilentReporter.Instance).Step($"Loading {Describe(options)}", () => DatasetLoader.Load(options));
 
-    /// <summary>A short description of the data for messages: path and format, or "synthetic data" and the options' seed.</summary>
+    /// <summary>A short description of the data for messages: path and format, or the synthetic data's size and generator seed.</summary>
     public static string Describe(DataOptions o) =>
-        o.Format == DataFormat.Synthetic ? $"synthetic data (seed {o.Seed})" : $"{o.Path} ({o.Format.ToString().ToLowerInvariant()})";
+        o.Format == DataFormat.Synthetic
+            ? $"synthetic data ({o.Synthetic.Users} users, {o.Synthetic.Items} items, generator seed {o.Synthetic.Seed})"
+            : $"{o.Path} ({o.Format.ToString().ToLowerInvariant()})";
 
     /// <summary>Trains one model (a teacher, or any BPR-MF / LightGCN model) with early stopping and evaluates its best weights.</summary>
     public static RunResult Train(DataOptions data, ModelShape model, TrainOptions train, RunOutput? output = null,
