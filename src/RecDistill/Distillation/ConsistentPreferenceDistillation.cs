@@ -4,23 +4,45 @@ using static TorchSharp.torch;
 
 namespace RecDistill.Distillation;
 
-public enum PreferenceRegularizer { None, Pairwise, Listwise, Hybrid }
+/// <summary>CPD's preference-consistency regulariser R on the projector.</summary>
+public enum PreferenceRegularizer
+{
+    /// <summary>No regulariser: the feature loss alone (DE).</summary>
+    None,
+    /// <summary>-log sigmoid of the projected times the raw score difference, on the batch's (user, positive, first negative) triples.</summary>
+    Pairwise,
+    /// <summary>Cross entropy from softmax(raw scores / tau) to softmax(projected scores / tau) over each user's Q list items.</summary>
+    Listwise,
+    /// <summary>Pairwise plus listwise.</summary>
+    Hybrid,
+}
 
 /// <summary>CPD settings (SPEC 4.1 and 6).</summary>
 public sealed record CpdOptions
 {
+    /// <summary>Number of experts E of the projector (30).</summary>
     public int Experts { get; init; } = 30;
+    /// <summary>Dropout before each of the experts' linear layers (0).</summary>
     public double Dropout { get; init; } = 0.0;
+    /// <summary>Which regulariser R keeps the projection's preferences consistent (listwise).</summary>
     public PreferenceRegularizer Regularizer { get; init; } = PreferenceRegularizer.Listwise;
+    /// <summary>Weight alpha_C of the regulariser: L_CPD = L_feat + alpha_C R (0.1).</summary>
     public double AlphaC { get; init; } = 0.1;
+    /// <summary>List items Q drawn per user each epoch for the listwise regulariser (5).</summary>
     public int Q { get; init; } = 5;
+    /// <summary>Softmax temperature tau of the listwise regulariser (0.1).</summary>
     public double Tau { get; init; } = 0.1;
+    /// <summary>Length of the teacher's top list the Q items are drawn from (100).</summary>
     public int TopN { get; init; } = 100;
+    /// <summary>Temperature T of the draw's weights exp(-rank / T) (10).</summary>
     public double T { get; init; } = 10;
+    /// <summary>Weight lambda_C of the CPD loss (0.05).</summary>
     public double Lambda { get; init; } = 0.05;
     /// <summary>Gumbel-softmax temperature of the expert selection: start * decay^(epoch-1), never below the floor.</summary>
     public double SelectionTemperature { get; init; } = 1.0;
+    /// <summary>Factor applied to the selection temperature per epoch (0.98).</summary>
     public double SelectionTemperatureDecay { get; init; } = 0.98;
+    /// <summary>Lowest selection temperature (0.05).</summary>
     public double SelectionTemperatureFloor { get; init; } = 0.05;
 }
 
@@ -38,6 +60,10 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
     private Tensor? _users, _items;
     private long _pairs, _inconsistent;
 
+    /// <summary>
+    /// CPD (or DE, named "de" with no regulariser) on the context's teacher; throws
+    /// <see cref="ArgumentException"/> when experts, Q or top-N is below 1.
+    /// </summary>
     public ConsistentPreferenceDistillation(DistillationContext ctx, CpdOptions options, string name = "cpd")
     {
         if (options.Experts < 1 || options.Q < 1 || options.TopN < 1) throw new ArgumentException("CPD needs experts, Q and top-N of at least 1");
@@ -49,8 +75,11 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         Projector.train();
     }
 
+    /// <summary>The projector P: experts d_S -> (d_S + d_T) / 2 -> d_T, one per entity selected on the teacher vector.</summary>
     public ExpertProjector Projector { get; }
+    /// <inheritdoc/>
     public string Name { get; }
+    /// <summary>The projector's parameters (experts and selection net).</summary>
     public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Projector.parameters();
 
     /// <summary>This epoch's Q list items per user [U, Q] (listwise and hybrid; null otherwise).</summary>
@@ -59,9 +88,11 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
     /// <summary>Share of sampled (u, i, j) pairs whose order under the projector differs from the raw student order, last epoch.</summary>
     public double InconsistencyRate => _pairs == 0 ? double.NaN : (double)_inconsistent / _pairs;
 
+    /// <summary>NAME_inconsistency: the <see cref="InconsistencyRate"/> over the epoch's batches.</summary>
     public IReadOnlyDictionary<string, double> EpochDiagnostics =>
         new Dictionary<string, double> { [$"{Name}_inconsistency"] = InconsistencyRate };
 
+    /// <summary>Anneals the selection temperature and, for the listwise and hybrid regularisers, draws each user's Q list items.</summary>
     public void OnEpochStart(int epoch, IRecommender student, Random rng)
     {
         _pairs = 0; _inconsistent = 0;
@@ -77,6 +108,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         }
     }
 
+    /// <summary>The list items of the batch's distinct users (listwise, hybrid); no extra users.</summary>
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
         _users = batch.DistinctUsers;
@@ -84,6 +116,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         return (null, _listItems is null ? null : _listItems.index_select(0, _users));
     }
 
+    /// <summary>(feature loss + alpha_C x regulariser) x lambda_C.</summary>
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         var (feature, reg) = LossParts(batch, student);
@@ -223,6 +256,7 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         return reg!;
     }
 
+    /// <summary>Frees the list items and the projector.</summary>
     public void Dispose()
     {
         _listItems?.Dispose();

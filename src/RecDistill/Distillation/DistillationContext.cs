@@ -14,6 +14,7 @@ public sealed class DistillationContext : IDisposable
 {
     private Tensor? _teacherTopK;
 
+    /// <summary>Throws <see cref="ArgumentException"/> when the teacher's user or item count differs from the data's.</summary>
     public DistillationContext(FrozenTeacher teacher, SplitDataset data, int studentDim, Device device)
     {
         if (teacher.NumUsers != data.NumUsers || teacher.NumItems != data.NumItems)
@@ -21,11 +22,15 @@ public sealed class DistillationContext : IDisposable
         Teacher = teacher; Data = data; StudentDim = studentDim; Device = device;
     }
 
+    /// <summary>The frozen teacher.</summary>
     public FrozenTeacher Teacher { get; }
     /// <summary>The teacher's run directory, when it was loaded from one (recorded in students' metrics.json).</summary>
     public string? TeacherDir { get; init; }
+    /// <summary>The split data; its train items are left out of the teacher's lists.</summary>
     public SplitDataset Data { get; }
+    /// <summary>The student's dimension d_S, the projectors' input width.</summary>
     public int StudentDim { get; }
+    /// <summary>The device of the methods' tensors and projectors.</summary>
     public Device Device { get; }
 
     /// <summary>The teacher's top-k unobserved items per user [users, k], best first (a view into one cache).</summary>
@@ -41,5 +46,6 @@ public sealed class DistillationContext : IDisposable
         return _teacherTopK.narrow(1, 0, k);
     }
 
+    /// <summary>Frees the cached teacher lists (not the teacher).</summary>
     public void Dispose() => _teacherTopK?.Dispose();
 }

@@ -3,10 +3,15 @@ namespace RecDistill.Distillation;
 /// <summary>DE settings (Kang et al. 2020): experts d_S -> (d_S + d_T) / 2 -> d_T chosen by a Gumbel-softmax on the teacher vector.</summary>
 public sealed record DeOptions
 {
+    /// <summary>Number of experts E (30).</summary>
     public int Experts { get; init; } = 30; // SPEC section 6
+    /// <summary>Weight lambda of the DE loss (0.05).</summary>
     public double Lambda { get; init; } = 0.05;
+    /// <summary>Gumbel-softmax temperature of the expert selection at epoch 1 (1.0).</summary>
     public double SelectionTemperature { get; init; } = 1.0;
+    /// <summary>Factor applied to the selection temperature per epoch (0.98).</summary>
     public double SelectionTemperatureDecay { get; init; } = 0.98;
+    /// <summary>Lowest selection temperature (0.05).</summary>
     public double SelectionTemperatureFloor { get; init; } = 0.05;
 }
 
@@ -18,6 +23,7 @@ public sealed record DeOptions
 /// </summary>
 public static class DistillationExperts
 {
+    /// <summary>DE as CPD with no regulariser, named "de".</summary>
     public static ConsistentPreferenceDistillation Create(DistillationContext ctx, DeOptions o) =>
         new(ctx, new CpdOptions
         {

@@ -5,20 +5,34 @@ namespace RecDistill.Distillation;
 /// <summary>Method name plus every method's settings; MKD's three parts can be switched off for the ablation.</summary>
 public sealed record DistillationOptions
 {
+    /// <summary>The method, one of <see cref="DistillationMethods.AllNames"/> (any case); "mkd" by default.</summary>
     public string Method { get; init; } = "mkd";
+    /// <summary>NKD's settings, also for NKD as a part of MKD and the ablation.</summary>
     public NkdOptions Nkd { get; init; } = new();
+    /// <summary>CPD's settings, also for CPD as a part of MKD and the ablation.</summary>
     public CpdOptions Cpd { get; init; } = new();
+    /// <summary>SLD's settings, also for SLD as a part of MKD and the ablation.</summary>
     public SldOptions Sld { get; init; } = new();
+    /// <summary>KD's settings.</summary>
     public KdOptions Kd { get; init; } = new();
+    /// <summary>RD's settings.</summary>
     public RdOptions Rd { get; init; } = new();
+    /// <summary>CD's settings.</summary>
     public CdOptions Cd { get; init; } = new();
+    /// <summary>DE's settings.</summary>
     public DeOptions De { get; init; } = new();
+    /// <summary>RRD's settings.</summary>
     public RrdOptions Rrd { get; init; } = new();
+    /// <summary>HTD's settings.</summary>
     public HtdOptions Htd { get; init; } = new();
+    /// <summary>Whether "mkd" includes NKD (false for the ablation without it).</summary>
     public bool UseNkd { get; init; } = true;
+    /// <summary>Whether "mkd" includes CPD (false for the ablation without it).</summary>
     public bool UseCpd { get; init; } = true;
+    /// <summary>Whether "mkd" includes SLD (false for the ablation without it).</summary>
     public bool UseSld { get; init; } = true;
 
+    /// <summary>The defaults for a method on a backbone: SLD's settings follow the backbone (<see cref="SldOptions.For"/>).</summary>
     public static DistillationOptions Defaults(string method, Backbone backbone) =>
         new() { Method = method, Sld = SldOptions.For(backbone) };
 }
@@ -35,6 +49,7 @@ public static class DistillationMethods
     /// <summary>Every name <see cref="Create"/> accepts.</summary>
     public static IEnumerable<string> AllNames => Names.Concat(Ablations);
 
+    /// <summary>Whether <see cref="Create"/> accepts the name (any case).</summary>
     public static bool IsKnown(string name) => Names.Contains(name.ToLowerInvariant()) || Ablations.Contains(name.ToLowerInvariant());
 
     /// <summary>MKD's parts a method name stands for ("mkd": all three, "nkd+sld": two), or null for any other method.</summary>
@@ -45,6 +60,10 @@ public static class DistillationMethods
         _ => null,
     };
 
+    /// <summary>
+    /// The method the options name (any case), on the context; null for "scratch". Throws
+    /// <see cref="ArgumentException"/> for an unknown name, or "mkd" with all three parts switched off.
+    /// </summary>
     public static IDistillationMethod? Create(DistillationOptions o, DistillationContext ctx) => o.Method.ToLowerInvariant() switch
     {
         "scratch" => null,

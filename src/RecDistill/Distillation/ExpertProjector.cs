@@ -26,6 +26,12 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     private readonly ExpertCombination _combination;
     private readonly double _dropout;
 
+    /// <summary>
+    /// <paramref name="experts"/> MLPs studentDim -> hidden -> teacherDim, initialised as nn.Linear, with
+    /// <paramref name="dropout"/> before each linear layer, and for the selection form a linear selection
+    /// net teacherDim -> experts. Throws <see cref="ArgumentOutOfRangeException"/> for no expert or
+    /// dropout outside [0, 1).
+    /// </summary>
     public ExpertProjector(string name, int studentDim, int teacherDim, int experts, int hidden, double dropout,
         ExpertCombination combination) : base(name)
     {
@@ -55,6 +61,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     public void AnnealTemperature(int epoch, double start, double decay, double floor) =>
         Temperature = Math.Max(floor, start * Math.Pow(decay, epoch - 1));
 
+    /// <summary>Number of experts E.</summary>
     public int Experts => (int)_w1.shape[0];
 
     // The parameters as the loss term on this thread sees them (its own leaf copies inside the trainer's lanes).
@@ -180,6 +187,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     public Tensor ExpertOutput(int e, Tensor student) =>
         torch.addmm(_b2[e], torch.addmm(_b1[e], student, _w1[e], 1, 1).relu(), _w2[e], 1, 1);
 
+    /// <summary>softmax((logits + g) / tau) with Gumbel noise g = -log(-log u), u uniform from the loss term's generator.</summary>
     public static Tensor GumbelSoftmax(Tensor logits, double tau)
     {
         var g = -(-GumbelUniform(logits).log()).log();

@@ -12,6 +12,7 @@ namespace RecDistill.Distillation;
 /// </summary>
 public sealed class FrozenTeacher : IDisposable
 {
+    /// <summary>Detached copies of the given user and item vectors.</summary>
     public FrozenTeacher(Tensor users, Tensor items, Backbone backbone)
     {
         Users = users.detach().clone();
@@ -19,23 +20,31 @@ public sealed class FrozenTeacher : IDisposable
         Backbone = backbone;
     }
 
+    /// <summary>The final user and item vectors of a model (<see cref="IRecommender.FinalEmbeddings"/>).</summary>
     public static FrozenTeacher From(IRecommender model)
     {
         var (u, i) = model.FinalEmbeddings();
         using (u) using (i) return new FrozenTeacher(u, i, model.Backbone);
     }
 
+    /// <summary>Loads a model file for the data onto the device and keeps its final vectors; the model is freed.</summary>
     public static FrozenTeacher Load(string modelPath, SplitDataset data, Device device)
     {
         using var model = ModelFile.Load(modelPath, data, device);
         return From(model);
     }
 
+    /// <summary>User vectors [users, d_T].</summary>
     public Tensor Users { get; }
+    /// <summary>Item vectors [items, d_T].</summary>
     public Tensor Items { get; }
+    /// <summary>The teacher model's backbone.</summary>
     public Backbone Backbone { get; }
+    /// <summary>The teacher's dimension d_T.</summary>
     public int Dim => (int)Users.shape[1];
+    /// <summary>Number of users.</summary>
     public int NumUsers => (int)Users.shape[0];
+    /// <summary>Number of items.</summary>
     public int NumItems => (int)Items.shape[0];
 
     /// <summary>Teacher scores: users [n], items [n, m] -> [n, m].</summary>
@@ -61,6 +70,7 @@ public sealed class FrozenTeacher : IDisposable
         return all;
     }
 
+    /// <summary>Frees the vectors.</summary>
     public void Dispose()
     {
         Users.Dispose();

@@ -10,12 +10,17 @@ namespace RecDistill.Distillation;
 /// </summary>
 public sealed record HtdOptions
 {
+    /// <summary>Number of groups, one expert each (30).</summary>
     public int Groups { get; init; } = 30;
     /// <summary>Weight of the entity-level (within-group) term; 1 - alpha goes to the group level.</summary>
     public double Alpha { get; init; } = 0.5;
+    /// <summary>Weight lambda of the HTD loss (1e-2).</summary>
     public double Lambda { get; init; } = 1e-2;
+    /// <summary>Gumbel-softmax temperature of the group selection at epoch 1 (1.0).</summary>
     public double SelectionTemperature { get; init; } = 1.0;
+    /// <summary>Factor applied to the selection temperature per epoch (0.98).</summary>
     public double SelectionTemperatureDecay { get; init; } = 0.98;
+    /// <summary>Lowest selection temperature (0.05).</summary>
     public double SelectionTemperatureFloor { get; init; } = 0.05;
 }
 
@@ -32,6 +37,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     private readonly HtdOptions _o;
     private Tensor? _users, _items;
 
+    /// <summary>HTD on the context's teacher; throws <see cref="ArgumentException"/> for no group or alpha outside [0, 1].</summary>
     public HierarchicalTopologyDistillation(DistillationContext ctx, HtdOptions options)
     {
         if (options.Groups < 1) throw new ArgumentException("HTD needs at least one group");
@@ -44,14 +50,20 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         Projector.train();
     }
 
+    /// <summary>The projector: one expert d_S -> (d_S + d_T) / 2 -> d_T per group, selected on the teacher vector.</summary>
     public ExpertProjector Projector { get; }
+    /// <inheritdoc/>
     public string Name => "htd";
+    /// <summary>The projector's parameters (experts and selection net).</summary>
     public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Projector.parameters();
+    /// <summary>Empty: HTD reports no diagnostics.</summary>
     public IReadOnlyDictionary<string, double> EpochDiagnostics { get; } = new Dictionary<string, double>();
 
+    /// <summary>Anneals the selection temperature.</summary>
     public void OnEpochStart(int epoch, IRecommender student, Random rng) =>
         Projector.AnnealTemperature(epoch, _o.SelectionTemperature, _o.SelectionTemperatureDecay, _o.SelectionTemperatureFloor);
 
+    /// <summary>None: the loss reads the batch's distinct users and items only.</summary>
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
         _users = batch.DistinctUsers;
@@ -59,6 +71,7 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
         return (null, null);
     }
 
+    /// <summary>The users' topology loss plus the items', each times lambda.</summary>
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student) => UserLoss(student).Plus(ItemLoss(student));
 
     /// <summary>Users and items as two terms: their topologies are independent.</summary>
@@ -191,5 +204,6 @@ public sealed class HierarchicalTopologyDistillation : IDistillationMethod
     /// <summary>Whether a group of this many members of this width is computed from d x d products.</summary>
     public static bool UsesGramForm(long members, long dim) => members > 2 * dim;
 
+    /// <summary>Frees the projector.</summary>
     public void Dispose() => Projector.Dispose();
 }

@@ -45,6 +45,7 @@ public sealed record TrainingBatch(Tensor Users, Tensor Positives, Tensor Negati
 /// </summary>
 public interface IDistillationMethod : IDisposable
 {
+    /// <summary>The method's name ("kd", "de", "mkd", "nkd+cpd", ...): shown in training progress and the name of its default loss term.</summary>
     string Name { get; }
 
     /// <summary>Extra trainable parameters (projectors, experts), updated by the trainer's optimizer.</summary>

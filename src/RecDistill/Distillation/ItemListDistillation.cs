@@ -11,15 +11,20 @@ namespace RecDistill.Distillation;
 /// </summary>
 public abstract class ItemListDistillation : IDistillationMethod
 {
+    /// <summary>A method on the context's teacher and data; the lists come at the first epoch.</summary>
     protected ItemListDistillation(DistillationContext ctx) => Context = ctx;
 
+    /// <summary>The teacher, the data and the teacher's top-K lists.</summary>
     protected DistillationContext Context { get; }
     private Tensor? _lists;
     private Tensor? _batchUsers;
     private readonly List<Tensor> _epochTensors = new();
 
+    /// <inheritdoc/>
     public abstract string Name { get; }
+    /// <summary>None: the list methods train no parameters of their own.</summary>
     public virtual IEnumerable<TorchSharp.Modules.Parameter> Parameters => Array.Empty<TorchSharp.Modules.Parameter>();
+    /// <summary>None by default.</summary>
     public virtual IReadOnlyDictionary<string, double> EpochDiagnostics { get; } = new Dictionary<string, double>();
 
     /// <summary>The item lists [users, m] of this epoch; values kept with <see cref="Keep"/> live as long.</summary>
@@ -36,6 +41,7 @@ public abstract class ItemListDistillation : IDistillationMethod
         return kept;
     }
 
+    /// <summary>Frees the last epoch's tensors and builds this epoch's lists (<see cref="BuildLists"/>), without gradient.</summary>
     public void OnEpochStart(int epoch, IRecommender student, Random rng)
     {
         foreach (var t in _epochTensors) t.Dispose();
@@ -45,18 +51,21 @@ public abstract class ItemListDistillation : IDistillationMethod
         _lists = Keep(BuildLists(epoch, student, rng));
     }
 
+    /// <summary>The items on the lists of the batch's distinct users; no extra users.</summary>
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
         _batchUsers = batch.DistinctUsers;
         return (null, _lists!.index_select(0, _batchUsers).flatten());
     }
 
+    /// <summary><see cref="ListLoss"/> on the student's scores of the lists of the batch's distinct users.</summary>
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         var users = _batchUsers!;
         return ListLoss(users, student.ListScores(users, _lists!.index_select(0, users)));
     }
 
+    /// <summary>Frees the epoch's lists and kept tensors.</summary>
     public virtual void Dispose()
     {
         foreach (var t in _epochTensors) t.Dispose();

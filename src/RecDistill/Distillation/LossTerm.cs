@@ -8,6 +8,9 @@ namespace RecDistill.Distillation;
 /// One term of a batch's loss, a function of the looked-up student vectors. The trainer computes the
 /// gradients of a batch's terms apart, on different threads, and adds them (<see cref="Training.LossTermLanes"/>).
 /// </summary>
+/// <param name="Name">The term's name ("cpd features", "nkd 1/2"): history.csv's loss_ and grad_
+/// columns, spaces as underscores, a shard's "k/n" left out.</param>
+/// <param name="Loss">The term's weighted loss (a scalar) from the batch's looked-up student vectors.</param>
 public sealed record LossTerm(string Name, Func<EmbeddingLookup, Tensor> Loss);
 
 /// <summary>
@@ -31,8 +34,10 @@ public static class LossGenerator
         return new Scope(previous);
     }
 
+    /// <summary>Returned by <see cref="Use"/>: restores this thread's previous generator when disposed.</summary>
     public readonly struct Scope(Generator? previous) : IDisposable
     {
+        /// <summary>Restores what was current before <c>Use</c>.</summary>
         public void Dispose() => t_current = previous;
     }
 }
@@ -62,8 +67,10 @@ public static class ParameterAliases
         return new Scope(previous);
     }
 
+    /// <summary>Returned by <see cref="Use"/>: restores this thread's previous copies when disposed.</summary>
     public readonly struct Scope(Dictionary<Tensor, Tensor>? previous) : IDisposable
     {
+        /// <summary>Restores what was current before <c>Use</c>.</summary>
         public void Dispose() => t_current = previous;
     }
 }

@@ -4,18 +4,31 @@ using static TorchSharp.torch;
 
 namespace RecDistill.Distillation;
 
-public enum NeighborMixing { Soft, Hard }
+/// <summary>How NKD mixes a vector with its neighbour's.</summary>
+public enum NeighborMixing
+{
+    /// <summary>r x own + (1 - r) x neighbour, r drawn per coordinate from U(0, 2 alpha).</summary>
+    Soft,
+    /// <summary>Per coordinate, the own value with probability alpha, else the neighbour's.</summary>
+    Hard,
+}
 
 /// <summary>NKD settings (SPEC 4.1 and 6).</summary>
 public sealed record NkdOptions
 {
+    /// <summary>Nearest neighbours K per user and per item in the teacher's space (5).</summary>
     public int Neighbors { get; init; } = 5;
+    /// <summary>Mixing parameter alpha in [0, 1] (0.5): see <see cref="NeighborMixing"/>.</summary>
     public double Alpha { get; init; } = 0.5;
+    /// <summary>Soft or hard mixing (soft).</summary>
     public NeighborMixing Mixing { get; init; } = NeighborMixing.Soft;
+    /// <summary>Number of experts E of the projector (5).</summary>
     public int Experts { get; init; } = 5;
+    /// <summary>Dropout before each of the experts' linear layers (0.1).</summary>
     public double Dropout { get; init; } = 0.1;
     /// <summary>Teacher vectors are reduced to this many dimensions by PCA before the kNN search.</summary>
     public int PcaDim { get; init; } = 150;
+    /// <summary>Weight lambda_N of the NKD loss (0.5).</summary>
     public double Lambda { get; init; } = 0.5;
     /// <summary>
     /// The batch's rows (distinct users, then distinct positive and negative items) are split into this
@@ -38,6 +51,10 @@ public sealed class NeighborDistillation : IDistillationMethod
     private readonly Tensor _userNeighbors, _itemNeighbors; // [U, K], [I, K]
     private Tensor? _users, _items, _nUsers, _nItems; // the batch's distinct users; its distinct positives then negatives
 
+    /// <summary>
+    /// Finds the teacher's user and item neighbours (PCA, then kNN) and builds the projector; throws
+    /// <see cref="ArgumentException"/> for no neighbour or shard, or alpha outside [0, 1].
+    /// </summary>
     public NeighborDistillation(DistillationContext ctx, NkdOptions options)
     {
         if (options.Neighbors < 1) throw new ArgumentException("NKD needs at least one neighbour");
@@ -53,15 +70,23 @@ public sealed class NeighborDistillation : IDistillationMethod
         Projector.train();
     }
 
+    /// <summary>The projector: the mean of experts d_S -> d_T / 2 -> d_T, L2-normalised.</summary>
     public ExpertProjector Projector { get; }
+    /// <inheritdoc/>
     public string Name => "nkd";
+    /// <summary>The projector's parameters.</summary>
     public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Projector.parameters();
+    /// <summary>Empty: NKD reports no diagnostics.</summary>
     public IReadOnlyDictionary<string, double> EpochDiagnostics { get; } = new Dictionary<string, double>();
+    /// <summary>Each user's nearest users in the teacher's space [U, K], nearest first.</summary>
     public Tensor UserNeighbors => _userNeighbors;
+    /// <summary>Each item's nearest items in the teacher's space [I, K], nearest first.</summary>
     public Tensor ItemNeighbors => _itemNeighbors;
 
+    /// <summary>Nothing: the neighbours are found once, when the method is created.</summary>
     public void OnEpochStart(int epoch, IRecommender student, Random rng) { }
 
+    /// <summary>Draws one neighbour for each of the batch's distinct users and items: those neighbours are the extra ids.</summary>
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
         _users = batch.DistinctUsers;
@@ -77,6 +102,7 @@ public sealed class NeighborDistillation : IDistillationMethod
         return table.index_select(0, ids).gather(1, pick).squeeze(1);
     }
 
+    /// <summary>The sum of the shards' losses.</summary>
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         var loss = Shard(student, 0);
@@ -84,6 +110,7 @@ public sealed class NeighborDistillation : IDistillationMethod
         return loss;
     }
 
+    /// <summary>One term per shard (<see cref="NkdOptions.Shards"/>) of the batch's rows.</summary>
     public IReadOnlyList<LossTerm> Terms(TrainingBatch batch) =>
         Enumerable.Range(0, _o.Shards).Select(k => new LossTerm(_o.Shards == 1 ? "nkd" : $"nkd {k + 1}/{_o.Shards}", student => Shard(student, k))).ToList();
 
@@ -139,6 +166,7 @@ public sealed class NeighborDistillation : IDistillationMethod
         return (r * own).Plus(FixedScalars.OneMinus(r) * neighbour);
     }
 
+    /// <summary>Frees the neighbour tables and the projector.</summary>
     public void Dispose()
     {
         _userNeighbors.Dispose();
@@ -150,6 +178,12 @@ public sealed class NeighborDistillation : IDistillationMethod
 /// <summary>Euclidean k nearest neighbours (self excluded) after a PCA reduction, in row batches.</summary>
 public static class NearestNeighbors
 {
+    /// <summary>
+    /// Each row's k nearest other rows [n, k], nearest first (ties: lower id), after centring and, when
+    /// <paramref name="pcaDim"/> is below the width, projecting on the top pcaDim principal directions.
+    /// k is cut to n - 1; throws <see cref="ArgumentException"/> for fewer than two rows.
+    /// <paramref name="maxDistancesPerBatch"/> bounds the distances computed per batch.
+    /// </summary>
     public static Tensor Compute(Tensor vectors, int k, int pcaDim, long maxDistancesPerBatch = Evaluation.TopKRanking.DefaultMaxScoresPerBatch)
     {
         using var _ = torch.no_grad();

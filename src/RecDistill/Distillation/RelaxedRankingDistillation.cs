@@ -7,10 +7,15 @@ namespace RecDistill.Distillation;
 /// <summary>RRD settings (SPEC 6).</summary>
 public sealed record RrdOptions
 {
+    /// <summary>Interesting items K sampled per user from the teacher's top-mxK (100).</summary>
     public int K { get; init; } = 100;
+    /// <summary>Uninteresting items L drawn uniformly per user (200).</summary>
     public int L { get; init; } = 200;
+    /// <summary>Length mxK of the teacher's top list the interesting items come from (500).</summary>
     public int MxK { get; init; } = 500;
+    /// <summary>Temperature T of the sampling weights exp(-rank / T) (10).</summary>
     public double T { get; init; } = 10;
+    /// <summary>Weight lambda of the RRD loss (0.1).</summary>
     public double Lambda { get; init; } = 0.1;
 }
 
@@ -26,8 +31,10 @@ public sealed class RelaxedRankingDistillation(DistillationContext ctx, RrdOptio
     private Tensor? _uninterestingValid;
     private int _k;
 
+    /// <inheritdoc/>
     public override string Name => "rrd";
 
+    /// <summary>Per user, the K interesting items in teacher order, then the L uniform draws (those in the teacher's list are masked out of the loss).</summary>
     protected override Tensor BuildLists(int epoch, IRecommender student, Random rng)
     {
         var top = Context.TeacherTopK(options.MxK);                                  // [U, mxK]
@@ -45,6 +52,7 @@ public sealed class RelaxedRankingDistillation(DistillationContext ctx, RrdOptio
         return torch.cat(new[] { interesting, uninteresting }, 1);
     }
 
+    /// <summary>The relaxed Plackett-Luce loss over the lists of the batch's users, summed, times lambda.</summary>
     protected override Tensor ListLoss(Tensor users, Tensor studentScores)
     {
         var s = studentScores.narrow(1, 0, _k);                                       // [n, K], teacher order

@@ -8,16 +8,22 @@ namespace RecDistill.Distillation;
 /// <summary>SLD settings (SPEC 4.1 and 6).</summary>
 public sealed record SldOptions
 {
+    /// <summary>Length K of the teacher's top list T_u and of the student's S_u (50).</summary>
     public int K { get; init; } = 50;
+    /// <summary>Size L of the interesting set J_u (50).</summary>
     public int L { get; init; } = 50;
+    /// <summary>Length mxK of the student's top list J_u is drawn from (200).</summary>
     public int MxK { get; init; } = 200;
+    /// <summary>Temperature T of J_u's sampling weights exp((1 + c_p) / T) (10).</summary>
     public double T { get; init; } = 10;
     /// <summary>Softmax temperature: 1 for BPR, 10 for LightGCN.</summary>
     public double Tau { get; init; } = 1;
     /// <summary>Overlap weight: 3 for BPR, 5 for LightGCN.</summary>
     public double Beta { get; init; } = 3;
+    /// <summary>Weight lambda_S of the SLD loss (500).</summary>
     public double Lambda { get; init; } = 500;
 
+    /// <summary>SPEC's settings for a backbone: tau 10 and beta 5 for LightGCN, the defaults (tau 1, beta 3) otherwise.</summary>
     public static SldOptions For(Backbone b) => b == Backbone.LightGcn ? new SldOptions { Tau = 10, Beta = 5 } : new SldOptions();
 }
 
@@ -34,6 +40,7 @@ public sealed class SoftLabelDistillation : IDistillationMethod
     private Tensor? _batchUsers;
     private double _overlapMean;
 
+    /// <summary>SLD on the context's teacher; throws <see cref="ArgumentException"/> unless K and L are at least 1 and mxK at least both.</summary>
     public SoftLabelDistillation(DistillationContext ctx, SldOptions options)
     {
         if (options.K < 1 || options.L < 1 || options.MxK < Math.Max(options.K, options.L))
@@ -41,10 +48,14 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         _ctx = ctx; _o = options;
     }
 
+    /// <inheritdoc/>
     public string Name => "sld";
+    /// <summary>None: SLD trains no parameters of its own.</summary>
     public IEnumerable<TorchSharp.Modules.Parameter> Parameters => Array.Empty<TorchSharp.Modules.Parameter>();
+    /// <summary>sld_overlap: the mean over users of the overlap o_u, as of this epoch's lists.</summary>
     public IReadOnlyDictionary<string, double> EpochDiagnostics => new Dictionary<string, double> { ["sld_overlap"] = _overlapMean };
 
+    /// <summary>From the current student: its top-mxK, S_u, J_u, the T-set, the weights w_u and the teacher's scores on S_u and the T-set.</summary>
     public void OnEpochStart(int epoch, IRecommender student, Random rng)
     {
         DisposeEpochState();
@@ -77,6 +88,7 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         su.Dispose(); si.Dispose();
     }
 
+    /// <summary>The items of S_u and of the T-set of the batch's distinct users.</summary>
     public (Tensor? Users, Tensor? Items) ExtraIds(TrainingBatch batch)
     {
         _batchUsers = batch.DistinctUsers;
@@ -84,6 +96,7 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         return (null, items);
     }
 
+    /// <summary>sum over the batch's distinct users of (1 - w) CE_S + w CE_T, times lambda_S.</summary>
     public Tensor Loss(TrainingBatch batch, EmbeddingLookup student)
     {
         var users = _batchUsers ?? batch.DistinctUsers;
@@ -118,5 +131,6 @@ public sealed class SoftLabelDistillation : IDistillationMethod
         foreach (var t in new[] { _s, _set, _setMask, _w, _teacherS, _teacherSet }) t?.Dispose();
     }
 
+    /// <summary>Frees the epoch's lists and scores.</summary>
     public void Dispose() => DisposeEpochState();
 }
