@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
@@ -40,10 +39,7 @@ public sealed class ModelAdapter : IDisposable
 {
     private readonly CompactModel _model;
     private readonly Recommender _recommender;
-    // float32 item vectors, dimension-major (value c of item i at c*items + i): HNSW's rows and its exact fallback.
-    private readonly float[] _itemColumns;
     private readonly HnswIndex? _hnsw;
-    private readonly int _block;
 
     /// <summary>What is loaded: source, checksums, shape, index kind, and when and how fast it was loaded.</summary>
     public ModelInfo Info { get; }
@@ -56,20 +52,12 @@ public sealed class ModelAdapter : IDisposable
         _model = model;
         _recommender = new Recommender(model);
         int ni = model.NumItems, d = model.Dim;
-        _itemColumns = new float[(long)ni * d <= Array.MaxLength ? ni * d : throw new NotSupportedException("item table too large")];
-        var row = new float[d];
-        for (int i = 0; i < ni; i++)
-        {
-            model.ItemVector(i, row);
-            for (int c = 0; c < d; c++) _itemColumns[c * ni + i] = row[c];
-        }
-        _block = Math.Clamp(64 * 1024 / d / 16 * 16, 256, 4096);
         Candidates = options.Hnsw.Candidates;
         if (options.Index == IndexKind.Hnsw)
         {
-            var rows = new float[ni * d];
-            for (int i = 0; i < ni; i++)
-                for (int c = 0; c < d; c++) rows[i * d + c] = _itemColumns[c * ni + i];
+            // The index's rows: float32 item vectors, row-major (only this path needs a copy of them).
+            var rows = new float[(long)ni * d <= Array.MaxLength ? ni * d : throw new NotSupportedException("item table too large")];
+            for (int i = 0; i < ni; i++) model.ItemVector(i, rows.AsSpan(i * d, d));
             _hnsw = HnswIndex.Build(rows, ni, d, options.Hnsw);
         }
         Info = new ModelInfo(source, sha256, formatChecksum, model.Backbone.ToString().ToLowerInvariant(),
@@ -173,33 +161,6 @@ public sealed class ModelAdapter : IDisposable
         return _recommender.Popular(k).Select(Scored).ToArray();
     }
 
-    /// <summary>Every item scored in blocks (one SIMD multiply-add pass per dimension), through the top-K selector: HNSW's fallback.</summary>
-    private ScoredItem[] Exact(float[] u, int k, int[] leaveOut)
-    {
-        int ni = _model.NumItems, d = _model.Dim;
-        var top = new TopK(Math.Min(k, ni));
-        var block = ArrayPool<float>.Shared.Rent(_block);
-        try
-        {
-            int p = 0;
-            for (int start = 0; start < ni; start += _block)
-            {
-                int len = Math.Min(_block, ni - start);
-                var a = block.AsSpan(0, len);
-                TensorPrimitives.Multiply(_itemColumns.AsSpan(start, len), u[0], a);
-                for (int c = 1; c < d; c++)
-                    TensorPrimitives.MultiplyAdd(_itemColumns.AsSpan(c * ni + start, len), u[c], a, a);
-                for (; p < leaveOut.Length && leaveOut[p] < start + len; p++) a[leaveOut[p] - start] = float.NegativeInfinity;
-                top.Offer(a, start);
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(block);
-        }
-        return top.ToSorted(_model.ItemIds).Select(Scored).ToArray();
-    }
-
     /// <summary>
     /// HNSW candidates (at least k plus the items to leave out), rescored exactly, the best k kept; when
     /// the graph yields fewer than k usable items while the catalogue has them, the exact path answers.
@@ -217,7 +178,7 @@ public sealed class ModelAdapter : IDisposable
             _model.ItemVector(i, v);
             scored.Add((i, TensorPrimitives.Dot<float>(u, v)));
         }
-        if (scored.Count < Math.Min(k, ni - leaveOut.Length)) return Exact(u, k, leaveOut);
+        if (scored.Count < Math.Min(k, ni - leaveOut.Length)) return _recommender.RecommendForVector(u, k, leaveOut).Select(Scored).ToArray();
         scored.Sort((a, b) => a.Score != b.Score ? b.Score.CompareTo(a.Score) : a.Item.CompareTo(b.Item));
         var names = _model.ItemIds;
         var result = new ScoredItem[Math.Min(k, scored.Count)];

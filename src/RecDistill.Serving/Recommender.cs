@@ -109,9 +109,7 @@ public sealed class Recommender
     {
         CheckK(k);
         var items = DenseItems(itemIds);
-        var result = new Recommendation[1][];
-        RankGroup(FoldIn(items), [excludeSeen ? items : null], k, result);
-        return result[0];
+        return Rank(FoldIn(items), excludeSeen ? items : null, k);
     }
 
     /// <summary>The k items that score highest with <paramref name="itemId"/>'s vector as the query (dot products), the item itself left out.</summary>
@@ -122,8 +120,30 @@ public sealed class Recommender
         if (!_m.TryGetItem(itemId, out int item)) throw new UnknownItemException(itemId);
         var query = new float[_m.Dim];
         _m.ItemVector(item, query);
+        return Rank(query, [item], k);
+    }
+
+    /// <summary>
+    /// The k items that score highest with any query vector (dot products), best first, leaving out the dense
+    /// items in <paramref name="leaveOut"/>: the exact ranking behind every other query, for vectors made elsewhere
+    /// (an approximate index's query, one's own user vector).
+    /// </summary>
+    /// <exception cref="ArgumentException">The vector's length is not the model's dimension, or a left-out index is out of range.</exception>
+    public IReadOnlyList<Recommendation> RecommendForVector(ReadOnlySpan<float> vector, int k, IEnumerable<int>? leaveOut = null)
+    {
+        CheckK(k);
+        if (vector.Length != _m.Dim) throw new ArgumentException($"the vector has {vector.Length} values; the model's dimension is {_m.Dim}", nameof(vector));
+        int[]? seen = leaveOut?.Distinct().Order().ToArray();
+        if (seen is { Length: > 0 } && (seen[0] < 0 || seen[^1] >= _m.NumItems))
+            throw new ArgumentException($"left-out items must be dense indices from 0 to {_m.NumItems - 1}", nameof(leaveOut));
+        return Rank(vector.ToArray(), seen, k);
+    }
+
+    /// <summary>One query through <see cref="RankGroup"/>; <paramref name="seen"/> ascending dense items or null.</summary>
+    private Recommendation[] Rank(float[] query, int[]? seen, int k)
+    {
         var result = new Recommendation[1][];
-        RankGroup(query, [[item]], k, result);
+        RankGroup(query, [seen], k, result);
         return result[0];
     }
 

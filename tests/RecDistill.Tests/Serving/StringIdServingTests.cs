@@ -136,4 +136,18 @@ public class StringIdServingTests
         Assert.Equal(new[] { "d" }, rec.Similar("a", 1).Select(r => r.ItemId));
         Assert.Equal("zz", Assert.Throws<UnknownItemException>(() => rec.Similar("zz", 3)).ItemId);
     }
+
+    [Fact]
+    public void Any_vector_ranks_by_dot_product_leaving_out_the_given_dense_items()
+    {
+        float[] iv = [1, 0, 0.9f, 0.1f, 0, 1, 2, 2];
+        var m = CompactModel.Create(ModelBackbone.Bpr, 0, 2, [1, 1], iv, ["u"], ["a", "b", "c", "d"], [[1]], VectorPrecision.Fp32);
+        var rec = new Recommender(m);
+        // (1, 0.5): a 1, b 0.95, c 0.5, d 3.
+        Assert.Equal(new[] { new Recommendation("d", 3), new Recommendation("c", 0.5f) }, rec.RecommendForVector([1, 0.5f], 10, [0, 1, 1]));
+        // The user's own vector and train items give the user's answer.
+        Assert.Equal(rec.Recommend("u", 4), rec.RecommendForVector([1, 1], 4, m.TrainItems(0).ToArray()));
+        Assert.Throws<ArgumentException>(() => rec.RecommendForVector([1], 2));
+        Assert.Throws<ArgumentException>(() => rec.RecommendForVector([1, 1], 2, [4]));
+    }
 }
