@@ -172,9 +172,9 @@ public static class ComparisonReport
         var bestOther = rows.Where(r => r.Method is not ("mkd" or RunSummary.TeacherMethod))
             .MaxBy(r => r.Test["ndcg@20"].Mean);
         if (bestOther is not null) others.Add(bestOther.Method);
+        var a = UserMeans(records.Where(r => r.Method == "mkd").ToList());
         foreach (var other in others)
         {
-            var a = UserMeans(records.Where(r => r.Method == "mkd").ToList());
             var b = UserMeans(records.Where(r => r.Method == other).ToList());
             if (a is null || b is null || a.Value.Hash != b.Value.Hash) continue;
             result.Add(new PairedRow("mkd", other, a.Value.Runs, b.Value.Runs, WilcoxonSignedRank.Test(a.Value.Means, b.Value.Means)));
