@@ -2,14 +2,15 @@
 // off) with every kernel (A) and with all kernels but one (B: --kernels plain:NAME), alternating
 // A B A B ... so that both arms share the machine's state. The keep rule (issue 27): a kernel stays
 // where A's median wall time is at least 15% below B's.
-// Usage: dotnet run -c Release bench/kernel-ab.cs -- --teacher DIR [--lightgcn-data PATH --lightgcn-format F]
-//          [--kernels sgemm,list-scores,...] [--epochs 20] [--repeats 2] [--threads 2]
+// Usage: dotnet run -c Release bench/kernel-ab.cs -- --teacher DIR [--data PATH --format F]
+//          [--kernels list-scores,nkd-loss,...] [--epochs 20] [--repeats 2] [--threads 2]
 //          [--cli src/RecDistill.Cli/bin/Release/net10.0/RecDistill.Cli.dll [--commit SHA]] [--out results/perf/kernel-ab]
-// Writes OUT/NAME.json per kernel (every run's wall and train seconds, the medians, the ratio, the
-// decision, the command lines, the commit) and prints a summary table.
+// Writes OUT/NAME.json per kernel (every run's wall and train seconds, test NDCG@20 and model.bin's
+// SHA-256, the medians, the ratio, the decision, the command lines, the commit) and prints a summary table.
 #:property JsonSerializerIsReflectionEnabledByDefault=true
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -31,12 +32,9 @@ if (!File.Exists(cli)) { Console.Error.WriteLine($"{cli} not found: build the CL
 // Each kernel's run: the method whose epoch it serves (or a LightGCN teacher for the propagation).
 var runs = new Dictionary<string, string[]>
 {
-    ["sgemm"] = ["distill", "--method", "mkd"],
+    ["sgemm"] = ["train", "--model", "bpr", "--dim", "200"],
     ["list-scores"] = ["distill", "--method", "sld"],
-    ["expert-mlp"] = ["distill", "--method", "nkd"],
-    ["selection-gate"] = ["distill", "--method", "cpd"],
     ["nkd-loss"] = ["distill", "--method", "nkd"],
-    ["cpd-loss"] = ["distill", "--method", "cpd"],
     ["htd-loss"] = ["distill", "--method", "htd"],
     ["graph-propagation"] = ["train", "--model", "lightgcn", "--dim", "64"],
 };
@@ -62,11 +60,11 @@ foreach (var kernel in kernels)
     }
     else
     {
-        if (!opts.TryGetValue("lightgcn-data", out var data)) { Console.Error.WriteLine($"{kernel}: --lightgcn-data PATH is needed"); continue; }
-        common.AddRange(["--data", data, "--format", Opt("lightgcn-format", "citeulike")]);
+        if (!opts.TryGetValue("data", out var data)) { Console.Error.WriteLine($"{kernel}: --data PATH is needed for the training runs"); continue; }
+        common.AddRange(["--data", data, "--format", Opt("format", "citeulike")]);
     }
     common.AddRange(["--epochs", epochs.ToString(CultureInfo.InvariantCulture), "--patience", "100000", "--seed", "1", "--threads", threads, "--overwrite"]);
-    var arms = new Dictionary<string, List<(double Wall, double Train)>> { ["A"] = new(), ["B"] = new() };
+    var arms = new Dictionary<string, List<(double Wall, double Train, double TestNdcg, string ModelSha)>> { ["A"] = new(), ["B"] = new() };
     var lines = new Dictionary<string, string>();
     for (int r = 0; r < repeats; r++)
         foreach (var arm in new[] { "A", "B" })
@@ -82,7 +80,9 @@ foreach (var kernel in kernels)
             double wall = clock.Elapsed.TotalSeconds;
             if (p.ExitCode != 0) { Console.Error.WriteLine($"{lines[arm]} failed ({p.ExitCode}): {stderr.Result}{stdout.Result}"); return 1; }
             var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "metrics.json")))!;
-            arms[arm].Add((wall, (double)metrics["train_seconds"]!));
+            // The metrics and model hash show whether leaving the kernel out changes the result (bit for bit or within noise).
+            string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(dir, "model.bin"))));
+            arms[arm].Add((wall, (double)metrics["train_seconds"]!, (double)metrics["test"]!["ndcg@20"]!, sha));
         }
     double Median(IEnumerable<double> xs) { var s = xs.Order().ToArray(); return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
     double a = Median(arms["A"].Select(x => x.Wall)), b = Median(arms["B"].Select(x => x.Wall));
@@ -98,6 +98,10 @@ foreach (var kernel in kernels)
         ["b_wall_seconds"] = new JsonArray(arms["B"].Select(x => (JsonNode)Math.Round(x.Wall, 2)).ToArray()),
         ["a_train_seconds"] = new JsonArray(arms["A"].Select(x => (JsonNode)x.Train).ToArray()),
         ["b_train_seconds"] = new JsonArray(arms["B"].Select(x => (JsonNode)x.Train).ToArray()),
+        ["a_test_ndcg@20"] = new JsonArray(arms["A"].Select(x => (JsonNode)x.TestNdcg).ToArray()),
+        ["b_test_ndcg@20"] = new JsonArray(arms["B"].Select(x => (JsonNode)x.TestNdcg).ToArray()),
+        ["a_model_sha256"] = new JsonArray(arms["A"].Select(x => (JsonNode)x.ModelSha).ToArray()),
+        ["b_model_sha256"] = new JsonArray(arms["B"].Select(x => (JsonNode)x.ModelSha).ToArray()),
         ["a_median_wall"] = Math.Round(a, 2), ["b_median_wall"] = Math.Round(b, 2), ["ratio_a_over_b"] = Math.Round(ratio, 4),
         ["decision"] = decision, ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
     };

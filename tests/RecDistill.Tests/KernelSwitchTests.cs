@@ -9,29 +9,29 @@ public class KernelSwitchTests
     [Fact]
     public void The_choice_holds_in_its_scope_and_its_parallel_workers_and_is_restored()
     {
-        Assert.True(KernelSwitch.Uses(KernelSwitch.ExpertMlp));
+        Assert.True(KernelSwitch.Uses(KernelSwitch.ListScores));
         using (KernelSwitch.Use(KernelChoice.Plain))
         {
-            Assert.False(KernelSwitch.Uses(KernelSwitch.ExpertMlp));
+            Assert.False(KernelSwitch.Uses(KernelSwitch.ListScores));
             var seen = new bool[64];
-            Parallel.For(0, seen.Length, i => seen[i] = KernelSwitch.Uses(KernelSwitch.Sgemm));
+            Parallel.For(0, seen.Length, i => seen[i] = KernelSwitch.Uses(KernelSwitch.HtdLoss));
             Assert.DoesNotContain(true, seen);
-            using (KernelSwitch.Use(true)) Assert.True(KernelSwitch.Uses(KernelSwitch.Sgemm));
-            Assert.False(KernelSwitch.Uses(KernelSwitch.Sgemm));
+            using (KernelSwitch.Use(true)) Assert.True(KernelSwitch.Uses(KernelSwitch.HtdLoss));
+            Assert.False(KernelSwitch.Uses(KernelSwitch.HtdLoss));
         }
-        Assert.True(KernelSwitch.Uses(KernelSwitch.ExpertMlp));
+        Assert.True(KernelSwitch.Uses(KernelSwitch.ListScores));
     }
 
     [Fact]
     public void Choices_parse_print_and_name_only_real_kernels()
     {
-        var one = KernelChoice.Parse("plain:cpd-loss, expert-mlp");
-        Assert.False(one.Uses("cpd-loss"));
-        Assert.True(one.Uses("sgemm"));
-        Assert.Equal("plain:expert-mlp,cpd-loss", one.ToString());
+        var one = KernelChoice.Parse("plain:htd-loss, nkd-loss");
+        Assert.False(one.Uses("htd-loss"));
+        Assert.True(one.Uses("list-scores"));
+        Assert.Equal("plain:nkd-loss,htd-loss", one.ToString());
         Assert.Equal("plain", KernelChoice.Parse("PLAIN").ToString());
         Assert.Same(KernelChoice.Accelerated, KernelChoice.Parse("plain:"));
-        Assert.Throws<ArgumentException>(() => KernelChoice.Parse("plain:sgem"));
+        Assert.Throws<ArgumentException>(() => KernelChoice.Parse("plain:expert-mlp"));
         Assert.Throws<ArgumentException>(() => KernelChoice.Parse("fast"));
         // Every name the switch's call sites use is a public kernel name, and the other way round.
         var constants = typeof(KernelSwitch).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).Order();

@@ -79,37 +79,6 @@ public class SgemmTests
         }
     }
 
-    [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void Affine_matches_addmm_in_value_and_gradients(int threads)
-    {
-        using var threadScope = TestData.Threads(threads);
-        torch.manual_seed(9);
-        var x0 = torch.randn(301, 23); var w0 = torch.randn(23, 70); var b0 = torch.randn(1, 70); var g = torch.randn(301, 70);
-        var (x1, w1, b1) = (x0.clone().requires_grad_(true), w0.clone().requires_grad_(true), b0.clone().requires_grad_(true));
-        var y1 = Affine.Compute(x1, w1, b1);
-        (y1 * g).sum().backward();
-        var (x2, w2, b2) = (x0.clone().requires_grad_(true), w0.clone().requires_grad_(true), b0.clone().requires_grad_(true));
-        var y2 = torch.addmm(b2, x2, w2, 1, 1);
-        (y2 * g).sum().backward();
-        Assert.True(y1.allclose(y2, rtol: 1e-4, atol: 1e-4), "value");
-        Assert.True(x1.grad!.allclose(x2.grad!, rtol: 1e-4, atol: 1e-4), "x gradient");
-        Assert.True(w1.grad!.allclose(w2.grad!, rtol: 1e-4, atol: 1e-3), "w gradient");
-        Assert.True(b1.grad!.allclose(b2.grad!, rtol: 1e-4, atol: 1e-3), "b gradient");
-        Assert.Equal(b0.shape, b1.grad!.shape);
-    }
-
-    [Fact]
-    public void Affine_without_input_gradient_still_trains_the_weights()
-    {
-        torch.manual_seed(3);
-        var x = torch.randn(40, 5); var w = torch.randn(5, 7).requires_grad_(true); var b = torch.zeros(7).requires_grad_(true);
-        Affine.Compute(x, w, b).sum().backward();
-        Assert.True(w.grad!.allclose(x.sum(new long[] { 0 }).unsqueeze(1).expand(5, 7), rtol: 1e-4, atol: 1e-4));
-        Assert.Null(x.grad);
-    }
-
     [Fact]
     public unsafe void A_prefix_of_a_packed_matrix_gives_the_bits_of_its_columns_packed_alone()
     {

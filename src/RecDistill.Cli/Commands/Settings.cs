@@ -201,7 +201,7 @@ public class TrainSettings : DataSettings
     public int? Threads { get; set; }
 
     [CommandOption("--kernels <MODE>")]
-    [Description("accelerated | plain | plain:NAME,NAME...: run the hand-written CPU kernels where they apply, none of them (each method's plain tensor form), or all but the named ones (sgemm, list-scores, expert-mlp, selection-gate, nkd-loss, cpd-loss, htd-loss, graph-propagation). Same results up to float rounding; for A/B timing and checks.")]
+    [Description("accelerated | plain | plain:NAME,NAME...: run the hand-written CPU kernels where they apply, none of them (each method's plain tensor form), or all but the named ones (sgemm, list-scores, nkd-loss, htd-loss, graph-propagation). Same results up to float rounding; for A/B timing and checks.")]
     [DefaultValue("accelerated")]
     public string Kernels { get; set; } = "accelerated";
 

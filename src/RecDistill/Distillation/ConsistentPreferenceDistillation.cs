@@ -161,13 +161,6 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         var projU = projected.narrow(0, 0, su.shape[0]);
         var projI = projected.narrow(0, su.shape[0], si.shape[0]);
         var (suD, siD) = (su.detach(), si.detach());
-        if (KernelSwitch.Uses(KernelSwitch.CpdLoss) && ConsistentPreferenceLoss.Supports(projected, t.Users))
-        {
-            var (pairs, inconsistent) = ConsistentPreferenceLoss.InconsistentPairs(users, items, batch.Users, batch.Positives,
-                batch.Negatives.select(1, 0), suD, siD, projU, projI);
-            Count(pairs, inconsistent);
-            return ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, users, items, null, null, null, _o.Tau)[0];
-        }
         using (torch.no_grad())
         {
             var raw = PairDifferences(batch, suD, siD);
@@ -227,13 +220,6 @@ public sealed class ConsistentPreferenceDistillation : IDistillationMethod
         }
         var projected = Projector.forward(torch.cat(inputs), torch.cat(teachers));
         var pU = projected.narrow(0, 0, suD.shape[0]);
-
-        if (!pairwise && KernelSwitch.Uses(KernelSwitch.CpdLoss) && ConsistentPreferenceLoss.Supports(projected, t.Users))
-        {
-            var none = torch.empty(0, dtype: ScalarType.Int64, device: users.device);
-            return ConsistentPreferenceLoss.Compute(projected, t.Users, t.Items, none, none, suD, sq,
-                torch.searchsorted(uniq!, listItems!), _o.Tau)[1];
-        }
 
         Tensor? reg = null;
         if (pairwise)

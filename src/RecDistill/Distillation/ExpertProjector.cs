@@ -70,7 +70,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     private Tensor W2 => ParameterAliases.Resolve(_w2);
     private Tensor B2 => ParameterAliases.Resolve(_b2);
 
-    private static Tensor Affine(Tensor x, Tensor w, Tensor b) => Kernels.Affine.Compute(x, w, b);
+    private static Tensor Affine(Tensor x, Tensor w, Tensor b) => torch.addmm(b, x, w, 1, 1);
 
     /// <summary>student [n, d_S] (and, for the selection form, teacher [n, d_T]) -> [n, d_T].</summary>
     public override Tensor forward(Tensor student, Tensor? teacher)
@@ -87,7 +87,6 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     public Tensor ForwardDirection(Tensor student)
     {
         if (_combination != ExpertCombination.MeanNormalized) throw new InvalidOperationException("only the mean form is normalised");
-        if (UsesKernel(student)) return ExpertMlp.Compute(student, W1, B1, W2, B2, null, training ? _dropout : 0);
         // The sum of E experts equals one wide MLP: the experts' hidden layers side by side
         // ([n, E*H]) times their stacked output weights ([E*H, d_T]). The large second layer thus
         // runs as one GEMM instead of E small ones; the first layer stays per expert so that each
@@ -104,14 +103,7 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
     public (Tensor Output, Tensor Selected) ForwardSelected(Tensor student, Tensor teacher)
     {
         if (_selector is null) throw new InvalidOperationException("the mean form has no expert selection");
-        // The selection net's product through Affine (Sgemm): libtorch's matmul takes a generic path on
-        // this CPU and cost CPD about a seventh of its epoch on these [rows x 200] x [200 x E] products.
         var logits = Affine(teacher, ParameterAliases.Resolve(_selector.weight!).t(), ParameterAliases.Resolve(_selector.bias!));
-        if (training && KernelSwitch.Uses(KernelSwitch.SelectionGate) && SelectionGate.Supports(logits))
-        {
-            var (noisy, chosen) = SelectionGate.Choose(logits, GumbelUniform(logits));
-            return (SelectionGate.Apply(RunSelected(student, chosen), logits, noisy, chosen, Temperature), chosen);
-        }
         var probs = training ? GumbelSoftmax(logits, Temperature) : logits.softmax(-1);
         var selected = probs.argmax(-1);
         // Each entity goes through its one selected expert only (computing all E experts for every row
@@ -120,8 +112,6 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
         var gate = probs.gather(1, selected.unsqueeze(1));
         return (RunSelected(student, selected) * (gate / gate.detach()), selected);
     }
-
-    private bool UsesKernel(Tensor student) => KernelSwitch.Uses(KernelSwitch.ExpertMlp) && ExpertMlp.Supports(student, _w1);
 
     private Tensor Drop(Tensor x) => _dropout > 0 && training ? CounterRandom.Dropout(x, _dropout) : x;
 
@@ -136,7 +126,6 @@ public sealed class ExpertProjector : nn.Module<Tensor, Tensor?, Tensor>
 
     private Tensor RunSelected(Tensor student, Tensor selected)
     {
-        if (UsesKernel(student)) return ExpertMlp.Compute(student, W1, B1, W2, B2, selected, training ? _dropout : 0);
         if (EveryExpertOnEveryRow ?? student.device_type != DeviceType.CPU) return RunEveryExpert(student, selected);
         var (perm, counts) = TensorOps.GroupByLabel(selected, Experts);
         var parts = new List<Tensor>();

@@ -139,20 +139,28 @@ public sealed class NeighborDistillation : IDistillationMethod
         var t = _ctx.Teacher;
         var (ownIds, neighbourIds) = (Cat(own), Cat(neighbour));
         var mixed = Mix(Cat(s), Cat(sn));
-        if (KernelSwitch.Uses(KernelSwitch.NkdLoss) && NeighborCosineLoss.Supports(mixed, t.Users))
-        {
-            // The cosine does not see the projection's length: its normalisation is left out.
-            var projected = Projector.ForwardDirection(mixed);
-            return NeighborCosineLoss.Compute(projected, t.Users, t.Items, ownIds, neighbourIds, uCount, _o.Mixing, _o.Alpha, 0.5)
-                   * FixedScalars.Of(_o.Lambda);
-        }
+        // The kernel (Kernels/NeighborCosineLoss.cs) computes the same sum; the cosine does not see the
+        // projection's length, so it takes the experts' sum before the normalisation.
+        var loss = KernelSwitch.Uses(KernelSwitch.NkdLoss) && NeighborCosineLoss.Supports(mixed, t.Users)
+            ? NeighborCosineLoss.Compute(Projector.ForwardDirection(mixed), t.Users, t.Items, ownIds, neighbourIds, uCount, _o.Mixing, _o.Alpha, 0.5)
+            : CosineDistance(mixed, ownIds, neighbourIds, uCount, iCount);
+        return loss * FixedScalars.Of(_o.Lambda);
+    }
+
+    /// <summary>
+    /// The plain form: sum over the shard's rows of w (1 - cos(mix(t_own, t_neighbour), P(mix(s_own, s_neighbour)))),
+    /// w = 1 for users and 0.5 for items, the teacher rows mixed by <see cref="Mix"/> as the student rows are.
+    /// </summary>
+    private Tensor CosineDistance(Tensor mixed, Tensor ownIds, Tensor neighbourIds, long uCount, long iCount)
+    {
+        var t = _ctx.Teacher;
         var p = Projector.forward(mixed, null);
         Tensor Teacher(Tensor ids) => uCount == 0 ? t.Items.index_select(0, ids)
             : iCount == 0 ? t.Users.index_select(0, ids)
             : torch.cat(new[] { t.Users.index_select(0, ids.narrow(0, 0, uCount)), t.Items.index_select(0, ids.narrow(0, uCount, iCount)) });
         var distance = FixedScalars.OneMinus(nn.functional.cosine_similarity(Mix(Teacher(ownIds), Teacher(neighbourIds)), p, dim: 1));
         var weights = torch.cat(new[] { torch.ones(uCount), torch.full(iCount, FixedScalars.Of(0.5), dtype: ScalarType.Float32) }).to(distance.device);
-        return (distance * weights).sum() * FixedScalars.Of(_o.Lambda);
+        return (distance * weights).sum();
     }
 
     private Tensor Mix(Tensor own, Tensor neighbour)

@@ -11,10 +11,7 @@ internal static class KernelSwitch
 {
     public const string Sgemm = "sgemm";
     public const string ListScores = "list-scores";
-    public const string ExpertMlp = "expert-mlp";
-    public const string SelectionGate = "selection-gate";
     public const string NkdLoss = "nkd-loss";
-    public const string CpdLoss = "cpd-loss";
     public const string HtdLoss = "htd-loss";
     public const string GraphPropagation = "graph-propagation";
 

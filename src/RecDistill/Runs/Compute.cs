@@ -12,7 +12,7 @@ public sealed record KernelChoice
 {
     /// <summary>The kernels by name (docs/performance.md says what each does and what it gains).</summary>
     public static IReadOnlyList<string> Names { get; } =
-        ["sgemm", "list-scores", "expert-mlp", "selection-gate", "nkd-loss", "cpd-loss", "htd-loss", "graph-propagation"];
+        ["sgemm", "list-scores", "nkd-loss", "htd-loss", "graph-propagation"];
 
     /// <summary>Every kernel where it applies (the default).</summary>
     public static KernelChoice Accelerated { get; } = new(Array.Empty<string>());

@@ -20,15 +20,20 @@ public class TopKRankingTests
     /// k = 40 and 150: rows long enough for the sampled starting threshold (TopK.OfferRow), amid many ties.
     /// </summary>
     [Theory]
-    [InlineData(6, 1, 3000, 40)]
-    [InlineData(7, 2, 3000, 150)]
-    [InlineData(1, 1, 41, 12)]
-    [InlineData(2, 2, 41, 12)]
-    [InlineData(3, 2, 41, 12)]
-    [InlineData(4, 1, 700, 5)]
-    [InlineData(5, 2, 700, 5)]
-    public void Matches_brute_force_with_ties_exclusions_and_short_rows(int seed, int threads, int m, int k)
+    [InlineData(6, 1, 3000, 40, true)]
+    [InlineData(6, 1, 3000, 40, false)]
+    [InlineData(7, 2, 3000, 150, true)]
+    [InlineData(1, 1, 41, 12, true)]
+    [InlineData(2, 2, 41, 12, true)]
+    [InlineData(2, 2, 41, 12, false)]
+    [InlineData(3, 2, 41, 12, true)]
+    [InlineData(4, 1, 700, 5, true)]
+    [InlineData(5, 2, 700, 5, true)]
+    [InlineData(5, 2, 700, 5, false)]
+    public void Matches_brute_force_with_ties_exclusions_and_short_rows(int seed, int threads, int m, int k, bool kernel)
     {
+        // kernel: the scores from Sgemm where AVX-512 is there; otherwise (and false) libtorch's product.
+        using var kernels = KernelSwitch.Use(kernel);
         var rng = new Random(seed);
         int n = 53, d = 3;
         // Small integer vectors give many tied scores.
