@@ -27,6 +27,7 @@ public static class CliApp
         ["recommend"] = typeof(RecommendSettings),
         ["similar"] = typeof(SimilarSettings),
         ["serve"] = typeof(ServeSettings),
+        ["terms"] = typeof(TermsSettings),
     };
 
     /// <summary>The version and the commit it was built from (the SDK puts it in the informational version).</summary>
@@ -65,6 +66,8 @@ public static class CliApp
                 .WithExample("compare", "--data", "../shared/data/citeulike-t/users.dat", "--format", "citeulike", "--teacher-dim", "200", "--student-dim", "20", "--seeds", "3", "--out", "runs/compare");
             c.AddCommand<TuneCommand>("tune").WithDescription("Validation-only random search of each method's weight, one key parameter and the student's weight decay, with the same budget for every method; compare --configs uses the choice. Run it again to continue.")
                 .WithExample("tune", "--teacher", "runs/compare/teacher", "--trials", "8", "--out", "runs/tune");
+            c.AddCommand<TermsCommand>("terms").WithDescription("Each loss term's mean loss and its share of the gradient on the shared student vectors, over the first, middle and last third of a finished distillation run (from its history.csv).")
+                .WithExample("terms", "--model", "runs/mkd");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Full-ranking metrics of a saved run on its data (or on --data).")
                 .WithExample("evaluate", "--model", "runs/teacher");
             c.AddCommand<ExportCommand>("export").WithDescription("Write a run's final vectors, id maps and train items into one compact serving file (fp32, fp16 or int8).")

@@ -33,8 +33,8 @@ public class StrictCliTests
     [InlineData("distill --teacher t --min-user 3", "distill: --min-user needs --data (without --data the teacher's own data options rebuild its exact split)")]
     [InlineData("tune --teacher t --wd 0.1", "tune does not take --wd: tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
-    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve)")]
-    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve)")]
+    [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
+    [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
     public void A_misuse_is_one_line_naming_the_option(string commandLine, string expected)
     {
         var args = commandLine.Split(' ');
