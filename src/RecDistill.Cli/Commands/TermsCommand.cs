@@ -21,7 +21,7 @@ public sealed class TermsCommand : Command<TermsSettings>
     public override int Execute(CommandContext context, TermsSettings settings, CancellationToken cancellationToken)
     {
         // Every run is read before anything is printed: a bad directory stops the command with nothing half-written.
-        var summaries = settings.Models.Select(LossTermSummary.Read).ToList();
+        var summaries = settings.Models.Select(dir => LossTermSummary.Read(dir)).ToList();
         foreach (var s in summaries) AnsiConsole.WriteLine(s.ToMarkdown());
         return 0;
     }

@@ -41,6 +41,11 @@ public sealed record RunSummary
     public double[]? TestNdcg20ByUser { get; init; }
     /// <summary>Fingerprint of the evaluated users' dense ids: paired tests only pair runs with the same one.</summary>
     public string? TestUsersHash { get; init; }
+    /// <summary>
+    /// Each loss term's share of the gradient norm on the shared student vectors over the whole run
+    /// (<see cref="LossTermSummary"/> with one phase); null when history.csv has no term columns.
+    /// </summary>
+    public Dictionary<string, double>? GradientShares { get; init; }
 
     /// <summary>The method name of a teacher's record.</summary>
     public const string TeacherMethod = "teacher";
@@ -64,8 +69,15 @@ public sealed record RunSummary
         if (m["distillation"]?["last_epoch_diagnostics"] is JsonObject diag)
             foreach (var (k, v) in diag) if (v is not null) diagnostics[k] = (double)v;
         var perUser = RunDirectory.ReadTestUsers(dir, "ndcg@20");
+        Dictionary<string, double>? shares = null;
+        try
+        {
+            shares = LossTermSummary.Read(dir, phases: 1).ByPhase[0].ToDictionary(t => t.Term, t => Math.Round(t.GradientShare, 6));
+        }
+        catch (UserErrorException) { } // a run without loss-term columns (a teacher, or an older build's run)
         return new RunSummary
         {
+            GradientShares = shares,
             Diagnostics = diagnostics,
             TestNdcg20ByUser = perUser?.Values,
             TestUsersHash = perUser is { } p ? UsersHash(p.Users) : null,
@@ -259,6 +271,19 @@ public static class ComparisonReport
                 md.AppendLine(CultureInfo.InvariantCulture, $"- {method}: {mean:F4}{(runs > 1 ? $" ± {std:F4}" : "")} ({runs} runs)");
             md.AppendLine();
         }
+        var shareTable = GradientShareTable(records, order);
+        if (shareTable.Count > 0)
+        {
+            var terms = shareTable.SelectMany(kv => kv.Value.Keys).Distinct().ToList();
+            md.AppendLine("Each loss term's share of the gradient norm on the shared student vectors (mean over a run's epochs, then over the method's runs; `recdistill terms` gives it by phase):").AppendLine();
+            md.Append("| method |").AppendJoin("", terms.Select(t => $" {t} |")).AppendLine();
+            md.Append("|---|").AppendJoin("", terms.Select(_ => "---:|")).AppendLine();
+            foreach (var (method, shares) in shareTable)
+                md.Append(CultureInfo.InvariantCulture, $"| {method} |")
+                  .AppendJoin("", terms.Select(t => shares.TryGetValue(t, out var v) ? string.Create(CultureInfo.InvariantCulture, $" {100 * v:F1}% |") : " |"))
+                  .AppendLine();
+            md.AppendLine();
+        }
         if (failures.Count > 0)
         {
             md.AppendLine("Runs that failed (the others are complete):").AppendLine();
@@ -294,6 +319,8 @@ public static class ComparisonReport
             }).ToArray()),
             ["cpd_inconsistency"] = new JsonObject(inconsistency.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject
                 { ["mean"] = Math.Round(kv.Value.Mean, 6), ["std"] = Math.Round(kv.Value.Std, 6), ["runs"] = kv.Value.Runs }))),
+            ["gradient_shares"] = new JsonObject(shareTable.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject(
+                kv.Value.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)Math.Round(t.Value, 6))))))),
             ["failures"] = new JsonArray(failures.Select(f => (JsonNode)JsonValue.Create(f)!).ToArray()),
         };
         AtomicFile.WriteText(Path.Combine(outDir, "results.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -302,6 +329,17 @@ public static class ComparisonReport
     }
 
     private static string FormatP(double p) => p < 1e-4 ? p.ToString("0.0E+0", CultureInfo.InvariantCulture) : p.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Per method with more than one loss term, each term's gradient share averaged over the runs
+    /// that recorded shares (a method whose runs recorded none is left out).
+    /// </summary>
+    private static List<KeyValuePair<string, Dictionary<string, double>>> GradientShareTable(IReadOnlyList<RunSummary> records, IReadOnlyList<string> order) =>
+        records.Where(r => r.Method != RunSummary.TeacherMethod && r.GradientShares is { Count: > 1 })
+            .GroupBy(r => r.Method).OrderBy(g => IndexOf(order, g.Key))
+            .Select(g => KeyValuePair.Create(g.Key, g.SelectMany(r => r.GradientShares!.Keys).Distinct()
+                .ToDictionary(t => t, t => g.Average(r => r.GradientShares!.GetValueOrDefault(t)))))
+            .ToList();
 
     /// <summary>Mean, std and run count of the last-epoch inconsistency rate of every method with a CPD part.</summary>
     private static List<KeyValuePair<string, (double Mean, double Std, int Runs)>> InconsistencyRates(IReadOnlyList<RunSummary> records, IReadOnlyList<string> order) =>

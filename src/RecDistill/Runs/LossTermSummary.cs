@@ -36,12 +36,14 @@ public sealed class LossTermSummary
     public IReadOnlyList<IReadOnlyList<LossTermPhase>> ByPhase { get; }
 
     /// <summary>
-    /// Reads RUN/history.csv. Throws <see cref="UserErrorException"/> (file, line, reason) when the file
-    /// is missing, has no loss_/grad_ column pairs (a run without loss terms, or written before they
-    /// were logged), or holds a value that is not a number.
+    /// Reads RUN/history.csv, averaging over <paramref name="phases"/> equal parts of the run (fewer for
+    /// shorter runs). Throws <see cref="UserErrorException"/> (file, line, reason) when the file is
+    /// missing, has no loss_/grad_ column pairs (a run without loss terms, or written before they were
+    /// logged), or holds a value that is not a number.
     /// </summary>
-    public static LossTermSummary Read(string runDirectory)
+    public static LossTermSummary Read(string runDirectory, int phases = 3)
     {
+        if (phases < 1) throw new ArgumentOutOfRangeException(nameof(phases), "at least one phase");
         var path = Path.Combine(runDirectory, RunDirectory.HistoryFile);
         if (!File.Exists(path)) throw new UserErrorException($"{path}: not found (is {runDirectory} a finished run directory?)");
         var lines = File.ReadAllLines(path).Where(l => l.Length > 0).ToArray();
@@ -66,10 +68,10 @@ public sealed class LossTermSummary
                 grad[t, e] = Number(fields[Array.IndexOf(header, "grad_" + terms[t])], path, e + 2);
             }
         }
-        int phaseCount = Math.Min(3, epochs);
-        var phases = Enumerable.Range(0, phaseCount).Select(k => (From: k * epochs / phaseCount + 1, To: (k + 1) * epochs / phaseCount)).ToList();
+        int phaseCount = Math.Min(phases, epochs);
+        var ranges = Enumerable.Range(0, phaseCount).Select(k => (From: k * epochs / phaseCount + 1, To: (k + 1) * epochs / phaseCount)).ToList();
         var byPhase = new List<IReadOnlyList<LossTermPhase>>();
-        foreach (var (from, to) in phases)
+        foreach (var (from, to) in ranges)
         {
             var means = terms.Select((term, t) => (Term: term,
                 Loss: Enumerable.Range(from - 1, to - from + 1).Average(e => loss[t, e]),
@@ -77,7 +79,7 @@ public sealed class LossTermSummary
             double total = means.Sum(m => m.Gradient);
             byPhase.Add(means.Select(m => new LossTermPhase(m.Term, m.Loss, m.Gradient, total > 0 ? m.Gradient / total : 0)).ToList());
         }
-        return new LossTermSummary(runDirectory, epochs, terms, phases, byPhase);
+        return new LossTermSummary(runDirectory, epochs, terms, ranges, byPhase);
     }
 
     private static double Number(string field, string path, int line) =>

@@ -81,6 +81,17 @@ public class ComparisonTests
         var ablation = JsonNode.Parse(File.ReadAllText(Path.Combine(Comparison.RunDir(plan, "cpd+sld", 1), RunDirectory.MetricsFile)))!;
         Assert.Equal("cpd+sld", (string)ablation["distillation"]!["method"]!);
         Assert.Contains("Paired tests over users", outcome.Markdown);
+
+        // Gradient shares: each record's equal the history's (one phase), the table averages a method's runs.
+        var shares = json["gradient_shares"]!.AsObject();
+        Assert.Equal(new[] { "cpd+sld", "mkd" }, shares.Select(kv => kv.Key)); // scratch has one term
+        var mkdShares = shares["mkd"]!.AsObject().ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
+        Assert.Equal(new[] { "bpr", "cpd_features", "cpd_regulariser", "nkd", "sld" }, mkdShares.Keys.Order());
+        Assert.Equal(1.0, mkdShares.Values.Sum(), 5);
+        Assert.Equal(0.0, mkdShares["cpd_regulariser"]); // the regulariser reads the student detached
+        var perRun = Enumerable.Range(1, 2).Select(k => LossTermSummary.Read(Comparison.RunDir(plan, "mkd", k), phases: 1).ByPhase[0]).ToArray();
+        Assert.Equal(perRun.Average(r => r.Single(t => t.Term == "sld").GradientShare), mkdShares["sld"], 5);
+        Assert.Contains("share of the gradient norm", outcome.Markdown);
     }
 
     [Fact]

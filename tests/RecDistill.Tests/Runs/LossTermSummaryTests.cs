@@ -42,6 +42,17 @@ public class LossTermSummaryTests
     }
 
     [Fact]
+    public void One_phase_averages_the_whole_run()
+    {
+        var s = LossTermSummary.Read(Run(Six), phases: 1);
+        Assert.Equal([(1, 6)], s.Phases);
+        Assert.Equal(2, s.ByPhase[0][0].Gradient, 12);   // (1 + 3 + 2 + 2 + 0 + 4) / 6
+        Assert.Equal(14.0 / 3, s.ByPhase[0][1].Gradient, 12); // (3 + 5 + 2 + 6 + 0 + 12) / 6
+        Assert.Equal(2 / (2 + 14.0 / 3), s.ByPhase[0][0].GradientShare, 12);
+        Assert.Throws<ArgumentOutOfRangeException>(() => LossTermSummary.Read(Run(Six), phases: 0));
+    }
+
+    [Fact]
     public void A_two_epoch_run_has_two_phases()
     {
         var s = LossTermSummary.Read(Run("epoch,grad_a,loss_a\n1,1,2\n2,3,4\n"));
