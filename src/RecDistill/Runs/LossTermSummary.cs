@@ -55,6 +55,8 @@ public sealed class LossTermSummary
             throw new UserErrorException($"{path}:1: no loss_TERM and grad_TERM columns (a run without loss terms, or one written before they were logged)");
         int epochs = lines.Length - 1;
         if (epochs == 0) throw new UserErrorException($"{path}:2: no epoch rows");
+        var lossColumn = terms.Select(t => Array.IndexOf(header, "loss_" + t)).ToArray();
+        var gradColumn = terms.Select(t => Array.IndexOf(header, "grad_" + t)).ToArray();
         var loss = new double[terms.Count, epochs];
         var grad = new double[terms.Count, epochs];
         for (int e = 0; e < epochs; e++)
@@ -64,8 +66,8 @@ public sealed class LossTermSummary
                 throw new UserErrorException($"{path}:{e + 2}: {fields.Length} fields where the header has {header.Length}");
             for (int t = 0; t < terms.Count; t++)
             {
-                loss[t, e] = Number(fields[Array.IndexOf(header, "loss_" + terms[t])], path, e + 2);
-                grad[t, e] = Number(fields[Array.IndexOf(header, "grad_" + terms[t])], path, e + 2);
+                loss[t, e] = Number(fields[lossColumn[t]], path, e + 2);
+                grad[t, e] = Number(fields[gradColumn[t]], path, e + 2);
             }
         }
         int phaseCount = Math.Min(phases, epochs);
