@@ -47,7 +47,8 @@ public sealed record ComparisonOutcome(string OutDir, string Markdown, IReadOnly
 /// <summary>
 /// Runs a comparison: the teacher(s), every method for every seed, and the report. Finished runs are
 /// reused, an interrupted run resumes from its checkpoint, and a failing run is reported while the
-/// others go on, so running the same plan again completes it.
+/// others go on, so running the same plan again completes it. Several processes can share one plan's
+/// directory: each takes the runs no other holds (a lock file beside each run).
 /// </summary>
 public static class Comparison
 {
@@ -80,13 +81,29 @@ public static class Comparison
         if (plan.Teachers is null)
         {
             var dir = teachers[0];
-            if (!RunDirectory.IsFinished(dir))
+            // Processes sharing the directory train the one teacher once: the others wait for it.
+            var claim = RunClaim.TryTake(dir + ".lock");
+            try
             {
-                var output = RunOf(dir, plan);
-                reporter.Message($"teacher d={plan.Teacher.Dim}{(output.Resume ? " (resuming)" : "")}");
-                Workflow.Train(plan.Data, plan.Teacher, plan.Train, output, plan.Compute, reporter);
+                if (claim is null) reporter.Message($"{dir} is being trained by another process: waiting for it");
+                while (claim is null && !RunDirectory.IsFinished(dir))
+                {
+                    Thread.Sleep(TimeSpan.FromSeconds(5));
+                    claim = RunClaim.TryTake(dir + ".lock");
+                }
+                if (!RunDirectory.IsFinished(dir))
+                {
+                    var output = RunOf(dir, plan);
+                    reporter.Message($"teacher d={plan.Teacher.Dim}{(output.Resume ? " (resuming)" : "")}");
+                    Workflow.Train(plan.Data, plan.Teacher, plan.Train, output, plan.Compute, reporter);
+                }
+                else reporter.Message($"teacher: reusing {dir}");
+                claim?.Release();
             }
-            else reporter.Message($"teacher: reusing {dir}");
+            finally
+            {
+                claim?.Dispose();
+            }
         }
         for (int t = 0; t < teachers.Count; t++)
             ComparisonReport.WriteRecord(plan.Records, TeacherSummary(teachers[t], plan.Teachers is null ? 0 : t + 1, plan, reporter));
@@ -115,6 +132,19 @@ public static class Comparison
                     reporter.Message($"{method} seed {k}: recorded in {plan.Records}, not run again");
                     continue;
                 }
+                using var claim = RunClaim.TryTake(dir + ".lock");
+                if (claim is null)
+                {
+                    reporter.Message($"{method} seed {k} is running in another process: skipped here");
+                    continue;
+                }
+                // Another process may have finished the run between the check above and the claim.
+                if (RunDirectory.IsFinished(dir))
+                {
+                    ComparisonReport.WriteRecord(plan.Records, RunSummary.FromRunDirectory(dir, method, k));
+                    claim.Release();
+                    continue;
+                }
                 int teacherIndex = plan.Teachers is null ? 0 : k - 1;
                 if (sessionTeacher != teacherIndex)
                 {
@@ -134,6 +164,7 @@ public static class Comparison
                     var (train, options) = SettingsOf(plan, method, plan.Train with { Seed = plan.Train.Seed + k - 1 }, session!.Backbone);
                     session.Distill(method, train, options, output);
                     ComparisonReport.WriteRecord(plan.Records, RunSummary.FromRunDirectory(dir, method, k));
+                    claim.Release();
                     durations.Add(runClock.Elapsed.TotalSeconds);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)

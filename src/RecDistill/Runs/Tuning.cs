@@ -26,7 +26,8 @@ public sealed record TunedConfig(string Method, TrialConfig Config, int Trial, d
 /// same epochs and early stopping, trial 0 the method's defaults and the others drawn from the ranges of
 /// <see cref="SpaceOf"/> by a generator seeded with (seed, trial). The split handed to the trials has no
 /// test set. Each trial is a run directory under DIR/METHOD/trial-K (resumed from its checkpoint when
-/// interrupted) and a record DIR/METHOD/trial-K.json; the choice is DIR/METHOD.json.
+/// interrupted) and a record DIR/METHOD/trial-K.json; the choice is DIR/METHOD.json. Several processes can
+/// run one search together: each takes the trials no other holds (a lock file per trial).
 /// </summary>
 public static class Tuning
 {
@@ -144,12 +145,27 @@ public static class Tuning
         foreach (var method in methods.Select(m => m.ToLowerInvariant()))
         {
             var records = new List<TrialRecord>();
+            int elsewhere = 0;
             for (int k = 0; k < trials; k++)
             {
                 var recordPath = Path.Combine(outDir, method, $"trial-{k}.json");
                 if (File.Exists(recordPath))
                 {
                     records.Add(ReadJson<TrialRecord>(recordPath));
+                    continue;
+                }
+                using var claim = RunClaim.TryTake(Path.Combine(outDir, method, $"trial-{k}.lock"));
+                if (claim is null)
+                {
+                    reporter.Message($"{method} trial {k + 1}/{trials} is running in another process: skipped here");
+                    elsewhere++;
+                    continue;
+                }
+                // Another process may have finished the trial between the check above and the claim.
+                if (File.Exists(recordPath))
+                {
+                    records.Add(ReadJson<TrialRecord>(recordPath));
+                    claim.Release();
                     continue;
                 }
                 var config = Draw(method, session.Backbone, train.WeightDecay, train.Seed, k);
@@ -161,6 +177,19 @@ public static class Tuning
                 var record = new TrialRecord(k, config, run.Valid["ndcg@20"], run.Train.BestEpoch, run.Train.EpochsRun, Math.Round(run.Train.TrainSeconds, 1));
                 AtomicFile.WriteText(recordPath, JsonSerializer.Serialize(record, JsonOptions.Default));
                 records.Add(record);
+                claim.Release();
+            }
+            // Trials run by other processes may have ended meanwhile; the process that records the last one chooses.
+            if (elsewhere > 0)
+            {
+                records = Enumerable.Range(0, trials).Select(k => Path.Combine(outDir, method, $"trial-{k}.json"))
+                    .Where(File.Exists).Select(ReadJson<TrialRecord>).ToList();
+                if (records.Count < trials)
+                {
+                    reporter.Message($"{method}: {trials - records.Count} of {trials} trials still run elsewhere; the process that ends the last one writes {method}.json");
+                    WriteReport(outDir);
+                    continue;
+                }
             }
             var best = records.OrderByDescending(r => r.ValidNdcg20).ThenBy(r => r.Trial).First();
             var tuned = new TunedConfig(method, best.Config, best.Trial, best.ValidNdcg20, trials, train.Seed,

@@ -30,6 +30,32 @@ public class ComparisonTests
     }
 
     [Fact]
+    public void A_run_held_by_another_process_is_left_to_it_and_the_next_call_completes_the_plan()
+    {
+        var root = TestData.TempDir();
+        var plan = new ComparisonPlan
+        {
+            OutDir = Path.Combine(root, "cmp"), Data = Tiny, Teacher = new ModelShape(Backbone.Bpr, 16), StudentDim = 4,
+            Train = Short, Methods = new[] { "scratch", "kd" }, Seeds = 1,
+        };
+        var held = Comparison.RunDir(plan, "scratch", 1);
+        Directory.CreateDirectory(Path.GetDirectoryName(held)!);
+        using (new FileStream(held + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            Comparison.Run(plan);
+            Assert.False(RunDirectory.IsFinished(held));
+            Assert.True(RunDirectory.IsFinished(Comparison.RunDir(plan, "kd", 1)));
+        }
+        var stamp = File.GetLastWriteTimeUtc(Path.Combine(Comparison.RunDir(plan, "kd", 1), RunDirectory.MetricsFile));
+        var outcome = Comparison.Run(plan);
+        Assert.Empty(outcome.Failures);
+        Assert.True(RunDirectory.IsFinished(held));
+        Assert.False(File.Exists(held + ".lock"));
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(Comparison.RunDir(plan, "kd", 1), RunDirectory.MetricsFile)));
+        Assert.Equal(3, Directory.GetFiles(plan.Records).Length); // teacher, scratch, kd
+    }
+
+    [Fact]
     public void Each_run_distils_from_its_own_teacher_and_the_report_tests_mkd_over_users()
     {
         var root = TestData.TempDir();

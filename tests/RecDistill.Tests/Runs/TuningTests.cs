@@ -68,6 +68,33 @@ public class TuningTests
         Assert.All(stamps, kv => Assert.Equal(kv.Value, File.GetLastWriteTimeUtc(kv.Key)));
     }
 
+    [Fact]
+    public void A_trial_held_by_another_process_is_skipped_and_the_last_one_to_finish_chooses()
+    {
+        var teacher = Teacher();
+        var outDir = Path.Combine(TestData.TempDir(), "tune");
+        var lockPath = Path.Combine(outDir, "kd", "trial-1.lock");
+        Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
+        using (new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            // Trial 1 is held elsewhere: this process runs trials 0 and 2 and leaves the choice open.
+            var partial = Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 3, outDir);
+            Assert.Empty(partial);
+            Assert.True(File.Exists(Path.Combine(outDir, "kd", "trial-0.json")));
+            Assert.False(File.Exists(Path.Combine(outDir, "kd", "trial-1.json")));
+            Assert.True(File.Exists(Path.Combine(outDir, "kd", "trial-2.json")));
+            Assert.Null(Tuning.ReadTuned(outDir, "kd"));
+        }
+        // Once the holder is gone, the trial is free: the next process runs it alone and chooses among all three.
+        var stamp = File.GetLastWriteTimeUtc(Path.Combine(outDir, "kd", "trial-0.json"));
+        var tuned = Assert.Single(Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 3, outDir));
+        Assert.True(File.Exists(Path.Combine(outDir, "kd", "trial-1.json")));
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(outDir, "kd", "trial-0.json")));
+        Assert.False(File.Exists(lockPath));
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "kd"), "trial-*.json").Length);
+        Assert.Equal(tuned.Trial, Tuning.ReadTuned(outDir, "kd")!.Trial);
+    }
+
     [Theory]
     [InlineData("scratch")]
     [InlineData("kd")]
