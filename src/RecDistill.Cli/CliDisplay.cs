@@ -71,7 +71,10 @@ public static class CliDisplay
     /// <summary>A finished run's test metrics and summary lines.</summary>
     public static void ShowRun(RunResult run)
     {
-        AnsiConsole.Write(MetricsTable("test metrics (best validation epoch)", new[] { (run.Label, FormatCount(run.Parameters), run.Test) }));
+        if (run.Test.Users > 0)
+            AnsiConsole.Write(MetricsTable("test metrics (best validation epoch)", new[] { (run.Label, FormatCount(run.Parameters), run.Test) }));
+        else
+            AnsiConsole.Write(MetricsTable("validation metrics (best validation epoch; no test set)", new[] { (run.Label, FormatCount(run.Parameters), run.Valid) }));
         AnsiConsole.MarkupLine($"best epoch {run.Train.BestEpoch} of {run.Train.EpochsRun}, {run.Train.TrainSeconds:F0} s; valid ndcg@20 {run.Valid["ndcg@20"]:F4}");
     }
 }

@@ -34,6 +34,10 @@ public sealed class DistillSettings : TrainSettings
     [CommandOption("--no-cpd")] [Description("MKD without its CPD part (ablation).")] public bool NoCpd { get; set; }
     [CommandOption("--no-sld")] [Description("MKD without its SLD part (ablation).")] public bool NoSld { get; set; }
 
+    [CommandOption("--no-test")]
+    [Description("Train and validate without the split's test set, removed before anything sees it as in tune: a run for diagnostics or a search of your own. Its metrics.json has no test metrics.")]
+    public bool NoTest { get; set; }
+
     [CommandOption("--nkd-mixing <MODE>")] [Description("soft (r ~ U(0, 2 alpha)) | hard (keep own coordinate with prob alpha).")]
     [DefaultValue("soft")] public string NkdMixing { get; set; } = "soft";
     [CommandOption("--nkd-alpha <X>")] [Description("NKD mixing alpha (default 0.5).")] public double? NkdAlpha { get; set; }
@@ -101,7 +105,7 @@ public sealed class DistillCommand : Command<DistillSettings>
         // The teacher's own data options rebuild the exact split it was trained on, unless --data says otherwise.
         var run = Workflow.Distill(settings.Teacher, method, settings.ToTrainOptions(), settings.ToDistillationOptions(teacher.Model.Backbone),
             dim, CliApp.Output(outDir, "distill", settings.Overwrite), settings.Compute,
-            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance);
+            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance, withoutTest: settings.NoTest);
         CliDisplay.ShowRun(run);
         AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]");
         return 0;

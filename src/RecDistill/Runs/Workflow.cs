@@ -61,16 +61,20 @@ public static class Workflow
         return Run($"{Name(model.Backbone)} d={model.Dim}", split, data, model, train, output, device, compute.Kernels, reporter, null);
     }
 
-    /// <summary>Distils a student from the teacher saved in <paramref name="teacherDir"/> (see <see cref="TeacherSession"/> for several students).</summary>
+    /// <summary>
+    /// Distils a student from the teacher saved in <paramref name="teacherDir"/> (see <see cref="TeacherSession"/> for several students).
+    /// <paramref name="withoutTest"/>: the split loses its test set before anything sees it, as in tuning (a run for
+    /// diagnostics or a search of one's own; its metrics have no test).
+    /// </summary>
     public static RunResult Distill(string teacherDir, string method, TrainOptions train, DistillationOptions? options = null,
         int? studentDim = null, RunOutput? output = null, ComputeOptions? compute = null, DataOptions? data = null,
-        IRunReporter? reporter = null)
+        IRunReporter? reporter = null, bool withoutTest = false)
     {
         reporter ??= SilentReporter.Instance;
         var record = RunDirectory.ReadRecord(teacherDir);
         int dim = studentDim ?? Math.Max(1, record.Model.Dim / 10);
         if (output is not null) Prepare(output, reporter);
-        using var session = TeacherSession.Open(teacherDir, compute, data, dim, reporter);
+        using var session = TeacherSession.Open(teacherDir, compute, data, dim, reporter, withoutTest);
         return session.Distill(method, train, options, output, prepared: true);
     }
 

@@ -69,6 +69,21 @@ public class TuningTests
     }
 
     [Fact]
+    public void A_distillation_without_test_trains_the_same_student_and_reports_no_test()
+    {
+        var teacher = Teacher();
+        var root = TestData.TempDir();
+        var full = Workflow.Distill(teacher, "sld", Short, studentDim: 4, output: new RunOutput(Path.Combine(root, "full")));
+        var blind = Workflow.Distill(teacher, "sld", Short, studentDim: 4, output: new RunOutput(Path.Combine(root, "blind")), withoutTest: true);
+        Assert.True(full.Test.Users > 0);
+        Assert.Equal(0, blind.Test.Users);
+        Assert.False(File.Exists(Path.Combine(root, "blind", RunDirectory.TestUsersFile)));
+        // The test set is held out of training either way: the same seed gives the same model.
+        Assert.Equal(full.Valid["ndcg@20"], blind.Valid["ndcg@20"]);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(root, "full", "model.bin")), File.ReadAllBytes(Path.Combine(root, "blind", "model.bin")));
+    }
+
+    [Fact]
     public void A_trial_held_by_another_process_is_skipped_and_the_last_one_to_finish_chooses()
     {
         var teacher = Teacher();
