@@ -205,32 +205,62 @@ public static class Tuning
     /// <summary>
     /// Writes OUT/trials.md and OUT/trials.csv from the trial records in <paramref name="outDir"/>: every
     /// trial of every method (its weight decay and parameters, validation NDCG@20, epochs, seconds), the
-    /// chosen one marked; what the search saw of each parameter's effect, on validation only.
+    /// chosen one marked; what the search saw of each parameter's effect, on validation only. For a method
+    /// with several loss terms, each trial whose history.csv is at hand also shows each term's share of
+    /// the gradient norm on the student vectors over its run: how its weights moved the balance.
     /// </summary>
     public static void WriteReport(string outDir)
     {
         var methods = DistillationMethods.AllNames.Where(m => Directory.Exists(Path.Combine(outDir, m))).ToList();
         var md = new StringBuilder("# Tuning trials (validation NDCG@20; the test set is never read)\n");
-        var csv = new StringBuilder("method,trial,chosen,weight_decay,parameters,valid_ndcg@20,best_epoch,epochs_run,train_seconds\n");
+        var csv = new StringBuilder("method,trial,chosen,weight_decay,parameters,valid_ndcg@20,best_epoch,epochs_run,train_seconds,gradient_shares\n");
         foreach (var m in methods)
         {
             var trials = Directory.GetFiles(Path.Combine(outDir, m), "trial-*.json").Select(ReadJson<TrialRecord>).OrderBy(t => t.Trial).ToList();
             if (trials.Count == 0) continue;
             int chosen = ReadTuned(outDir, m)?.Trial ?? -1;
+            var shares = trials.Select(t => GradientShares(Path.Combine(outDir, m, $"trial-{t.Trial}"))).ToList();
+            bool withShares = shares.Any(x => x is not null);
             md.Append(CultureInfo.InvariantCulture, $"\n## {m} ({trials.Count} trials{(chosen < 0 ? ", search not finished" : "")})\n\n")
-              .Append("| trial | weight decay | parameters | valid ndcg@20 | best epoch | epochs | train s |\n|---|---|---|---|---|---|---|\n");
-            foreach (var t in trials)
+              .Append("| trial | weight decay | parameters | valid ndcg@20 | best epoch | epochs | train s |")
+              .Append(withShares ? " gradient shares (whole run) |\n|---|---|---|---|---|---|---|---|\n" : "\n|---|---|---|---|---|---|---|\n");
+            for (int i = 0; i < trials.Count; i++)
             {
+                var t = trials[i];
                 var parameters = string.Join(" ", t.Config.Parameters.Select(p => FormattableString.Invariant($"{p.Key}={p.Value:G4}")));
                 string mark = t.Trial == chosen ? " (chosen)" : "";
                 md.Append(CultureInfo.InvariantCulture,
-                    $"| {t.Trial}{mark} | {t.Config.WeightDecay:G3} | {parameters} | {t.ValidNdcg20:F4} | {t.BestEpoch} | {t.EpochsRun} | {t.TrainSeconds:F0} |\n");
+                    $"| {t.Trial}{mark} | {t.Config.WeightDecay:G3} | {parameters} | {t.ValidNdcg20:F4} | {t.BestEpoch} | {t.EpochsRun} | {t.TrainSeconds:F0} |");
+                if (withShares)
+                    md.Append(' ').Append(shares[i] is { } s
+                        ? string.Join(", ", s.OrderByDescending(x => x.Share).Select(x => FormattableString.Invariant($"{x.Term} {100 * x.Share:F1}%")))
+                        : "not logged").Append(" |");
+                md.Append('\n');
+                var csvShares = shares[i] is { } c ? string.Join(" ", c.Select(x => FormattableString.Invariant($"{x.Term}={x.Share:F4}"))) : "";
                 csv.Append(CultureInfo.InvariantCulture,
-                    $"{m},{t.Trial},{(t.Trial == chosen ? 1 : 0)},{t.Config.WeightDecay:G4},{parameters},{t.ValidNdcg20:F6},{t.BestEpoch},{t.EpochsRun},{t.TrainSeconds:F1}\n");
+                    $"{m},{t.Trial},{(t.Trial == chosen ? 1 : 0)},{t.Config.WeightDecay:G4},{parameters},{t.ValidNdcg20:F6},{t.BestEpoch},{t.EpochsRun},{t.TrainSeconds:F1},{csvShares}\n");
             }
         }
         AtomicFile.WriteText(Path.Combine(outDir, "trials.md"), md.ToString());
         AtomicFile.WriteText(Path.Combine(outDir, "trials.csv"), csv.ToString());
+    }
+
+    /// <summary>
+    /// Each loss term's share of the gradient norm over the run in <paramref name="trialDir"/> (terms with a
+    /// zero share left out), or null when the run has fewer than two terms or no history with term columns.
+    /// </summary>
+    private static IReadOnlyList<(string Term, double Share)>? GradientShares(string trialDir)
+    {
+        if (!File.Exists(Path.Combine(trialDir, RunDirectory.HistoryFile))) return null;
+        try
+        {
+            var phase = LossTermSummary.Read(trialDir, phases: 1).ByPhase[0];
+            return phase.Count < 2 ? null : phase.Where(x => x.GradientShare > 0).Select(x => (x.Term, x.GradientShare)).ToList();
+        }
+        catch (UserErrorException)
+        {
+            return null; // written before the terms were logged
+        }
     }
 
     /// <summary>DIR/METHOD.json written by <see cref="Tune"/>, or null when DIR has none for the method.</summary>

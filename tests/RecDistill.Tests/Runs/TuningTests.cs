@@ -54,6 +54,21 @@ public class TuningTests
         Assert.Single(report, l => l.StartsWith($"kd,{tuned[1].Trial},1,", StringComparison.Ordinal));
         Assert.Contains("(chosen)", File.ReadAllText(Path.Combine(outDir, "trials.md")));
 
+        // A trial with several loss terms shows each one's share of the gradient norm over its run,
+        // recomputed here from its history: the mean of grad_TERM over the epochs, over the sum of those means.
+        var kdRow = report.Single(l => l.StartsWith("kd,2,", StringComparison.Ordinal)).Split(',');
+        var shown = kdRow[^1].Split(' ').Select(x => x.Split('=')).ToDictionary(x => x[0], x => double.Parse(x[1], System.Globalization.CultureInfo.InvariantCulture));
+        var history = File.ReadAllLines(Path.Combine(outDir, "kd", "trial-2", RunDirectory.HistoryFile));
+        var header = history[0].Split(',');
+        double MeanOf(string column) => history.Skip(1).Average(l =>
+            double.Parse(l.Split(',')[Array.IndexOf(header, column)], System.Globalization.CultureInfo.InvariantCulture));
+        double bpr = MeanOf("grad_bpr"), kdGrad = MeanOf("grad_kd");
+        Assert.Equal(new[] { "bpr", "kd" }, shown.Keys.Order());
+        Assert.Equal(kdGrad / (bpr + kdGrad), shown["kd"], 4);
+        Assert.Equal(bpr / (bpr + kdGrad), shown["bpr"], 4);
+        Assert.Equal("", report.Single(l => l.StartsWith("scratch,0,", StringComparison.Ordinal)).Split(',')[^1]); // one term only
+        Assert.Contains("gradient shares (whole run)", File.ReadAllText(Path.Combine(outDir, "trials.md")));
+
         // Trial 0 is the defaults with the run's weight decay; the others are the seeded draws.
         var kd = Tuning.ReadTuned(outDir, "kd")!;
         Assert.Equal(3, kd.Trials);
