@@ -10,7 +10,7 @@ namespace RecDistill.Cli.Commands;
     "--synthetic-users", "--synthetic-items", "--model", "--layers", "--wd", "--overwrite", "--resume",
     Hint = "tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
 [OptionText("--dim", "Student embedding dimension. Default: a tenth of the teacher's.")]
-[OptionText("--out", "Directory of the search: METHOD/trial-K run directories and records, and METHOD.json (the chosen settings, for compare --configs). Default: runs/tune. Run again to continue; several tune processes on one --out split its trials between them.")]
+[OptionText("--out", "Directory of the search: METHOD/trial-K run directories and records, and METHOD.json (the chosen settings, for compare --configs). Default: runs/tune. Run again with the same options to continue (search.json records them); several tune processes on one --out split its trials between them.")]
 [OptionText("--seed", "Seed of the trials' draws and of every trial's run (the same for every method).")]
 public sealed class TuneSettings : TrainSettings
 {

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Models;
@@ -139,6 +140,7 @@ public static class Tuning
     {
         if (trials < 1) throw new UserErrorException("--trials must be at least 1");
         reporter ??= SilentReporter.Instance;
+        CheckSearch(outDir, teacherDir, studentDim ?? Math.Max(1, RunDirectory.ReadRecord(teacherDir).Model.Dim / 10), train);
         using var session = TeacherSession.Open(teacherDir, compute, null, studentDim, reporter, withoutTest: true);
         if (session.Data.TestCount != 0) throw new InvalidOperationException("tuning must not see a test set");
         var result = new List<TunedConfig>();
@@ -244,6 +246,57 @@ public static class Tuning
         AtomicFile.WriteText(Path.Combine(outDir, "trials.md"), md.ToString());
         AtomicFile.WriteText(Path.Combine(outDir, "trials.csv"), csv.ToString());
     }
+
+    /// <summary>Name of the file that records what a search's trials share: teacher, student dimension, training settings.</summary>
+    public const string SearchFile = "search.json";
+
+    /// <summary>
+    /// Records the search's shared settings in DIR/search.json, or checks them against the record: a
+    /// second call (to continue, or a second process) with another teacher, student dimension, seed or
+    /// training setting would mix trials of different searches, so it is refused, naming what differs.
+    /// </summary>
+    private static void CheckSearch(string outDir, string teacherDir, int studentDim, TrainOptions train)
+    {
+        var wanted = new JsonObject
+        {
+            ["teacher"] = Path.GetFullPath(teacherDir).TrimEnd(Path.DirectorySeparatorChar),
+            ["student_dim"] = studentDim,
+            ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
+        };
+        var path = Path.Combine(outDir, SearchFile);
+        if (!File.Exists(path))
+        {
+            Directory.CreateDirectory(outDir);
+            AtomicFile.WriteText(path, wanted.ToJsonString(JsonOptions.Default));
+            return;
+        }
+        JsonObject recorded;
+        try
+        {
+            recorded = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new UserErrorException($"{path}: empty record");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new UserErrorException($"{path}: not a search record ({e.Message})");
+        }
+        static IEnumerable<(string Key, string? Value)> Flat(JsonObject o, string prefix = "") =>
+            o.SelectMany(kv => kv.Value is JsonObject inner ? Flat(inner, kv.Key + ".") : new[] { (prefix + kv.Key, kv.Value?.ToJsonString()) });
+        var was = Flat(recorded).ToDictionary(x => x.Key, x => x.Value);
+        var differences = Flat(wanted).Where(x => !was.TryGetValue(x.Key, out var v) || v != x.Value)
+            .Select(x => $"{OptionOf(x.Key)} {(was.TryGetValue(x.Key, out var v) ? v : "(none)")} there, {x.Value} here").ToList();
+        if (differences.Count > 0)
+            throw new UserErrorException($"{outDir} holds a search with other settings ({string.Join("; ", differences)}): " +
+                "continue it with the same teacher and options, or give another --out");
+    }
+
+    /// <summary>A search record's key as the CLI option that sets it (the key itself where none does).</summary>
+    private static string OptionOf(string key) => key switch
+    {
+        "teacher" => "--teacher", "student_dim" => "--dim", "train.max_epochs" => "--epochs", "train.eval_every" => "--eval-every",
+        "train.patience" => "--patience", "train.learning_rate" => "--lr", "train.batch_size" => "--batch-size",
+        "train.negatives_per_pair" => "--negatives", "train.seed" => "--seed", "train.sparse_adam" => "--adam",
+        _ => key,
+    };
 
     /// <summary>
     /// Each loss term's share of the gradient norm over the run in <paramref name="trialDir"/> (terms with a

@@ -84,6 +84,28 @@ public class TuningTests
     }
 
     [Fact]
+    public void A_search_continued_with_other_settings_is_refused_and_names_what_differs()
+    {
+        var teacher = Teacher();
+        var outDir = Path.Combine(TestData.TempDir(), "tune");
+        Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 1, outDir);
+        Assert.True(File.Exists(Path.Combine(outDir, Tuning.SearchFile)));
+
+        var seed = Assert.Throws<UserErrorException>(() => Tuning.Tune(teacher, new[] { "scratch" }, Short with { Seed = Short.Seed + 1 }, trials: 2, outDir));
+        Assert.Contains("--seed 5 there, 6 here", seed.Message);
+        var dim = Assert.Throws<UserErrorException>(() => Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 1, outDir, studentDim: 3));
+        Assert.Contains("--dim 1 there, 3 here", dim.Message);
+        var other = Teacher();
+        var moved = Assert.Throws<UserErrorException>(() => Tuning.Tune(other, new[] { "kd" }, Short, trials: 1, outDir));
+        Assert.Contains("--teacher", moved.Message);
+        Assert.False(Directory.Exists(Path.Combine(outDir, "kd"))); // nothing of the refused calls was written
+
+        // The same settings continue the search, with more trials if asked.
+        var more = Assert.Single(Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 2, outDir));
+        Assert.Equal(2, more.Trials);
+    }
+
+    [Fact]
     public void A_distillation_without_test_trains_the_same_student_and_reports_no_test()
     {
         var teacher = Teacher();
