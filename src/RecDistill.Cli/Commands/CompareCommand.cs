@@ -11,7 +11,7 @@ namespace RecDistill.Cli.Commands;
 
 [NotTaken("--dim", "--overwrite", Hint = "compare sets dimensions with --teacher-dim and --student-dim, and reuses an existing --out instead of overwriting it")]
 [OptionText("--model", "bpr | lightgcn: the backbone of the teacher and of every student.")]
-[OptionText("--out", "Directory of the comparison: the teacher's and every student's runs, results.md/.csv/.json and the charts. Default: runs/compare. An existing one is reused: finished runs are kept, an interrupted one resumes; several compare processes on one --out split its runs between them.")]
+[OptionText("--out", "Directory of the comparison: the teacher's and every student's runs, results.md/.csv/.json and the charts. Default: runs/compare. An existing one is reused: finished runs are kept (refused if made with other settings), an interrupted one resumes; several compare processes on one --out split its runs between them.")]
 [OptionText("--seed", "Seed of the teacher and of each method's first run (run k uses seed + k - 1); also the data's seed.")]
 [OptionText("--resume", "Continue an interrupted compare from its directory, with its own options (only --threads and --device may be given again).")]
 [OptionText("--wd", "Weight decay of the teacher and the students. Default: 1e-3 for bpr, 1e-4 for lightgcn.")]

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Diagnostics;
 using RecDistill.Data;
 using RecDistill.Distillation;
@@ -110,6 +112,7 @@ public static class Comparison
 
         int runs = plan.RunsPerMethod;
         var jobs = (from k in Enumerable.Range(1, runs) from m in plan.Methods select (Method: m, SeedIndex: k)).ToList();
+        CheckFinishedRuns(plan, jobs, teachers);
         bool Done((string Method, int SeedIndex) job) =>
             RunDirectory.IsFinished(RunDir(plan, job.Method, job.SeedIndex)) || File.Exists(Path.Combine(plan.Records, $"{job.Method}-seed{job.SeedIndex}.json"));
         var durations = new List<double>();
@@ -184,6 +187,46 @@ public static class Comparison
         }
         var md = ComparisonReport.Write(plan.OutDir, title, ComparisonReport.ReadRecords(plan.Records), plan.Methods, failures, charts);
         return new ComparisonOutcome(plan.OutDir, md, failures, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// Refuses a plan whose directory holds finished runs made with other settings (another teacher,
+    /// seed, training option or method setting): reusing them would report runs this plan did not ask
+    /// for. Checked before anything trains; settings a run's record lacks (older builds) are not compared.
+    /// </summary>
+    private static void CheckFinishedRuns(ComparisonPlan plan, IReadOnlyList<(string Method, int SeedIndex)> jobs, IReadOnlyList<string> teachers)
+    {
+        var problems = new List<string>();
+        foreach (var (method, k) in jobs)
+        {
+            var dir = RunDir(plan, method, k);
+            if (!RunDirectory.IsFinished(dir)) continue;
+            var teacher = teachers[plan.Teachers is null ? 0 : k - 1];
+            var backbone = RunDirectory.ReadRecord(teacher).Model.Backbone;
+            var (train, options) = SettingsOf(plan, method, plan.Train with { Seed = plan.Train.Seed + k - 1 }, backbone);
+            options ??= DistillationOptions.Defaults(method, backbone);
+            var wanted = new JsonObject
+            {
+                ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
+                ["teacher"] = Path.TrimEndingDirectorySeparator(Path.GetFullPath(teacher)),
+                ["options"] = JsonSerializer.SerializeToNode(options, JsonOptions.Default),
+            };
+            var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))?["distillation"] as JsonObject;
+            var recorded = new JsonObject
+            {
+                ["train"] = JsonSerializer.SerializeToNode(RunDirectory.ReadRecord(dir).Train, JsonOptions.Default),
+                ["teacher"] = metrics?["teacher"]?.GetValue<string>() is { } t ? Path.TrimEndingDirectorySeparator(t) : null,
+                ["options"] = metrics?["options"]?.DeepClone(),
+            };
+            var differences = SettingsDiff.Of(recorded, wanted, commonOnly: true);
+            if (differences.Count > 0)
+                problems.Add($"{method} seed {k} ({string.Join("; ", differences.Take(3).Select(d => $"{d.Key} {d.There} there, {d.Here} here"))}" +
+                    (differences.Count > 3 ? $"; {differences.Count - 3} more" : "") + ")");
+        }
+        if (problems.Count > 0)
+            throw new UserErrorException($"{plan.OutDir} holds finished runs made with other settings than this comparison's: " +
+                string.Join(", ", problems) + ". Give another --out, or delete those runs' directories under " +
+                $"{Path.Combine(plan.OutDir, "runs")} to train them again");
     }
 
     /// <summary>A method's k-th run directory in the comparison.</summary>

@@ -279,11 +279,8 @@ public static class Tuning
         {
             throw new UserErrorException($"{path}: not a search record ({e.Message})");
         }
-        static IEnumerable<(string Key, string? Value)> Flat(JsonObject o, string prefix = "") =>
-            o.SelectMany(kv => kv.Value is JsonObject inner ? Flat(inner, kv.Key + ".") : new[] { (prefix + kv.Key, kv.Value?.ToJsonString()) });
-        var was = Flat(recorded).ToDictionary(x => x.Key, x => x.Value);
-        var differences = Flat(wanted).Where(x => !was.TryGetValue(x.Key, out var v) || v != x.Value)
-            .Select(x => $"{OptionOf(x.Key)} {(was.TryGetValue(x.Key, out var v) ? v : "(none)")} there, {x.Value} here").ToList();
+        var differences = SettingsDiff.Of(recorded, wanted, commonOnly: false)
+            .Select(d => $"{OptionOf(d.Key)} {d.There ?? "(none)"} there, {d.Here} here").ToList();
         if (differences.Count > 0)
             throw new UserErrorException($"{outDir} holds a search with other settings ({string.Join("; ", differences)}): " +
                 "continue it with the same teacher and options, or give another --out");

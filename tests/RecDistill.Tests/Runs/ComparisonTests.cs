@@ -53,6 +53,22 @@ public class ComparisonTests
         Assert.False(File.Exists(held + ".lock"));
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(Comparison.RunDir(plan, "kd", 1), RunDirectory.MetricsFile)));
         Assert.Equal(3, Directory.GetFiles(plan.Records).Length); // teacher, scratch, kd
+
+        // The same directory with other settings is refused before anything trains, naming the runs and what differs.
+        var other = plan with { Train = Short with { LearningRate = Short.LearningRate * 2 }, Methods = new[] { "scratch", "kd", "sld" } };
+        var error = Assert.Throws<UserErrorException>(() => Comparison.Run(other));
+        Assert.Contains("kd seed 1", error.Message);
+        Assert.Contains("train.learning_rate 0.01 there, 0.02 here", error.Message);
+        Assert.False(Directory.Exists(Comparison.RunDir(other, "sld", 1)));
+        TunedConfig Tuned(string method, Dictionary<string, double> parameters) =>
+            new(method, new TrialConfig(method, Short.WeightDecay, parameters), 0, 0, 1, Short.Seed, "", "");
+        var lambda = Assert.Throws<UserErrorException>(() => Comparison.Run(plan with
+        {
+            Configs = new Dictionary<string, TunedConfig> { ["scratch"] = Tuned("scratch", new()), ["kd"] = Tuned("kd", new() { ["lambda"] = 0.9 }) },
+        }));
+        Assert.Contains("options.kd.lambda 0.3 there, 0.9 here", lambda.Message);
+        Assert.DoesNotContain("scratch seed 1", lambda.Message);
+        Assert.Empty(Comparison.Run(plan).Failures); // the plan that made them still reuses them
     }
 
     [Fact]
