@@ -27,6 +27,8 @@ public sealed record RunSummary
     public int EpochsRun { get; init; }
     /// <summary>Training time in seconds.</summary>
     public double TrainSeconds { get; init; }
+    /// <summary>Peak resident memory of the process over the run in MiB (since its last resume); null where not measured.</summary>
+    public double? PeakMemoryMb { get; init; }
     /// <summary>Validation metrics of the best weights, by key (as "ndcg@20").</summary>
     public Dictionary<string, double> Valid { get; init; } = new();
     /// <summary>Test metrics of the best weights, by key (as "ndcg@20").</summary>
@@ -84,7 +86,7 @@ public sealed record RunSummary
             Method = method, SeedIndex = seedIndex, Seed = (int?)m["seed"] ?? 0,
             Dim = (int)m["model"]!["dim"]!, Parameters = (long)m["model"]!["parameters"]!,
             BestEpoch = (int?)m["best_epoch"] ?? 0, EpochsRun = (int?)m["epochs_run"] ?? 0,
-            TrainSeconds = (double?)m["train_seconds"] ?? 0,
+            TrainSeconds = (double?)m["train_seconds"] ?? 0, PeakMemoryMb = (double?)m["peak_memory_mb"],
             Valid = Metrics(m["valid"]), Test = Metrics(m["test"]), ValidCurve = curve,
             Command = (string?)m["command"] ?? "",
         };
@@ -138,8 +140,9 @@ public static class ComparisonReport
     /// <param name="Test">Mean and sample standard deviation of each of <see cref="Metrics"/> on test.</param>
     /// <param name="ValidNdcg20">Mean validation NDCG@20.</param>
     /// <param name="MeanSeconds">Mean training time in seconds.</param>
+    /// <param name="PeakMemoryMb">The largest peak resident memory of the method's runs in MiB; null when none was measured.</param>
     public sealed record Row(string Method, int Runs, long Parameters, Dictionary<string, (double Mean, double Std)> Test,
-        double ValidNdcg20, double MeanSeconds);
+        double ValidNdcg20, double MeanSeconds, double? PeakMemoryMb = null);
 
     /// <summary>One row per method: the teacher first, then the methods in <paramref name="order"/> (unlisted ones last).</summary>
     public static List<Row> Summarise(IEnumerable<RunSummary> records, IReadOnlyList<string> order)
@@ -150,7 +153,8 @@ public static class ComparisonReport
             var runs = g.ToList();
             var stats = Metrics.ToDictionary(k => k, k => MeanStd(runs.Select(r => r.Test.GetValueOrDefault(k, double.NaN))));
             rows.Add(new Row(g.Key, runs.Count, runs[0].Parameters, stats,
-                runs.Average(r => r.Valid.GetValueOrDefault("ndcg@20", double.NaN)), runs.Average(r => r.TrainSeconds)));
+                runs.Average(r => r.Valid.GetValueOrDefault("ndcg@20", double.NaN)), runs.Average(r => r.TrainSeconds),
+                runs.Max(r => r.PeakMemoryMb)));
         }
         return rows;
     }
@@ -222,14 +226,19 @@ public static class ComparisonReport
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"# {title}").AppendLine();
         md.AppendLine("Test metrics at the best-validation epoch, mean ± standard deviation over seeds; the best student per column in bold.").AppendLine();
-        md.AppendLine("| method | runs | parameters | size vs teacher | " + string.Join(" | ", Metrics.Select(k => "test " + k)) + " | valid ndcg@20 | train s (mean) |");
-        md.AppendLine("|---|---|---|---|" + string.Concat(Metrics.Select(_ => "---|")) + "---|---|");
+        bool memory = rows.Any(r => r.PeakMemoryMb is not null);
+        md.AppendLine("| method | runs | parameters | size vs teacher | " + string.Join(" | ", Metrics.Select(k => "test " + k)) +
+            " | valid ndcg@20 | train s (mean) |" + (memory ? " peak MiB (max) |" : ""));
+        md.AppendLine("|---|---|---|---|" + string.Concat(Metrics.Select(_ => "---|")) + "---|---|" + (memory ? "---|" : ""));
         foreach (var r in rows)
         {
             string size = teacher is null ? "" : (r.Parameters / (double)teacher.Parameters).ToString("P1", CultureInfo.InvariantCulture);
+            string peak = !memory ? "" : r.PeakMemoryMb is { } mb ? FormattableString.Invariant($" {mb:F0} |") : "  |";
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Method} | {r.Runs} | {r.Parameters:N0} | {size} | {string.Join(" | ", Metrics.Select(k => Cell(r, k)))} | {r.ValidNdcg20:F4} | {r.MeanSeconds:F0} |");
+                $"| {r.Method} | {r.Runs} | {r.Parameters:N0} | {size} | {string.Join(" | ", Metrics.Select(k => Cell(r, k)))} | {r.ValidNdcg20:F4} | {r.MeanSeconds:F0} |{peak}");
         }
+        if (memory)
+            md.AppendLine().AppendLine("Peak MiB: the largest peak resident memory of the process over one of the method's runs (Linux; since its last resume; the comparison's teacher stays loaded in it).");
         md.AppendLine();
         var mkd = students.FirstOrDefault(r => r.Method == "mkd");
         var baselineRows = students.Where(r => Baselines.Contains(r.Method)).ToList();
@@ -294,10 +303,10 @@ public static class ComparisonReport
 
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteText(Path.Combine(outDir, "results.md"), md.ToString());
-        var csv = new StringBuilder("method,seed_index,seed,dim,parameters,best_epoch,epochs_run,train_seconds,valid_ndcg@20," + string.Join(",", Metrics.Select(k => "test_" + k)) + "\n");
+        var csv = new StringBuilder("method,seed_index,seed,dim,parameters,best_epoch,epochs_run,train_seconds,peak_memory_mb,valid_ndcg@20," + string.Join(",", Metrics.Select(k => "test_" + k)) + "\n");
         foreach (var r in records.OrderBy(r => r.Method == RunSummary.TeacherMethod ? -1 : IndexOf(order, r.Method)).ThenBy(r => r.SeedIndex))
             csv.Append(CultureInfo.InvariantCulture,
-                $"{r.Method},{r.SeedIndex},{r.Seed},{r.Dim},{r.Parameters},{r.BestEpoch},{r.EpochsRun},{r.TrainSeconds:F1},{r.Valid.GetValueOrDefault("ndcg@20"):F6},")
+                $"{r.Method},{r.SeedIndex},{r.Seed},{r.Dim},{r.Parameters},{r.BestEpoch},{r.EpochsRun},{r.TrainSeconds:F1},{r.PeakMemoryMb:F1},{r.Valid.GetValueOrDefault("ndcg@20"):F6},")
                .AppendJoin(',', Metrics.Select(k => r.Test.GetValueOrDefault(k).ToString("F6", CultureInfo.InvariantCulture))).Append('\n');
         AtomicFile.WriteText(Path.Combine(outDir, "results.csv"), csv.ToString());
         var json = new JsonObject
@@ -306,7 +315,8 @@ public static class ComparisonReport
             ["rows"] = new JsonArray(rows.Select(r => (JsonNode)new JsonObject
             {
                 ["method"] = r.Method, ["runs"] = r.Runs, ["parameters"] = r.Parameters,
-                ["valid_ndcg@20"] = Math.Round(r.ValidNdcg20, 6),
+                ["valid_ndcg@20"] = Math.Round(r.ValidNdcg20, 6), ["train_seconds_mean"] = Math.Round(r.MeanSeconds, 1),
+                ["peak_memory_mb"] = r.PeakMemoryMb is { } mb ? Math.Round(mb, 1) : null,
                 ["test"] = new JsonObject(Metrics.Select(k => KeyValuePair.Create(k, (JsonNode?)new JsonObject
                     { ["mean"] = Math.Round(r.Test[k].Mean, 6), ["std"] = Math.Round(r.Test[k].Std, 6) }))),
             }).ToArray()),

@@ -116,6 +116,7 @@ public static class Workflow
         (DistillationContext Context, string Method, DistillationOptions Options)? distill)
     {
         using var kernelScope = KernelSwitch.Use(kernels);
+        bool peakKnown = PeakMemory.Restart();
         torch.manual_seed(train.Seed);
         using var method = distill is { } d && d.Method != "scratch"
             ? reporter.Step($"Preparing {d.Method} (teacher top-K lists, neighbours)", () => DistillationMethods.Create(d.Options, d.Context))
@@ -137,6 +138,9 @@ public static class Workflow
         {
             var extra = distill is { } x ? DistillationRecord(x.Method, x.Context, model, x.Options, method) : new JsonObject();
             extra["kernels"] = kernels.ToString();
+            // Peak resident memory of the process while it prepared, trained and evaluated this run
+            // (a resumed run: since its last resume).
+            if (peakKnown && PeakMemory.Megabytes() is { } peak) extra["peak_memory_mb"] = Math.Round(peak, 1);
             RunDirectory.Write(output.Dir, output.Command, output.CommandLine ?? output.Command, dataOptions, train, data, outcome, extra);
         }
         return new RunResult(label, output?.Dir, model.ParameterCount, result, outcome.Valid, outcome.Test);
