@@ -239,6 +239,8 @@ public static class ComparisonReport
         }
         if (memory)
             md.AppendLine().AppendLine("Peak MiB: the largest peak resident memory of the process over one of the method's runs (Linux; since its last resume; the comparison's teacher stays loaded in it).");
+        md.AppendLine().AppendLine(CultureInfo.InvariantCulture,
+            $"Training time of the {records.Count} runs above: {records.Sum(r => r.TrainSeconds) / 3600:F2} h (the sum of their train seconds).");
         md.AppendLine();
         var mkd = students.FirstOrDefault(r => r.Method == "mkd");
         var baselineRows = students.Where(r => Baselines.Contains(r.Method)).ToList();

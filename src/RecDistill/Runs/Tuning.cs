@@ -216,11 +216,13 @@ public static class Tuning
         var methods = DistillationMethods.AllNames.Where(m => Directory.Exists(Path.Combine(outDir, m))).ToList();
         var md = new StringBuilder("# Tuning trials (validation NDCG@20; the test set is never read)\n");
         var csv = new StringBuilder("method,trial,chosen,weight_decay,parameters,valid_ndcg@20,best_epoch,epochs_run,train_seconds,gradient_shares\n");
+        var budget = new List<(string Method, int Trials, double Seconds)>();
         foreach (var m in methods)
         {
             var trials = Directory.GetFiles(Path.Combine(outDir, m), "trial-*.json").Select(ReadJson<TrialRecord>).OrderBy(t => t.Trial).ToList();
             if (trials.Count == 0) continue;
             int chosen = ReadTuned(outDir, m)?.Trial ?? -1;
+            budget.Add((m, trials.Count, trials.Sum(t => t.TrainSeconds)));
             var shares = trials.Select(t => GradientShares(Path.Combine(outDir, m, $"trial-{t.Trial}"))).ToList();
             bool withShares = shares.Any(x => x is not null);
             md.Append(CultureInfo.InvariantCulture, $"\n## {m} ({trials.Count} trials{(chosen < 0 ? ", search not finished" : "")})\n\n")
@@ -242,6 +244,13 @@ public static class Tuning
                 csv.Append(CultureInfo.InvariantCulture,
                     $"{m},{t.Trial},{(t.Trial == chosen ? 1 : 0)},{t.Config.WeightDecay:G4},{parameters},{t.ValidNdcg20:F6},{t.BestEpoch},{t.EpochsRun},{t.TrainSeconds:F1},{csvShares}\n");
             }
+        }
+        if (budget.Count > 0)
+        {
+            // The search's cost, for a report that states its budget: training time as the trials recorded it.
+            md.Append("\n## Training time of the finished trials\n\n| method | trials | hours |\n|---|---|---|\n");
+            foreach (var (m, n, seconds) in budget) md.Append(CultureInfo.InvariantCulture, $"| {m} | {n} | {seconds / 3600:F2} |\n");
+            md.Append(CultureInfo.InvariantCulture, $"| all | {budget.Sum(b => b.Trials)} | {budget.Sum(b => b.Seconds) / 3600:F2} |\n");
         }
         AtomicFile.WriteText(Path.Combine(outDir, "trials.md"), md.ToString());
         AtomicFile.WriteText(Path.Combine(outDir, "trials.csv"), csv.ToString());

@@ -50,6 +50,7 @@ public class PeakMemoryTests
         var md = ComparisonReport.Write(outDir, "t", new[] { summary, summary with { Method = "scratch", SeedIndex = 1, PeakMemoryMb = mb + 5 } },
             new[] { "scratch" }, Array.Empty<string>());
         Assert.Contains("peak MiB (max)", md);
+        Assert.Contains(FormattableString.Invariant($"Training time of the 2 runs above: {2 * summary.TrainSeconds / 3600:F2} h"), md);
         var rows = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!["rows"]!.AsArray();
         Assert.Equal(Math.Round(mb + 5, 1), (double)rows.Single(r => (string)r!["method"]! == "scratch")!["peak_memory_mb"]!);
     }

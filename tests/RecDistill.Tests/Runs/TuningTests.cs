@@ -68,6 +68,9 @@ public class TuningTests
         Assert.Equal(bpr / (bpr + kdGrad), shown["bpr"], 4);
         Assert.Equal("", report.Single(l => l.StartsWith("scratch,0,", StringComparison.Ordinal)).Split(',')[^1]); // one term only
         Assert.Contains("gradient shares (whole run)", File.ReadAllText(Path.Combine(outDir, "trials.md")));
+        // The search's budget: the recorded trials' training time, per method and in all.
+        double seconds = report.Skip(1).Sum(l => double.Parse(l.Split(',')[8], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains(FormattableString.Invariant($"| all | 6 | {seconds / 3600:F2} |"), File.ReadAllText(Path.Combine(outDir, "trials.md")));
 
         // Trial 0 is the defaults with the run's weight decay; the others are the seeded draws.
         var kd = Tuning.ReadTuned(outDir, "kd")!;
