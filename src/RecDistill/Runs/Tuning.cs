@@ -173,7 +173,7 @@ public static class Tuning
                 var config = Draw(method, session.Backbone, train.WeightDecay, train.Seed, k);
                 var dir = Path.Combine(outDir, method, $"trial-{k}");
                 reporter.Message($"{method} trial {k + 1}/{trials}: weight decay {config.WeightDecay:G3}" +
-                    string.Concat(config.Parameters.Select(p => $", {p.Key} {p.Value:G4}")));
+                    string.Concat(config.Parameters.Select(p => $", {p.Key} {p.Value:G4}")) + Remaining(outDir, method, trials));
                 var output = new RunOutput(dir) { Overwrite = true, Resume = File.Exists(RunDirectory.CheckpointPath(dir)), Command = "tune" };
                 var run = session.Distill(method, train with { WeightDecay = config.WeightDecay }, Apply(config, session.Backbone), output);
                 var record = new TrialRecord(k, config, run.Valid["ndcg@20"], run.Train.BestEpoch, run.Train.EpochsRun, Math.Round(run.Train.TrainSeconds, 1));
@@ -254,6 +254,19 @@ public static class Tuning
         }
         AtomicFile.WriteText(Path.Combine(outDir, "trials.md"), md.ToString());
         AtomicFile.WriteText(Path.Combine(outDir, "trials.csv"), csv.ToString());
+    }
+
+    /// <summary>
+    /// A rough estimate of the method's search still to run, from its finished trials' mean training
+    /// time (the trials of other processes included): empty before the first one ends.
+    /// </summary>
+    private static string Remaining(string outDir, string method, int trials)
+    {
+        var done = Enumerable.Range(0, trials).Select(k => Path.Combine(outDir, method, $"trial-{k}.json"))
+            .Where(File.Exists).Select(ReadJson<TrialRecord>).ToList();
+        if (done.Count == 0) return "";
+        var left = TimeSpan.FromSeconds(done.Average(t => t.TrainSeconds) * (trials - done.Count));
+        return $" ({done.Count} of {trials} trials done, about {(int)left.TotalHours}h{left.Minutes:D2} more at their mean)";
     }
 
     /// <summary>Name of the file that records what a search's trials share: teacher, student dimension, training settings.</summary>
