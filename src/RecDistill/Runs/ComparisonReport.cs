@@ -1,3 +1,4 @@
+using RecDistill.Distillation;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -176,8 +177,9 @@ public static class ComparisonReport
     public sealed record PairedRow(string A, string B, int RunsA, int RunsB, PairedTest Test);
 
     /// <summary>
-    /// MKD against the teacher and against the best other student (by mean test NDCG@20), when the runs
-    /// kept per-user metrics on the same users; each user's value is the mean over a method's runs.
+    /// MKD against the teacher, against the best other student (by mean test NDCG@20) and against each
+    /// ablation present (MKD without one part), when the runs kept per-user metrics on the same users;
+    /// each user's value is the mean over a method's runs.
     /// </summary>
     public static List<PairedRow> PairedTests(IReadOnlyList<RunSummary> records, IReadOnlyList<Row> rows)
     {
@@ -188,6 +190,8 @@ public static class ComparisonReport
         var bestOther = rows.Where(r => r.Method is not ("mkd" or RunSummary.TeacherMethod))
             .MaxBy(r => r.Test["ndcg@20"].Mean);
         if (bestOther is not null) others.Add(bestOther.Method);
+        // An ablation's rows: MKD against MKD without each part, one test per part left out.
+        others.AddRange(DistillationMethods.Ablations.Where(m => rows.Any(r => r.Method == m) && !others.Contains(m)));
         var a = UserMeans(records.Where(r => r.Method == "mkd").ToList());
         foreach (var other in others)
         {

@@ -103,7 +103,11 @@ public class ComparisonTests
         Assert.Equal(2, (int)rows.Single(r => (string)r!["method"]! == "teacher")!["runs"]!);
         var paired = json["paired_tests"]!.AsArray();
         Assert.Equal("teacher", (string)paired[0]!["b"]!);
-        Assert.Equal(2, paired.Count);
+        // The teacher, the best other student, and the ablation present (MKD without NKD), each once.
+        var against = paired.Select(p => (string)p!["b"]!).ToList();
+        Assert.Equal(against.Distinct().Count(), against.Count);
+        Assert.Contains("cpd+sld", against);
+        Assert.InRange(against.Count, 2, 3);
 
         // The test is recomputed from the runs' own per-user files: each user's mean over a method's two runs.
         double[] Means(string method, Func<int, string> dir)
@@ -116,6 +120,8 @@ public class ComparisonTests
         var expected = WilcoxonSignedRank.Test(mkd, teacher);
         Assert.Equal(expected.P, (double)paired[0]!["p"]!, 12);
         Assert.Equal(expected.Wins, (int)paired[0]!["a_higher"]!);
+        var withoutNkd = paired.Single(p => (string)p!["b"]! == "cpd+sld")!;
+        Assert.Equal(WilcoxonSignedRank.Test(mkd, Means("cpd+sld", k => Comparison.RunDir(plan, "cpd+sld", k))).P, (double)withoutNkd["p"]!, 12);
 
         // Both methods with a CPD part report its inconsistency rate; the ablation ran without NKD.
         var inconsistency = json["cpd_inconsistency"]!.AsObject();
