@@ -26,6 +26,27 @@ public partial class DocsReportTests
         Assert.Contains(commands, c => c.StartsWith("tune ", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void A_table_copied_into_a_doc_matches_the_report_its_command_writes()
+    {
+        // The committed reports equal their rebuild (the theory below); a doc that shows the command and
+        // also copies the table into its text must copy it as the report has it.
+        foreach (var group in ReportCommands().Where(c => c.Command.StartsWith("compare ", StringComparison.Ordinal)).GroupBy(c => c.File))
+        {
+            var reportLines = group.SelectMany(c =>
+            {
+                var args = Tokens(c.Command);
+                return File.ReadAllLines(Path.Combine(TestData.RepoRoot, args[args.IndexOf("--out") + 1], "results.md"));
+            }).Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToHashSet();
+            var methods = reportLines.Select(l => l.Split('|')[1].Trim()).ToHashSet();
+            var widths = reportLines.Select(l => l.Split('|').Length).ToHashSet();
+            var docLines = File.ReadAllLines(Path.Combine(TestData.RepoRoot, group.Key))
+                .Where(l => l.StartsWith("| ", StringComparison.Ordinal) && widths.Contains(l.Split('|').Length) && methods.Contains(l.Split('|')[1].Trim()))
+                .ToList();
+            Assert.All(docLines, l => Assert.True(reportLines.Contains(l), $"{group.Key}: table row not in the report its command writes: {l}"));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Commands))]
     public void A_report_command_in_the_docs_rebuilds_the_committed_files(string file, string command)
