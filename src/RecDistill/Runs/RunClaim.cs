@@ -28,15 +28,22 @@ internal sealed class RunClaim : IDisposable
     }
 
     /// <summary>
-    /// Drops the claim once the run's result is written: the lock file goes first, so a process that
-    /// opens it later takes a fresh file and then finds the result.
+    /// Drops the claim once the run's result is written, and removes the lock file unless another
+    /// process has taken it meanwhile (that process then finds the result and leaves the run alone).
     /// </summary>
     public void Release()
     {
         if (stream is null) return;
-        File.Delete(path);
         stream.Dispose();
         stream = null;
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Held by another process (Windows refuses to delete an open file): it goes with that claim.
+        }
     }
 
     /// <summary>Drops the lock and keeps the file (the run did not finish).</summary>
