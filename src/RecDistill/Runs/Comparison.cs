@@ -54,6 +54,10 @@ public sealed record ComparisonOutcome(string OutDir, string Markdown, IReadOnly
 /// </summary>
 public static class Comparison
 {
+    /// <summary>What run k of a method trains with: the plan's training options at the run's seed (seed + k - 1), then <see cref="SettingsOf"/>.</summary>
+    private static (TrainOptions Train, DistillationOptions? Options) SettingsOfRun(ComparisonPlan plan, string method, int seedIndex, Models.Backbone backbone) =>
+        SettingsOf(plan, method, plan.Train with { Seed = plan.Train.Seed + seedIndex - 1 }, backbone);
+
     /// <summary>The settings a method runs with: tuned ones when the plan has them, else the method's defaults.</summary>
     public static (TrainOptions Train, DistillationOptions? Options) SettingsOf(ComparisonPlan plan, string method, TrainOptions train, Models.Backbone backbone)
     {
@@ -164,7 +168,7 @@ public static class Comparison
                 var runClock = Stopwatch.StartNew();
                 try
                 {
-                    var (train, options) = SettingsOf(plan, method, plan.Train with { Seed = plan.Train.Seed + k - 1 }, session!.Backbone);
+                    var (train, options) = SettingsOfRun(plan, method, k, session!.Backbone);
                     session.Distill(method, train, options, output);
                     ComparisonReport.WriteRecord(plan.Records, RunSummary.FromRunDirectory(dir, method, k));
                     claim.Release();
@@ -197,13 +201,15 @@ public static class Comparison
     private static void CheckFinishedRuns(ComparisonPlan plan, IReadOnlyList<(string Method, int SeedIndex)> jobs, IReadOnlyList<string> teachers)
     {
         var problems = new List<string>();
+        var backbones = new Dictionary<string, Models.Backbone>();
         foreach (var (method, k) in jobs)
         {
             var dir = RunDir(plan, method, k);
             if (!RunDirectory.IsFinished(dir)) continue;
             var teacher = teachers[plan.Teachers is null ? 0 : k - 1];
-            var backbone = RunDirectory.ReadRecord(teacher).Model.Backbone;
-            var (train, options) = SettingsOf(plan, method, plan.Train with { Seed = plan.Train.Seed + k - 1 }, backbone);
+            if (!backbones.TryGetValue(teacher, out var backbone))
+                backbones[teacher] = backbone = RunDirectory.ReadRecord(teacher).Model.Backbone;
+            var (train, options) = SettingsOfRun(plan, method, k, backbone);
             options ??= DistillationOptions.Defaults(method, backbone);
             var wanted = new JsonObject
             {
@@ -220,7 +226,7 @@ public static class Comparison
             };
             var differences = SettingsDiff.Of(recorded, wanted, commonOnly: true);
             if (differences.Count > 0)
-                problems.Add($"{method} seed {k} ({string.Join("; ", differences.Take(3).Select(d => $"{d.Key} {d.There} there, {d.Here} here"))}" +
+                problems.Add($"{method} seed {k} ({string.Join("; ", differences.Take(3).Select(d => SettingsDiff.Describe(d)))}" +
                     (differences.Count > 3 ? $"; {differences.Count - 3} more" : "") + ")");
         }
         if (problems.Count > 0)

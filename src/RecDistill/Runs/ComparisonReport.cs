@@ -1,9 +1,9 @@
-using RecDistill.Distillation;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Security.Cryptography;
+using RecDistill.Distillation;
 using RecDistill.Evaluation;
 using RecDistill.Training;
 
@@ -72,12 +72,7 @@ public sealed record RunSummary
         if (m["distillation"]?["last_epoch_diagnostics"] is JsonObject diag)
             foreach (var (k, v) in diag) if (v is not null) diagnostics[k] = (double)v;
         var perUser = RunDirectory.ReadTestUsers(dir, "ndcg@20");
-        Dictionary<string, double>? shares = null;
-        try
-        {
-            shares = LossTermSummary.Read(dir, phases: 1).ByPhase[0].ToDictionary(t => t.Term, t => Math.Round(t.GradientShare, 6));
-        }
-        catch (UserErrorException) { } // a run without loss-term columns (a teacher, or an older build's run)
+        var shares = LossTermSummary.WholeRun(dir)?.ToDictionary(t => t.Term, t => Math.Round(t.GradientShare, 6));
         return new RunSummary
         {
             GradientShares = shares,

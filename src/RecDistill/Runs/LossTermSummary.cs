@@ -84,6 +84,22 @@ public sealed class LossTermSummary
         return new LossTermSummary(runDirectory, epochs, terms, ranges, byPhase);
     }
 
+    /// <summary>
+    /// The run as one phase (each term over all its epochs), or null when it has no history with loss-term
+    /// columns to read (a teacher, or a run of a build that did not log them).
+    /// </summary>
+    internal static IReadOnlyList<LossTermPhase>? WholeRun(string runDirectory)
+    {
+        try
+        {
+            return Read(runDirectory, phases: 1).ByPhase[0];
+        }
+        catch (UserErrorException)
+        {
+            return null;
+        }
+    }
+
     private static double Number(string field, string path, int line) =>
         double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
             ? v : throw new UserErrorException($"{path}:{line}: '{field}' is not a number");

@@ -23,6 +23,10 @@ internal static class SettingsDiff
         return result;
     }
 
+    /// <summary>One difference as text: the setting (named by <paramref name="name"/>), its recorded value, the wanted one.</summary>
+    public static string Describe((string Key, string? There, string? Here) difference, Func<string, string>? name = null) =>
+        $"{(name ?? (k => k))(difference.Key)} {difference.There ?? "(none)"} there, {difference.Here} here";
+
     private static IEnumerable<(string Key, string? Value)> Flat(JsonObject o, string prefix = "") =>
         o.SelectMany(kv => kv.Value is JsonObject inner
             ? Flat(inner, prefix + kv.Key + ".")

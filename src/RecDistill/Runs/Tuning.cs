@@ -150,7 +150,7 @@ public static class Tuning
             int elsewhere = 0;
             for (int k = 0; k < trials; k++)
             {
-                var recordPath = Path.Combine(outDir, method, $"trial-{k}.json");
+                var recordPath = TrialRecordPath(outDir, method, k);
                 if (File.Exists(recordPath))
                 {
                     records.Add(ReadJson<TrialRecord>(recordPath));
@@ -184,8 +184,7 @@ public static class Tuning
             // Trials run by other processes may have ended meanwhile; the process that records the last one chooses.
             if (elsewhere > 0)
             {
-                records = Enumerable.Range(0, trials).Select(k => Path.Combine(outDir, method, $"trial-{k}.json"))
-                    .Where(File.Exists).Select(ReadJson<TrialRecord>).ToList();
+                records = FinishedTrials(outDir, method, trials);
                 if (records.Count < trials)
                 {
                     reporter.Message($"{method}: {trials - records.Count} of {trials} trials still run elsewhere; the process that ends the last one writes {method}.json");
@@ -256,14 +255,19 @@ public static class Tuning
         AtomicFile.WriteText(Path.Combine(outDir, "trials.csv"), csv.ToString());
     }
 
+    private static string TrialRecordPath(string outDir, string method, int trial) => Path.Combine(outDir, method, $"trial-{trial}.json");
+
+    /// <summary>The recorded trials among the first <paramref name="trials"/> of the method, whichever process ran them.</summary>
+    private static List<TrialRecord> FinishedTrials(string outDir, string method, int trials) =>
+        Enumerable.Range(0, trials).Select(k => TrialRecordPath(outDir, method, k)).Where(File.Exists).Select(ReadJson<TrialRecord>).ToList();
+
     /// <summary>
     /// A rough estimate of the method's search still to run, from its finished trials' mean training
     /// time (the trials of other processes included): empty before the first one ends.
     /// </summary>
     private static string Remaining(string outDir, string method, int trials)
     {
-        var done = Enumerable.Range(0, trials).Select(k => Path.Combine(outDir, method, $"trial-{k}.json"))
-            .Where(File.Exists).Select(ReadJson<TrialRecord>).ToList();
+        var done = FinishedTrials(outDir, method, trials);
         if (done.Count == 0) return "";
         var left = TimeSpan.FromSeconds(done.Average(t => t.TrainSeconds) * (trials - done.Count));
         return $" ({done.Count} of {trials} trials done, about {(int)left.TotalHours}h{left.Minutes:D2} more at their mean)";
@@ -281,7 +285,7 @@ public static class Tuning
     {
         var wanted = new JsonObject
         {
-            ["teacher"] = Path.GetFullPath(teacherDir).TrimEnd(Path.DirectorySeparatorChar),
+            ["teacher"] = Path.TrimEndingDirectorySeparator(Path.GetFullPath(teacherDir)),
             ["student_dim"] = studentDim,
             ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
         };
@@ -301,8 +305,7 @@ public static class Tuning
         {
             throw new UserErrorException($"{path}: not a search record ({e.Message})");
         }
-        var differences = SettingsDiff.Of(recorded, wanted, commonOnly: false)
-            .Select(d => $"{OptionOf(d.Key)} {d.There ?? "(none)"} there, {d.Here} here").ToList();
+        var differences = SettingsDiff.Of(recorded, wanted, commonOnly: false).Select(d => SettingsDiff.Describe(d, OptionOf)).ToList();
         if (differences.Count > 0)
             throw new UserErrorException($"{outDir} holds a search with other settings ({string.Join("; ", differences)}): " +
                 "continue it with the same teacher and options, or give another --out");
@@ -321,19 +324,10 @@ public static class Tuning
     /// Each loss term's share of the gradient norm over the run in <paramref name="trialDir"/> (terms with a
     /// zero share left out), or null when the run has fewer than two terms or no history with term columns.
     /// </summary>
-    private static IReadOnlyList<(string Term, double Share)>? GradientShares(string trialDir)
-    {
-        if (!File.Exists(Path.Combine(trialDir, RunDirectory.HistoryFile))) return null;
-        try
-        {
-            var phase = LossTermSummary.Read(trialDir, phases: 1).ByPhase[0];
-            return phase.Count < 2 ? null : phase.Where(x => x.GradientShare > 0).Select(x => (x.Term, x.GradientShare)).ToList();
-        }
-        catch (UserErrorException)
-        {
-            return null; // written before the terms were logged
-        }
-    }
+    private static IReadOnlyList<(string Term, double Share)>? GradientShares(string trialDir) =>
+        LossTermSummary.WholeRun(trialDir) is { Count: >= 2 } phase
+            ? phase.Where(x => x.GradientShare > 0).Select(x => (x.Term, x.GradientShare)).ToList()
+            : null;
 
     /// <summary>DIR/METHOD.json written by <see cref="Tune"/>, or null when DIR has none for the method.</summary>
     public static TunedConfig? ReadTuned(string dir, string method)
