@@ -13,8 +13,8 @@ public static class ComparisonCharts
         var students = rows.Where(r => r.Method != RunSummary.TeacherMethod).ToList();
         if (students.Count > 0)
         {
-            Bars(Path.Combine(outDir, "ndcg20.png"), $"{title}: test NDCG@20", "test NDCG@20 (mean over seeds)", "ndcg@20", students, teacher);
-            Bars(Path.Combine(outDir, "recall20.png"), $"{title}: test Recall@20", "test Recall@20 (mean over seeds)", "recall@20", students, teacher);
+            Bars(Path.Combine(outDir, "ndcg20.png"), $"{title}: test NDCG@20", "test NDCG@20 (mean over runs)", "ndcg@20", students, teacher);
+            Bars(Path.Combine(outDir, "recall20.png"), $"{title}: test Recall@20", "test Recall@20 (mean over runs)", "recall@20", students, teacher);
         }
         Curves(Path.Combine(outDir, "valid-ndcg20.png"), $"{title}: validation NDCG@20", records, order);
     }

@@ -162,7 +162,7 @@ public static class Comparison
                     sessionTeacher = teacherIndex;
                 }
                 int left = jobs.Skip(j).Count(x => !Done(x));
-                string eta = durations.Count == 0 ? "ETA after the first run" : $"ETA {TimeSpan.FromSeconds(durations.Average() * left):hh\\:mm\\:ss} for {left} runs";
+                string eta = durations.Count == 0 ? "ETA after the first run" : $"ETA {TimeSpan.FromSeconds(durations.Average() * left):hh\\:mm\\:ss} for {ComparisonReport.Count(left, "run")}";
                 var output = RunOf(dir, plan);
                 reporter.Message($"run {j + 1}/{jobs.Count}: {method} seed {k}{(output.Resume ? " (resuming)" : "")} - {eta}");
                 var runClock = Stopwatch.StartNew();

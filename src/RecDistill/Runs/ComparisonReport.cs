@@ -224,7 +224,9 @@ public static class ComparisonReport
 
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"# {title}").AppendLine();
-        md.AppendLine("Test metrics at the best-validation epoch, mean ± standard deviation over seeds; the best student per column in bold.").AppendLine();
+        // With one teacher per run (compare --teachers), a student's spread includes the teachers' spread.
+        string over = teacher is { Runs: > 1 } ? $"over a method's runs (run k of a student is distilled from teacher run k, of {teacher.Runs})" : "over a method's runs (seeds)";
+        md.AppendLine(CultureInfo.InvariantCulture, $"Test metrics at the best-validation epoch, mean ± standard deviation {over}; the best student per column in bold.").AppendLine();
         bool memory = rows.Any(r => r.PeakMemoryMb is not null);
         md.AppendLine("| method | runs | parameters | size vs teacher | " + string.Join(" | ", Metrics.Select(k => "test " + k)) +
             " | valid ndcg@20 | train s (mean) |" + (memory ? " peak MiB (max) |" : ""));
@@ -239,7 +241,7 @@ public static class ComparisonReport
         if (memory)
             md.AppendLine().AppendLine("Peak MiB: the largest peak resident memory of the process over one of the method's runs (Linux; since its last resume; the comparison's teacher stays loaded in it).");
         md.AppendLine().AppendLine(CultureInfo.InvariantCulture,
-            $"Training time of the {records.Count} runs above: {records.Sum(r => r.TrainSeconds) / 3600:F2} h (the sum of their train seconds).");
+            $"Training time of the {Count(records.Count, "run")} above: {records.Sum(r => r.TrainSeconds) / 3600:F2} h (the sum of their train seconds).");
         md.AppendLine();
         var mkd = students.FirstOrDefault(r => r.Method == "mkd");
         var baselineRows = students.Where(r => Baselines.Contains(r.Method)).ToList();
@@ -258,7 +260,7 @@ public static class ComparisonReport
         }
         if (teacher is not null && mkd is not null)
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"MKD's test NDCG@20 is {mkd.Test["ndcg@20"].Mean / teacher.Test["ndcg@20"].Mean * 100:F1}% of the teacher's ({mkd.Test["ndcg@20"].Mean:F4} vs {teacher.Test["ndcg@20"].Mean:F4}; the teacher is {(teacher.Runs == 1 ? "one run" : $"{teacher.Runs} runs")}).").AppendLine();
+                $"MKD's test NDCG@20 is {mkd.Test["ndcg@20"].Mean / teacher.Test["ndcg@20"].Mean * 100:F1}% of the teacher's ({mkd.Test["ndcg@20"].Mean:F4} vs {teacher.Test["ndcg@20"].Mean:F4}; the teacher is {Count(teacher.Runs, "run")}).").AppendLine();
         var paired = PairedTests(records, rows);
         if (paired.Count > 0)
         {
@@ -278,7 +280,7 @@ public static class ComparisonReport
         {
             md.AppendLine("CPD's inconsistency rate at the last epoch (share of sampled pairs whose order the selected expert's projection reverses):").AppendLine();
             foreach (var (method, (mean, std, runs)) in inconsistency)
-                md.AppendLine(CultureInfo.InvariantCulture, $"- {method}: {mean:F4}{(runs > 1 ? $" ± {std:F4}" : "")} ({runs} runs)");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- {method}: {mean:F4}{(runs > 1 ? $" ± {std:F4}" : "")} ({Count(runs, "run")})");
             md.AppendLine();
         }
         var shareTable = GradientShareTable(records, order);
@@ -300,7 +302,7 @@ public static class ComparisonReport
             foreach (var f in failures) md.AppendLine("- " + f);
             md.AppendLine();
         }
-        md.AppendLine("Charts: `ndcg20.png`, `recall20.png` (bars: mean over seeds, whiskers: ± std, dashed line: teacher), `valid-ndcg20.png` (validation NDCG@20 per epoch, first seed of each method).");
+        md.AppendLine("Charts: `ndcg20.png`, `recall20.png` (bars: mean over runs, whiskers: ± std, dashed line: teacher), `valid-ndcg20.png` (validation NDCG@20 per epoch, first run of each method).");
 
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteText(Path.Combine(outDir, "results.md"), md.ToString());
@@ -338,6 +340,9 @@ public static class ComparisonReport
         charts?.Invoke(outDir, title, rows, records, order);
         return md.ToString();
     }
+
+    /// <summary>"one run", "3 runs".</summary>
+    internal static string Count(int n, string noun) => n == 1 ? $"one {noun}" : string.Create(CultureInfo.InvariantCulture, $"{n:N0} {noun}s");
 
     private static string FormatP(double p) => p < 1e-4 ? p.ToString("0.0E+0", CultureInfo.InvariantCulture) : p.ToString("0.0000", CultureInfo.InvariantCulture);
 

@@ -129,6 +129,10 @@ public class ComparisonTests
         var ablation = JsonNode.Parse(File.ReadAllText(Path.Combine(Comparison.RunDir(plan, "cpd+sld", 1), RunDirectory.MetricsFile)))!;
         Assert.Equal("cpd+sld", (string)ablation["distillation"]!["method"]!);
         Assert.Contains("Paired tests over users", outcome.Markdown);
+        // With one teacher per run, the spread of a student's runs includes the teachers' spread: the report says so.
+        Assert.Contains("run k of a student is distilled from teacher run k, of 2", outcome.Markdown);
+        Assert.Contains("- mkd: ", outcome.Markdown);
+        Assert.EndsWith("(2 runs)", outcome.Markdown.Split('\n').Single(l => l.StartsWith("- cpd+sld: ", StringComparison.Ordinal)).TrimEnd());
 
         // Gradient shares: each record's equal the history's (one phase), the table averages a method's runs.
         var shares = json["gradient_shares"]!.AsObject();
