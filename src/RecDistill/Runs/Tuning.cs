@@ -195,7 +195,12 @@ public static class Tuning
             var best = records.OrderByDescending(r => r.ValidNdcg20).ThenBy(r => r.Trial).First();
             var tuned = new TunedConfig(method, best.Config, best.Trial, best.ValidNdcg20, trials, train.Seed,
                 Path.GetFullPath(teacherDir), DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
-            AtomicFile.WriteText(Path.Combine(outDir, method + ".json"), JsonSerializer.Serialize(tuned, JsonOptions.Default));
+            // A repeated call that chooses the same keeps the record as it is (its creation time included).
+            var existing = ReadTuned(outDir, method);
+            if (existing is not null && JsonSerializer.Serialize(existing with { Created = "" }, JsonOptions.Default) == JsonSerializer.Serialize(tuned with { Created = "" }, JsonOptions.Default))
+                tuned = existing;
+            else
+                AtomicFile.WriteText(Path.Combine(outDir, method + ".json"), JsonSerializer.Serialize(tuned, JsonOptions.Default));
             reporter.Message($"{method}: trial {best.Trial} chosen (valid ndcg@20 {best.ValidNdcg20:F4})");
             result.Add(tuned);
             WriteReport(outDir);

@@ -86,9 +86,12 @@ public class TuningTests
 
         // Run again: every trial is recorded, nothing is trained, the same choice comes back.
         var stamps = Directory.GetFiles(outDir, "metrics.json", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        var choices = new[] { "scratch", "kd" }.ToDictionary(m => m, m => File.ReadAllText(Path.Combine(outDir, m + ".json")));
         var again = Tuning.Tune(teacher, new[] { "scratch", "kd" }, Short, trials: 3, outDir);
         Assert.Equal(tuned.Select(t => (t.Trial, t.ValidNdcg20)), again.Select(t => (t.Trial, t.ValidNdcg20)));
         Assert.All(stamps, kv => Assert.Equal(kv.Value, File.GetLastWriteTimeUtc(kv.Key)));
+        // The same choice leaves its record as it was, creation time included.
+        Assert.All(choices, kv => Assert.Equal(kv.Value, File.ReadAllText(Path.Combine(outDir, kv.Key + ".json"))));
     }
 
     [Fact]
