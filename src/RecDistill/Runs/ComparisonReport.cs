@@ -172,9 +172,10 @@ public static class ComparisonReport
     public sealed record PairedRow(string A, string B, int RunsA, int RunsB, PairedTest Test);
 
     /// <summary>
-    /// MKD against the teacher, against the best other student (by mean test NDCG@20) and against each
-    /// ablation present (MKD without one part), when the runs kept per-user metrics on the same users;
-    /// each user's value is the mean over a method's runs.
+    /// MKD against the teacher, against the best other student (by mean test NDCG@20: the strongest
+    /// rival, not a favourable one), against each of its single parts present (NKD, CPD, SLD: does the
+    /// sum beat its parts?) and against each ablation present (MKD without one part), when the runs kept
+    /// per-user metrics on the same users; each user's value is the mean over a method's runs.
     /// </summary>
     public static List<PairedRow> PairedTests(IReadOnlyList<RunSummary> records, IReadOnlyList<Row> rows)
     {
@@ -185,8 +186,9 @@ public static class ComparisonReport
         var bestOther = rows.Where(r => r.Method is not ("mkd" or RunSummary.TeacherMethod))
             .MaxBy(r => r.Test["ndcg@20"].Mean);
         if (bestOther is not null) others.Add(bestOther.Method);
-        // An ablation's rows: MKD against MKD without each part, one test per part left out.
-        others.AddRange(DistillationMethods.Ablations.Where(m => rows.Any(r => r.Method == m) && !others.Contains(m)));
+        // MKD against each part alone, and against MKD without each part (one test per part left out).
+        others.AddRange(DistillationMethods.MkdParts("mkd")!.Concat(DistillationMethods.Ablations)
+            .Where(m => rows.Any(r => r.Method == m) && !others.Contains(m)));
         var a = UserMeans(records.Where(r => r.Method == "mkd").ToList());
         foreach (var other in others)
         {
@@ -265,7 +267,8 @@ public static class ComparisonReport
         if (paired.Count > 0)
         {
             md.AppendLine("Paired tests over users (Wilcoxon signed-rank on per-user test NDCG@20, each user's mean over a method's runs; " +
-                          "pairs with equal values are left out):").AppendLine();
+                          "pairs with equal values are left out" +
+                          (paired.Count > 1 ? $"; each p is that test's own, not corrected for the {paired.Count} tests shown" : "") + "):").AppendLine();
             foreach (var p in paired)
             {
                 var t = p.Test;

@@ -129,6 +129,7 @@ public class ComparisonTests
         var ablation = JsonNode.Parse(File.ReadAllText(Path.Combine(Comparison.RunDir(plan, "cpd+sld", 1), RunDirectory.MetricsFile)))!;
         Assert.Equal("cpd+sld", (string)ablation["distillation"]!["method"]!);
         Assert.Contains("Paired tests over users", outcome.Markdown);
+        Assert.Contains($"not corrected for the {paired.Count} tests shown", outcome.Markdown);
         // With one teacher per run, the spread of a student's runs includes the teachers' spread: the report says so.
         Assert.Contains("run k of a student is distilled from teacher run k, of 2", outcome.Markdown);
         Assert.Contains("- mkd: ", outcome.Markdown);
@@ -144,6 +145,38 @@ public class ComparisonTests
         var perRun = Enumerable.Range(1, 2).Select(k => LossTermSummary.Read(Comparison.RunDir(plan, "mkd", k), phases: 1).ByPhase[0]).ToArray();
         Assert.Equal(perRun.Average(r => r.Single(t => t.Term == "sld").GradientShare), mkdShares["sld"], 5);
         Assert.Contains("share of the gradient norm", outcome.Markdown);
+    }
+
+    [Fact]
+    public void Mkd_is_tested_against_the_teacher_the_strongest_rival_its_parts_and_its_ablations()
+    {
+        // Per-user test NDCG@20 on 40 users; KD has the highest mean of the other students.
+        var rng = new Random(7);
+        RunSummary Run(string method, int k, double shift) => new()
+        {
+            Method = method, SeedIndex = k, TestUsersHash = "u40",
+            Test = new() { ["ndcg@20"] = 0.1 + shift },
+            TestNdcg20ByUser = Enumerable.Range(0, 40).Select(_ => Math.Round(0.1 + shift + 0.05 * rng.NextDouble(), 3)).ToArray(),
+        };
+        var records = new List<RunSummary> { Run("teacher", 0, 0.02) };
+        foreach (var (m, shift) in new[] { ("scratch", -0.05), ("kd", 0.03), ("nkd", -0.01), ("sld", 0.0), ("cpd+sld", 0.005), ("mkd", 0.01) })
+            for (int k = 1; k <= 2; k++) records.Add(Run(m, k, shift));
+        var rows = ComparisonReport.Summarise(records, new[] { "scratch", "kd", "nkd", "sld", "cpd+sld", "mkd" });
+
+        var paired = ComparisonReport.PairedTests(records, rows);
+        // CPD and the other ablations were not run: no test against them.
+        Assert.Equal(new[] { "teacher", "kd", "nkd", "sld", "cpd+sld" }, paired.Select(p => p.B));
+        Assert.All(paired, p => Assert.Equal("mkd", p.A));
+
+        // Each test is the signed-rank test on each user's mean over a method's runs.
+        double[] Means(string method)
+        {
+            var runs = records.Where(r => r.Method == method).ToList();
+            return Enumerable.Range(0, 40).Select(u => runs.Sum(r => r.TestNdcg20ByUser![u]) / runs.Count).ToArray();
+        }
+        var sld = paired.Single(p => p.B == "sld");
+        Assert.Equal(WilcoxonSignedRank.Test(Means("mkd"), Means("sld")).P, sld.Test.P, 12);
+        Assert.Equal((2, 2), (sld.RunsA, sld.RunsB));
     }
 
     [Fact]
