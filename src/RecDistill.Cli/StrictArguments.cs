@@ -30,6 +30,15 @@ public sealed class OnlyWithAttribute(string required, string reason, params str
     public IReadOnlyList<string> Options { get; } = options;
 }
 
+/// <summary>A flag that changes what the command does so that only some of its options mean anything with it (e.g. --report-only).</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class TakesOnlyWithAttribute(string flag, string reason, params string[] options) : Attribute
+{
+    public string Flag { get; } = flag;
+    public string Reason { get; } = reason;
+    public IReadOnlyList<string> Options { get; } = options;
+}
+
 /// <summary>
 /// Checks a command line against the options its command takes before anything runs: unknown options,
 /// options of another command, stray arguments, missing and malformed values, options given twice.
@@ -108,6 +117,13 @@ public static class StrictArguments
             if (given.Contains(rule.Required)) continue;
             var orphan = rule.Options.FirstOrDefault(given.Contains);
             if (orphan is not null) return $"{command}: {orphan} needs {rule.Required} ({rule.Reason})";
+        }
+        foreach (var rule in settings.GetCustomAttributes<TakesOnlyWithAttribute>())
+        {
+            if (!given.Contains(rule.Flag)) continue;
+            var idle = given.FirstOrDefault(g => g != rule.Flag && !rule.Options.Contains(g));
+            if (idle is not null)
+                return $"{command}: {idle} has no effect with {rule.Flag} ({rule.Reason}; it takes {string.Join(", ", rule.Options)})";
         }
         return null;
     }

@@ -15,6 +15,7 @@ namespace RecDistill.Cli.Commands;
 [OptionText("--seed", "Seed of the teacher and of each method's first run (run k uses seed + k - 1); also the data's seed.")]
 [OptionText("--resume", "Continue an interrupted compare from its directory, with its own options (only --threads and --device may be given again).")]
 [OptionText("--wd", "Weight decay of the teacher and the students. Default: 1e-3 for bpr, 1e-4 for lightgcn.")]
+[TakesOnlyWith("--report-only", "it trains nothing and rebuilds the report from the records", "--out", "--records", "--methods", "--title", "--import")]
 public sealed class CompareSettings : TrainSettings
 {
     [CommandOption("--teacher-dim <N>")]

@@ -12,6 +12,7 @@ namespace RecDistill.Cli.Commands;
 [OptionText("--dim", "Student embedding dimension. Default: a tenth of the teacher's.")]
 [OptionText("--out", "Directory of the search: METHOD/trial-K run directories and records, and METHOD.json (the chosen settings, for compare --configs). Default: runs/tune. Run again with the same options to continue (search.json records them); several tune processes on one --out split its trials between them.")]
 [OptionText("--seed", "Seed of the trials' draws and of every trial's run (the same for every method).")]
+[TakesOnlyWith("--report-only", "it trains nothing and rebuilds trials.md and trials.csv from the records", "--out")]
 public sealed class TuneSettings : TrainSettings
 {
     [CommandOption("--teacher <DIR>")]

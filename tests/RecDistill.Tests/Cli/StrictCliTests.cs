@@ -32,6 +32,8 @@ public class StrictCliTests
     [InlineData("distill --teacher t --model lightgcn", "distill does not take --model: the student has the teacher's backbone and layers")]
     [InlineData("distill --teacher t --min-user 3", "distill: --min-user needs --data (without --data the teacher's own data options rebuild its exact split)")]
     [InlineData("tune --teacher t --wd 0.1", "tune does not take --wd: tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
+    [InlineData("compare --report-only --records r --epochs 5", "compare: --epochs has no effect with --report-only (it trains nothing and rebuilds the report from the records; it takes --out, --records, --methods, --title, --import)")]
+    [InlineData("tune --report-only --out d --trials 3", "tune: --trials has no effect with --report-only (it trains nothing and rebuilds trials.md and trials.csv from the records; it takes --out)")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
     [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
     [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
@@ -53,6 +55,8 @@ public class StrictCliTests
     [InlineData("distill --teacher t --data d --min-user 2 --lambda 0.5")]
     [InlineData("tune --teacher t --methods kd,mkd --trials 4 --dim 8 --epochs 50")]
     [InlineData("compare --configs runs/tune --seeds 3")]
+    [InlineData("compare --report-only --records r --out o --methods kd,mkd --title t --import kd:1=a")]
+    [InlineData("tune --report-only --out d")]
     [InlineData("train --help")]
     [InlineData("--version")]
     public void Well_formed_command_lines_pass_the_check(string commandLine) =>
