@@ -64,13 +64,13 @@ public static class CliApp
                 .WithExample("distill", "--teacher", "runs/teacher", "--method", "mkd", "--out", "runs/mkd");
             c.AddCommand<CompareCommand>("compare").WithDescription("The paper's table in one command: a teacher, then every method for every seed; results.md/.csv/.json and PNG charts. Run it again to reuse finished runs and resume an interrupted one.")
                 .WithExample("compare", "--data", "../shared/data/citeulike-t/users.dat", "--format", "citeulike", "--teacher-dim", "200", "--student-dim", "20", "--seeds", "3", "--out", "runs/compare");
-            c.AddCommand<TuneCommand>("tune").WithDescription("Validation-only random search of each method's weight, one key parameter and the student's weight decay, with the same budget for every method; compare --configs uses the choice. Run it again to continue.")
+            c.AddCommand<TuneCommand>("tune").WithDescription("Validation-only random search of the student's weight decay and each method's loss weight(s), plus one key parameter for kd, rd, cd, rrd, htd, nkd, cpd and sld, with the same budget for every method; compare --configs uses the choice. Run it again to continue.")
                 .WithExample("tune", "--teacher", "runs/compare/teacher", "--trials", "8", "--out", "runs/tune");
             c.AddCommand<TermsCommand>("terms").WithDescription("Each loss term's mean loss and its share of the gradient on the shared student vectors, over the first, middle and last third of a finished distillation run (from its history.csv).")
                 .WithExample("terms", "--model", "runs/mkd");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Full-ranking metrics of a saved run on its data (or on --data).")
                 .WithExample("evaluate", "--model", "runs/teacher");
-            c.AddCommand<ExportCommand>("export").WithDescription("Write a run's final vectors, id maps and train items into one compact serving file (fp32, fp16 or int8).")
+            c.AddCommand<ExportCommand>("export").WithDescription("Write a run's final vectors, id maps and train items into one compact serving file (rdm: fp32, fp16 or int8), or float32 .npy matrices and id lists (--format npy).")
                 .WithExample("export", "--model", "runs/mkd", "--out", "student.rdm", "--precision", "int8");
             c.AddCommand<RecommendCommand>("recommend").WithDescription("Top-K items from an exported model: a table for --user, CSV for --users FILE, a new user folded in from --items.")
                 .WithExample("recommend", "--model", "student.rdm", "--user", "42", "--k", "10")

@@ -39,6 +39,15 @@ public sealed class TakesOnlyWithAttribute(string flag, string reason, params st
     public IReadOnlyList<string> Options { get; } = options;
 }
 
+/// <summary>Options that mean nothing once a flag is given (e.g. compare's --seeds with --teachers).</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class NotWithAttribute(string flag, string reason, params string[] options) : Attribute
+{
+    public string Flag { get; } = flag;
+    public string Reason { get; } = reason;
+    public IReadOnlyList<string> Options { get; } = options;
+}
+
 /// <summary>
 /// Checks a command line against the options its command takes before anything runs: unknown options,
 /// options of another command, stray arguments, missing and malformed values, options given twice.
@@ -124,6 +133,12 @@ public static class StrictArguments
             var idle = given.FirstOrDefault(g => g != rule.Flag && !rule.Options.Contains(g));
             if (idle is not null)
                 return $"{command}: {idle} has no effect with {rule.Flag} ({rule.Reason}; it takes {string.Join(", ", rule.Options)})";
+        }
+        foreach (var rule in settings.GetCustomAttributes<NotWithAttribute>())
+        {
+            if (!given.Contains(rule.Flag)) continue;
+            var idle = rule.Options.FirstOrDefault(given.Contains);
+            if (idle is not null) return $"{command}: {idle} has no effect with {rule.Flag} ({rule.Reason})";
         }
         return null;
     }

@@ -14,7 +14,9 @@ namespace RecDistill.Cli.Commands;
 [OptionText("--out", "Directory of the comparison: the teacher's and every student's runs, results.md/.csv/.json and the charts. Default: runs/compare. An existing one is reused: finished runs are kept (refused if made with other settings), an interrupted one resumes; several compare processes on one --out split its runs between them.")]
 [OptionText("--seed", "Seed of the teacher and of each method's first run (run k uses seed + k - 1); also the data's seed.")]
 [OptionText("--resume", "Continue an interrupted compare from its directory, with its own options (only --threads and --device may be given again).")]
-[OptionText("--wd", "Weight decay of the teacher and the students. Default: 1e-3 for bpr, 1e-4 for lightgcn.")]
+[OptionText("--wd", "Weight decay of the teacher and of the students (a method tuned by --configs takes its own). Default: 1e-3 for bpr, 1e-4 for lightgcn.")]
+[NotWith("--teachers", "each teacher gives one run, on its own data and backbone", "--seeds", "--model", "--teacher-dim", "--layers",
+    "--data", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--synthetic-users", "--synthetic-items")]
 [TakesOnlyWith("--report-only", "it trains nothing and rebuilds the report from the records", "--out", "--records", "--methods", "--title", "--import")]
 public sealed class CompareSettings : TrainSettings
 {
@@ -33,7 +35,7 @@ public sealed class CompareSettings : TrainSettings
     public string Methods { get; set; } = MethodNames.All;
 
     [CommandOption("--seeds <N>")]
-    [Description("Runs per method, with seeds --seed, --seed + 1, ...")]
+    [Description("Runs per method: seeds --seed, --seed + 1 and so on. Not with --teachers (one run per teacher).")]
     [DefaultValue(3)]
     public int Seeds { get; set; } = 3;
 
@@ -42,7 +44,7 @@ public sealed class CompareSettings : TrainSettings
     public string? Records { get; set; }
 
     [CommandOption("--title <TEXT>")]
-    [Description("Title of the tables and charts. Default: dataset, backbone and dimensions.")]
+    [Description("Title of the tables and charts. Default: dataset, backbone and dimensions (with --report-only: comparison (N runs)).")]
     public string? Title { get; set; }
 
     [CommandOption("--import <METHOD:K=DIR>")]
@@ -50,11 +52,11 @@ public sealed class CompareSettings : TrainSettings
     public string[] Import { get; set; } = Array.Empty<string>();
 
     [CommandOption("--teachers <LIST>")]
-    [Description("Comma-separated finished teacher runs (train's --out): run k of every method distils from the k-th teacher, one run per teacher, with seed --seed + k - 1. Without it, one teacher is trained in OUT/teacher.")]
+    [Description("Comma-separated finished teacher runs (train's --out): run k of every method distils from the k-th teacher, one run per teacher, with seed --seed + k - 1, on that teacher's own data and backbone (so --seeds, --model, --teacher-dim, --layers and the data options are not taken with it). Without it, one teacher is trained in OUT/teacher.")]
     public string? Teachers { get; set; }
 
     [CommandOption("--configs <DIR>")]
-    [Description("Each method's settings (student weight decay, searched parameters) from DIR/METHOD.json written by tune; every method listed must have one.")]
+    [Description("Each method's settings (student weight decay, searched parameters) from DIR/METHOD.json written by tune; every method listed must have one (an ablation without its own takes mkd.json's weights). A tuned weight decay replaces --wd for that method.")]
     public string? Configs { get; set; }
 
     [CommandOption("--report-only")]

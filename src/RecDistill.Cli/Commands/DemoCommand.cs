@@ -16,9 +16,11 @@ public sealed class DemoSettings : DataSettings
     public int TeacherDim { get; set; } = 200;
 
     [CommandOption("--student-dim <N>")]
-    [Description("Student embedding dimension (1/10 of the teacher by default).")]
-    [DefaultValue(20)]
-    public int StudentDim { get; set; } = 20;
+    [Description("Student embedding dimension. Default: 1/10 of the teacher's.")]
+    public int? StudentDim { get; set; }
+
+    /// <summary>The student's dimension: as given, else a tenth of the teacher's.</summary>
+    public int StudentDimension => StudentDim ?? Math.Max(1, TeacherDim / 10);
 
     [CommandOption("--epochs <N>")]
     [Description("Maximum epochs per model.")]
@@ -45,7 +47,7 @@ public sealed class DemoSettings : DataSettings
 
     public override ValidationResult Validate()
     {
-        if (TeacherDim < 1 || StudentDim < 1) return ValidationResult.Error("dimensions must be at least 1");
+        if (TeacherDim < 1 || StudentDim is < 1) return ValidationResult.Error("dimensions must be at least 1");
         if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1");
         return base.Validate();
     }
@@ -68,14 +70,14 @@ public sealed class DemoCommand : Command<DemoSettings>
         {
             ("teacher", Workflow.Train(dataOptions, new ModelShape(Backbone.Bpr, settings.TeacherDim, 0), train, Output("teacher"), compute, reporter)),
         };
-        using (var session = TeacherSession.Open(Path.Combine(settings.Out, "teacher"), compute, null, settings.StudentDim, reporter))
+        using (var session = TeacherSession.Open(Path.Combine(settings.Out, "teacher"), compute, null, settings.StudentDimension, reporter))
         {
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(session.Data.Name)}[/]: {session.Data.NumUsers:N0} users, {session.Data.NumItems:N0} items, train/valid/test {session.Data.TrainCount:N0}/{session.Data.ValidCount:N0}/{session.Data.TestCount:N0}");
             foreach (var method in new[] { "scratch", "mkd" })
                 runs.Add((method, session.Distill(method, train, output: Output(method))));
         }
         AnsiConsole.Write(CliDisplay.MetricsTable("test metrics, full ranking", runs.Select(r =>
-            ($"{r.Role} (BPR d={(r.Role == "teacher" ? settings.TeacherDim : settings.StudentDim)}, best epoch {r.Run.Train.BestEpoch})",
+            ($"{r.Role} (BPR d={(r.Role == "teacher" ? settings.TeacherDim : settings.StudentDimension)}, best epoch {r.Run.Train.BestEpoch})",
              CliDisplay.FormatCount(r.Run.Parameters), r.Run.Test))));
         AnsiConsole.MarkupLine($"runs written under [blue]{Markup.Escape(settings.Out)}[/]");
         return 0;

@@ -9,6 +9,7 @@ using Spectre.Console.Cli;
 namespace RecDistill.Cli.Commands;
 
 [NotTaken("--model", "--layers", Hint = "the student has the teacher's backbone and layers")]
+[OptionText("--format", "With --data: citeulike | movielens | csv | lightgcn | split | synthetic. Default: guessed from the path.")]
 [OnlyWith("--data", "without --data the teacher's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--synthetic-users", "--synthetic-items")]
 [OptionText("--data", "Distil on this dataset instead of the teacher's own (whose run.json rebuilds the exact split it was trained on); the cleaning and split options apply only with it.")]
 [OptionText("--dim", "Student embedding dimension. Default: a tenth of the teacher's.")]

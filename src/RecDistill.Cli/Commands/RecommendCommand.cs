@@ -40,7 +40,7 @@ public sealed class RecommendSettings : CommandSettings
     public int K { get; set; } = 10;
 
     [CommandOption("--out <FILE>")]
-    [Description("Write the CSV here (atomically; an existing file is replaced) instead of to standard output.")]
+    [Description("Write CSV here (atomically; an existing file is replaced): for --users instead of standard output, for --user (user,rank,item,score) or --items (rank,item,score) instead of the table.")]
     public string? Out { get; set; }
 
     [CommandOption("--include-seen")]

@@ -9,6 +9,7 @@ using Spectre.Console.Cli;
 namespace RecDistill.Cli.Commands;
 
 /// <summary>Where the interactions come from and how they are cleaned and split.</summary>
+[OptionText("--seed", "Seed of the synthetic data and of a random split (--split random).")]
 public class DataSettings : CommandSettings
 {
     [CommandOption("--data <PATH>")]
@@ -20,7 +21,7 @@ public class DataSettings : CommandSettings
     public string? Format { get; set; }
 
     [CommandOption("--delimiter <CHAR>")]
-    [Description("Column delimiter for csv (tab, comma, semicolon, space, or one character). A one-character delimiter reads RFC 4180 text: quoted fields, doubled quotes, delimiters and line breaks inside quotes. Default: detected.")]
+    [Description("Column delimiter for csv: tab, comma, semicolon, space (any run of spaces and tabs), or a literal such as | or ::. A one-character delimiter other than space reads RFC 4180 text: quoted fields, doubled quotes, delimiters and line breaks inside quotes. Default: detected.")]
     public string? Delimiter { get; set; }
 
     [CommandOption("--header <BOOL>")]
@@ -45,7 +46,7 @@ public class DataSettings : CommandSettings
     public int MinItem { get; set; }
 
     [CommandOption("--split <METHOD>")]
-    [Description("order (each user's list in file order, SPEC) | random (seeded, per user) | time (by timestamp). Default: order.")]
+    [Description("order (each user's list in file order, SPEC) | random (seeded, per user) | time (by timestamp); ignored for pre-split data (--format split: the files are the split). Default: order.")]
     [DefaultValue("order")]
     public string Split { get; set; } = "order";
 

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Globalization;
 using RecDistill.Distillation;
 using RecDistill.Runs;
 using Spectre.Console;
@@ -10,7 +11,7 @@ namespace RecDistill.Cli.Commands;
     "--synthetic-users", "--synthetic-items", "--model", "--layers", "--wd", "--overwrite", "--resume",
     Hint = "tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
 [OptionText("--dim", "Student embedding dimension. Default: a tenth of the teacher's.")]
-[OptionText("--out", "Directory of the search: METHOD/trial-K run directories and records, and METHOD.json (the chosen settings, for compare --configs). Default: runs/tune. Run again with the same options to continue (search.json records them); several tune processes on one --out split its trials between them.")]
+[OptionText("--out", "Directory of the search: METHOD/trial-K run directories and records, and METHOD.json (the chosen settings, for compare --configs). Default: runs/tune; required with --report-only. Run again with the same options to continue (search.json records them); several tune processes on one --out split its trials between them.")]
 [OptionText("--seed", "Seed of the trials' draws and of every trial's run (the same for every method).")]
 [TakesOnlyWith("--report-only", "it trains nothing and rebuilds trials.md and trials.csv from the records", "--out")]
 public sealed class TuneSettings : TrainSettings
@@ -25,7 +26,7 @@ public sealed class TuneSettings : TrainSettings
     public string Methods { get; set; } = MethodNames.All;
 
     [CommandOption("--trials <N>")]
-    [Description("Trials per method, the same for every method: trial 1 the method's defaults, the others drawn from the ranges in docs/distillation.md.")]
+    [Description("Trials per method, the same for every method: trial 0 (METHOD/trial-0) is the method's defaults, trials 1 and on are drawn from the ranges in docs/distillation.md.")]
     [DefaultValue(8)]
     public int Trials { get; set; } = 8;
 
@@ -64,7 +65,7 @@ public sealed class TuneCommand : Command<TuneSettings>
         var t = new Table().Border(TableBorder.Rounded).Title($"tuned on validation ({settings.Trials} trials per method)");
         foreach (var c in new[] { "method", "trial", "valid ndcg@20", "weight decay", "parameters" }) t.AddColumn(c);
         foreach (var x in tuned)
-            t.AddRow(x.Method, (x.Trial + 1).ToString(), x.ValidNdcg20.ToString("F4"), x.Config.WeightDecay.ToString("G3"),
+            t.AddRow(x.Method, x.Trial.ToString(CultureInfo.InvariantCulture), x.ValidNdcg20.ToString("F4"), x.Config.WeightDecay.ToString("G3"),
                 Markup.Escape(string.Join(", ", x.Config.Parameters.Select(p => $"{p.Key} {p.Value:G4}"))));
         AnsiConsole.Write(t);
         AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]: METHOD.json for compare --configs {Markup.Escape(outDir)}, trials.md/.csv (every trial)");

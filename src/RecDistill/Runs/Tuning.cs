@@ -159,7 +159,7 @@ public static class Tuning
                 using var claim = RunClaim.TryTake(Path.Combine(outDir, method, $"trial-{k}.lock"));
                 if (claim is null)
                 {
-                    reporter.Message($"{method} trial {k + 1}/{trials} is running in another process: skipped here");
+                    reporter.Message($"{method} trial {k} ({k + 1} of {trials}) is running in another process: skipped here");
                     elsewhere++;
                     continue;
                 }
@@ -172,7 +172,7 @@ public static class Tuning
                 }
                 var config = Draw(method, session.Backbone, train.WeightDecay, train.Seed, k);
                 var dir = Path.Combine(outDir, method, $"trial-{k}");
-                reporter.Message($"{method} trial {k + 1}/{trials}: weight decay {config.WeightDecay:G3}" +
+                reporter.Message($"{method} trial {k} ({k + 1} of {trials}): weight decay {config.WeightDecay:G3}" +
                     string.Concat(config.Parameters.Select(p => $", {p.Key} {p.Value:G4}")) + Remaining(outDir, method, trials));
                 var output = new RunOutput(dir) { Overwrite = true, Resume = File.Exists(RunDirectory.CheckpointPath(dir)), Command = "tune" };
                 var run = session.Distill(method, train with { WeightDecay = config.WeightDecay }, Apply(config, session.Backbone), output);

@@ -33,6 +33,8 @@ public class StrictCliTests
     [InlineData("distill --teacher t --min-user 3", "distill: --min-user needs --data (without --data the teacher's own data options rebuild its exact split)")]
     [InlineData("tune --teacher t --wd 0.1", "tune does not take --wd: tuning uses the teacher's own data split (without its test set) and backbone, searches the weight decay, and continues an interrupted search when run again")]
     [InlineData("compare --report-only --records r --epochs 5", "compare: --epochs has no effect with --report-only (it trains nothing and rebuilds the report from the records; it takes --out, --records, --methods, --title, --import)")]
+    [InlineData("compare --teachers a,b --seeds 3", "compare: --seeds has no effect with --teachers (each teacher gives one run, on its own data and backbone)")]
+    [InlineData("compare --teachers a --data x.csv", "compare: --data has no effect with --teachers (each teacher gives one run, on its own data and backbone)")]
     [InlineData("tune --report-only --out d --trials 3", "tune: --trials has no effect with --report-only (it trains nothing and rebuilds trials.md and trials.csv from the records; it takes --out)")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
     [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
@@ -57,6 +59,7 @@ public class StrictCliTests
     [InlineData("compare --configs runs/tune --seeds 3")]
     [InlineData("compare --report-only --records r --out o --methods kd,mkd --title t --import kd:1=a")]
     [InlineData("tune --report-only --out d")]
+    [InlineData("compare --teachers a,b --configs c --seed 5 --student-dim 10 --epochs 3 --threads 1 --methods kd --out o")]
     [InlineData("train --help")]
     [InlineData("--version")]
     public void Well_formed_command_lines_pass_the_check(string commandLine) =>
