@@ -169,7 +169,8 @@ public static class ComparisonReport
     public delegate void ChartWriter(string outDir, string title, IReadOnlyList<Row> rows, IReadOnlyList<RunSummary> records, IReadOnlyList<string> order);
 
     /// <summary>A paired test over users between two methods' per-user test NDCG@20 (each user's mean over the method's runs).</summary>
-    public sealed record PairedRow(string A, string B, int RunsA, int RunsB, PairedTest Test);
+    /// <param name="PHolm">The test's p-value adjusted by Holm's method over all the tests of the report.</param>
+    public sealed record PairedRow(string A, string B, int RunsA, int RunsB, PairedTest Test, double PHolm);
 
     /// <summary>
     /// MKD against the teacher, against the best other student (by mean test NDCG@20: the strongest
@@ -194,9 +195,11 @@ public static class ComparisonReport
         {
             var b = UserMeans(records.Where(r => r.Method == other).ToList());
             if (a is null || b is null || a.Value.Hash != b.Value.Hash) continue;
-            result.Add(new PairedRow("mkd", other, a.Value.Runs, b.Value.Runs, WilcoxonSignedRank.Test(a.Value.Means, b.Value.Means)));
+            result.Add(new PairedRow("mkd", other, a.Value.Runs, b.Value.Runs, WilcoxonSignedRank.Test(a.Value.Means, b.Value.Means), double.NaN));
         }
-        return result;
+        // Several tests are read together: each also gets its p adjusted for all of them.
+        var holm = HolmAdjustment.Adjust(result.Select(r => r.Test.P).ToList());
+        return result.Select((r, i) => r with { PHolm = holm[i] }).ToList();
     }
 
     /// <summary>Per-user mean over runs, when every run kept per-user values on the same users.</summary>
@@ -268,13 +271,13 @@ public static class ComparisonReport
         {
             md.AppendLine("Paired tests over users (Wilcoxon signed-rank on per-user test NDCG@20, each user's mean over a method's runs; " +
                           "pairs with equal values are left out" +
-                          (paired.Count > 1 ? $"; each p is that test's own, not corrected for the {paired.Count} tests shown" : "") + "):").AppendLine();
+                          (paired.Count > 1 ? $"; p is each test's own, Holm's p is adjusted for the {paired.Count} tests shown" : "") + "):").AppendLine();
             foreach (var p in paired)
             {
                 var t = p.Test;
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"- {p.A} vs {p.B}: {t.MeanA:F4} vs {t.MeanB:F4} over {t.Pairs:N0} users; {p.A} higher for {t.Wins:N0}, lower for {t.Losses:N0}; " +
-                    $"z = {t.Z:F2}, p = {FormatP(t.P)}{(t.Exact ? " (exact)" : "")}");
+                    $"z = {t.Z:F2}, p = {FormatP(t.P)}{(t.Exact ? " (exact)" : "")}{(paired.Count > 1 ? $", Holm's p = {FormatP(p.PHolm)}" : "")}");
             }
             md.AppendLine();
         }
@@ -331,7 +334,7 @@ public static class ComparisonReport
                 ["a"] = p.A, ["b"] = p.B, ["metric"] = "ndcg@20", ["runs_a"] = p.RunsA, ["runs_b"] = p.RunsB,
                 ["users"] = p.Test.Pairs, ["differing"] = p.Test.NonZero, ["a_higher"] = p.Test.Wins, ["b_higher"] = p.Test.Losses,
                 ["mean_a"] = Math.Round(p.Test.MeanA, 6), ["mean_b"] = Math.Round(p.Test.MeanB, 6),
-                ["z"] = Math.Round(p.Test.Z, 4), ["p"] = p.Test.P, ["exact"] = p.Test.Exact,
+                ["z"] = Math.Round(p.Test.Z, 4), ["p"] = p.Test.P, ["p_holm"] = p.PHolm, ["exact"] = p.Test.Exact,
             }).ToArray()),
             ["cpd_inconsistency"] = new JsonObject(inconsistency.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject
                 { ["mean"] = Math.Round(kv.Value.Mean, 6), ["std"] = Math.Round(kv.Value.Std, 6), ["runs"] = kv.Value.Runs }))),

@@ -129,7 +129,8 @@ public class ComparisonTests
         var ablation = JsonNode.Parse(File.ReadAllText(Path.Combine(Comparison.RunDir(plan, "cpd+sld", 1), RunDirectory.MetricsFile)))!;
         Assert.Equal("cpd+sld", (string)ablation["distillation"]!["method"]!);
         Assert.Contains("Paired tests over users", outcome.Markdown);
-        Assert.Contains($"not corrected for the {paired.Count} tests shown", outcome.Markdown);
+        Assert.Contains($"Holm's p is adjusted for the {paired.Count} tests shown", outcome.Markdown);
+        Assert.Equal(HolmAdjustment.Adjust(paired.Select(p => (double)p!["p"]!).ToList()), paired.Select(p => (double)p!["p_holm"]!));
         // With one teacher per run, the spread of a student's runs includes the teachers' spread: the report says so.
         Assert.Contains("run k of a student is distilled from teacher run k, of 2", outcome.Markdown);
         Assert.Contains("- mkd: ", outcome.Markdown);
