@@ -138,7 +138,7 @@ public static class ComparisonReport
     /// <param name="MeanSeconds">Mean training time in seconds.</param>
     /// <param name="PeakMemoryMb">The largest peak resident memory of the method's runs in MiB; null when none was measured.</param>
     public sealed record Row(string Method, int Runs, long Parameters, Dictionary<string, (double Mean, double Std)> Test,
-        double ValidNdcg20, double MeanSeconds, double? PeakMemoryMb = null);
+        double ValidNdcg20, double MeanSeconds, double? PeakMemoryMb = null, double MeanBestEpoch = double.NaN, double MeanEpochsRun = double.NaN);
 
     /// <summary>One row per method: the teacher first, then the methods in <paramref name="order"/> (unlisted ones last).</summary>
     public static List<Row> Summarise(IEnumerable<RunSummary> records, IReadOnlyList<string> order)
@@ -150,7 +150,7 @@ public static class ComparisonReport
             var stats = Metrics.ToDictionary(k => k, k => MeanStd(runs.Select(r => r.Test.GetValueOrDefault(k, double.NaN))));
             rows.Add(new Row(g.Key, runs.Count, runs[0].Parameters, stats,
                 runs.Average(r => r.Valid.GetValueOrDefault("ndcg@20", double.NaN)), runs.Average(r => r.TrainSeconds),
-                runs.Max(r => r.PeakMemoryMb)));
+                runs.Max(r => r.PeakMemoryMb), runs.Average(r => (double)r.BestEpoch), runs.Average(r => (double)r.EpochsRun)));
         }
         return rows;
     }
@@ -234,14 +234,14 @@ public static class ComparisonReport
         md.AppendLine(CultureInfo.InvariantCulture, $"Test metrics at the best-validation epoch, mean ± standard deviation {over}; the best student per column in bold.").AppendLine();
         bool memory = rows.Any(r => r.PeakMemoryMb is not null);
         md.AppendLine("| method | runs | parameters | size vs teacher | " + string.Join(" | ", Metrics.Select(k => "test " + k)) +
-            " | valid ndcg@20 | train s (mean) |" + (memory ? " peak MiB (max) |" : ""));
-        md.AppendLine("|---|---|---|---|" + string.Concat(Metrics.Select(_ => "---|")) + "---|---|" + (memory ? "---|" : ""));
+            " | valid ndcg@20 | epochs best / run (mean) | train s (mean) |" + (memory ? " peak MiB (max) |" : ""));
+        md.AppendLine("|---|---|---|---|" + string.Concat(Metrics.Select(_ => "---|")) + "---|---|---|" + (memory ? "---|" : ""));
         foreach (var r in rows)
         {
             string size = teacher is null ? "" : (r.Parameters / (double)teacher.Parameters).ToString("P1", CultureInfo.InvariantCulture);
             string peak = !memory ? "" : r.PeakMemoryMb is { } mb ? FormattableString.Invariant($" {mb:F0} |") : "  |";
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Method} | {r.Runs} | {r.Parameters:N0} | {size} | {string.Join(" | ", Metrics.Select(k => Cell(r, k)))} | {r.ValidNdcg20:F4} | {r.MeanSeconds:F0} |{peak}");
+                $"| {r.Method} | {r.Runs} | {r.Parameters:N0} | {size} | {string.Join(" | ", Metrics.Select(k => Cell(r, k)))} | {r.ValidNdcg20:F4} | {r.MeanBestEpoch:F0} / {r.MeanEpochsRun:F0} | {r.MeanSeconds:F0} |{peak}");
         }
         if (memory)
             md.AppendLine().AppendLine("Peak MiB: the largest peak resident memory of the process over one of the method's runs (Linux; since its last resume; the comparison's teacher stays loaded in it).");
@@ -324,7 +324,8 @@ public static class ComparisonReport
             ["rows"] = new JsonArray(rows.Select(r => (JsonNode)new JsonObject
             {
                 ["method"] = r.Method, ["runs"] = r.Runs, ["parameters"] = r.Parameters,
-                ["valid_ndcg@20"] = Math.Round(r.ValidNdcg20, 6), ["train_seconds_mean"] = Math.Round(r.MeanSeconds, 1),
+                ["valid_ndcg@20"] = Math.Round(r.ValidNdcg20, 6), ["best_epoch_mean"] = Math.Round(r.MeanBestEpoch, 1),
+                ["epochs_run_mean"] = Math.Round(r.MeanEpochsRun, 1), ["train_seconds_mean"] = Math.Round(r.MeanSeconds, 1),
                 ["peak_memory_mb"] = r.PeakMemoryMb is { } mb ? Math.Round(mb, 1) : null,
                 ["test"] = new JsonObject(Metrics.Select(k => KeyValuePair.Create(k, (JsonNode?)new JsonObject
                     { ["mean"] = Math.Round(r.Test[k].Mean, 6), ["std"] = Math.Round(r.Test[k].Std, 6) }))),

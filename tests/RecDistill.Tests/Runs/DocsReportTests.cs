@@ -44,6 +44,16 @@ public partial class DocsReportTests
                 .Where(l => l.StartsWith("| ", StringComparison.Ordinal) && widths.Contains(l.Split('|').Length) && methods.Contains(l.Split('|')[1].Trim()))
                 .ToList();
             Assert.All(docLines, l => Assert.True(reportLines.Contains(l), $"{group.Key}: table row not in the report its command writes: {l}"));
+            // A results table copied whole (its header "| method | runs |") must match a report line for line,
+            // whatever its width: a copy of an older report's form is stale too.
+            var lines = File.ReadAllLines(Path.Combine(TestData.RepoRoot, group.Key));
+            for (int i = 0; i < lines.Length; i++)
+            {
+                if (!lines[i].StartsWith("| method | runs |", StringComparison.Ordinal)) continue;
+                for (int j = i; j < lines.Length && lines[j].StartsWith('|'); j++)
+                    Assert.True(reportLines.Contains(lines[j]) || lines[j].StartsWith("|---", StringComparison.Ordinal),
+                        $"{group.Key}:{j + 1}: copied table line not in the report its command writes: {lines[j]}");
+            }
         }
     }
 
