@@ -18,10 +18,9 @@ public class DenormalFlushTests
         return result;
     }
 
-    [Fact]
+    [LinuxX64Fact]
     public void Sets_the_flags_on_the_calling_thread_and_threads_it_starts_inherit_them()
     {
-        if (!DenormalFlush.IsSupported) return;
         var (after, child) = OnNewThread(() =>
         {
             DenormalFlush.OnThisThread();
@@ -34,10 +33,9 @@ public class DenormalFlushTests
         Assert.True(child, "a thread started by a flagged thread should inherit the flags");
     }
 
-    [Fact]
+    [LinuxX64Fact]
     public void Row_chunks_compute_with_the_flags_on_every_thread()
     {
-        if (!DenormalFlush.IsSupported) return;
         var flags = OnNewThread(() =>
         {
             using var _ = TestData.Threads(2);
@@ -49,10 +47,9 @@ public class DenormalFlushTests
         Assert.All(flags, Assert.True);
     }
 
-    [Fact]
+    [LinuxX64Fact]
     public void Pieces_compute_with_the_flags_also_when_one_runs_alone()
     {
-        if (!DenormalFlush.IsSupported) return;
         var flags = OnNewThread(() =>
         {
             using var _ = TestData.Threads(2);
@@ -65,10 +62,9 @@ public class DenormalFlushTests
         Assert.All(flags, Assert.True);
     }
 
-    [Fact]
+    [LinuxX64Fact]
     public void The_trainer_sets_the_flags_on_its_thread()
     {
-        if (!DenormalFlush.IsSupported) return;
         var data = TestData.Clustered();
         bool active = OnNewThread(() =>
         {

@@ -11,7 +11,7 @@ public class SgemmTests
         torch.full(rows, cols, FixedScalars.Of(value), dtype: ScalarType.Float32);
 
     /// <summary>Shapes with remainders of the 8-row blocks, the 32-column panels and the 256-deep k blocks.</summary>
-    [Theory]
+    [Avx512Theory]
     [InlineData(1, 1, 1)]
     [InlineData(8, 32, 256)]
     [InlineData(13, 45, 70)]
@@ -19,7 +19,6 @@ public class SgemmTests
     [InlineData(300, 20, 210)]
     public unsafe void Matches_libtorch_for_plain_and_transposed_operands(int m, int k, int n)
     {
-        if (!Sgemm.IsSupported) return; // the kernel needs AVX-512; callers fall back to libtorch elsewhere
         torch.manual_seed(m + k + n);
         var a = torch.randn(m, k); var b = torch.randn(k, n); var bias = torch.randn(n);
         var at = a.t().contiguous(); var bt = b.t().contiguous();
@@ -52,7 +51,7 @@ public class SgemmTests
     /// A last panel narrower than 32 columns (written through a mask) gives each column the bits it gets
     /// inside a product whose panels are all whole: the columns are summed independently, in the same order.
     /// </summary>
-    [Theory]
+    [Avx512Theory]
     [InlineData(67, 600, 10)]
     [InlineData(67, 600, 45)]
     [InlineData(16, 20, 110)]
@@ -60,7 +59,6 @@ public class SgemmTests
     [InlineData(24, 7, 120)]
     public unsafe void A_partial_last_panel_gives_the_bits_of_the_same_columns_in_whole_panels(int m, int k, int n)
     {
-        if (!Sgemm.IsSupported) return;
         torch.manual_seed(m * k + n);
         int wideN = (n + 31) / 32 * 32;
         var a = torch.randn(m, k); var bWide = torch.randn(k, wideN); var biasWide = torch.randn(wideN);
@@ -79,10 +77,9 @@ public class SgemmTests
         }
     }
 
-    [Fact]
+    [Avx512Fact]
     public unsafe void A_prefix_of_a_packed_matrix_gives_the_bits_of_its_columns_packed_alone()
     {
-        if (!Sgemm.IsSupported) return;
         torch.manual_seed(12);
         const int m = 11, k = 70, n = 75;   // two whole panels and a partial third
         var a = torch.randn(m, k); var b = torch.randn(k, n);

@@ -3,7 +3,7 @@ using Xunit.Abstractions;
 
 namespace RecDistill.Tests.Data;
 
-/// <summary>Checks against the real datasets in ../shared/data when present (skipped with a message otherwise).</summary>
+/// <summary>Checks against the real datasets in ../shared/data when present (reported as skipped otherwise).</summary>
 public class RealDataTests(ITestOutputHelper output)
 {
     /// <summary>Walks up from the test binaries to a folder holding shared/data (sibling of the repository root).</summary>
@@ -17,20 +17,10 @@ public class RealDataTests(ITestOutputHelper output)
         return null;
     }
 
-    /// <summary>shared/data/citeulike-t/users.dat, or null (and a note in the output) when it is not there.</summary>
-    private string? CiteulikePath()
-    {
-        string? data = FindSharedData();
-        string? path = data is null ? null : Path.Combine(data, "citeulike-t", "users.dat");
-        if (path is not null && File.Exists(path)) return path;
-        output.WriteLine("shared/data/citeulike-t/users.dat not found; skipping");
-        return null;
-    }
-
-    [Fact]
+    [SharedDataFact("citeulike-t/users.dat")]
     public void Citeulike_matches_the_paper_protocol()
     {
-        if (CiteulikePath() is not { } path) return;
+        string path = Requirements.SharedData("citeulike-t/users.dat")!;
         var raw = DatasetReaders.ReadCiteulike(path);
         Assert.Equal(134_860, raw.Interactions.Count);
         Assert.Equal(7_947, raw.Interactions.Select(r => r.User).Distinct().Count());
@@ -47,10 +37,10 @@ public class RealDataTests(ITestOutputHelper output)
         foreach (var line in d.Log) output.WriteLine(line);
     }
 
-    [Fact]
+    [SharedDataFact("citeulike-t/users.dat")]
     public void Citeulike_as_a_quoted_csv_with_string_ids_gives_the_same_split()
     {
-        if (CiteulikePath() is not { } path) return;
+        string path = Requirements.SharedData("citeulike-t/users.dat")!;
         // users.dat rewritten as RFC 4180 text: BOM, quoted header and fields, CRLF, ids U00017 and ART000123.
         var csv = new System.Text.StringBuilder("\uFEFF\"user_id\",\"item_id\"\r\n");
         foreach (var r in DatasetReaders.ReadCiteulike(path).Interactions)
@@ -67,16 +57,10 @@ public class RealDataTests(ITestOutputHelper output)
         Assert.Equal(fromDat.Test, fromCsv.Test);
     }
 
-    [Fact]
+    [SharedDataFact("amazon-sports")]
     public void Amazon_sports_pre_split_keeps_its_dense_ids()
     {
-        string? data = FindSharedData();
-        string? dir = data is null ? null : Path.Combine(data, "amazon-sports");
-        if (dir is null || !Directory.Exists(dir))
-        {
-            output.WriteLine("shared/data/amazon-sports not found; skipping");
-            return;
-        }
+        string dir = Requirements.SharedData("amazon-sports")!;
         var d = DatasetLoader.Load(new DataOptions { Format = DataFormat.Split, Path = dir });
         Assert.Equal(35_598, d.NumUsers);
         Assert.Equal(18_357, d.NumItems);

@@ -52,6 +52,11 @@ public class TrainerTests
         // A learning rate this large overshoots after a while, so the best epoch is not the last.
         var result = new Trainer(Quick with { MaxEpochs = 40, EvalEvery = 2, Patience = 4, LearningRate = 0.3 })
             { CheckpointPath = path }.Fit(model, data);
+        Assert.True(result.BestEpoch < result.EpochsRun, $"best epoch {result.BestEpoch} is the last ({result.EpochsRun}): nothing to restore");
+        // The best is the history's highest validation, and the final model is that epoch's, not the last one's.
+        var validations = result.History.Where(h => h.ValidMetric is not null).ToList();
+        Assert.Equal(validations.Max(h => h.ValidMetric!.Value), result.BestValid["ndcg@20"], 12);
+        Assert.True(validations[^1].ValidMetric!.Value < result.BestValid["ndcg@20"]);
         var eval = new FullRankingEvaluator(data);
         Assert.Equal(result.BestValid["ndcg@20"], eval.Evaluate(model, EvalSplit.Valid)["ndcg@20"], 12);
         using var loaded = ModelFile.Load(path, data, CPU);
