@@ -111,8 +111,10 @@ public class DistillationTests
         Assert.Throws<ArgumentOutOfRangeException>(() => TensorOps.InRows(values, sets, 39));
     }
 
+    // The interesting set's contents (the student's top list, duplicates masked) are checked against a
+    // brute-force computation in FormulaTests; this test runs the term through the lookup and backward.
     [Fact]
-    public void Sld_interesting_set_comes_from_student_top_list_and_masks_duplicates()
+    public void Sld_term_runs_through_the_lookup_and_reaches_the_student_rows()
     {
         var (data, teacher) = Setup();
         using var ctx = new DistillationContext(teacher, data, 4, CPU);
