@@ -167,11 +167,16 @@ public sealed class ModelAdapter : IDisposable
     /// </summary>
     private ScoredItem[] Approximate(float[] u, int k, int[] leaveOut)
     {
+        int count = Math.Min(_model.NumItems, Math.Max(Candidates, k + leaveOut.Length));
+        return FromCandidates(u, k, leaveOut, _hnsw!.Search(u, count));
+    }
+
+    /// <summary>The best k of candidate items <paramref name="ids"/> rescored exactly, or the exact path when too few are usable.</summary>
+    internal ScoredItem[] FromCandidates(float[] u, int k, int[] leaveOut, IReadOnlyList<int> ids)
+    {
         int ni = _model.NumItems, d = _model.Dim;
-        int count = Math.Min(ni, Math.Max(Candidates, k + leaveOut.Length));
-        var ids = _hnsw!.Search(u, count);
         var v = new float[d];
-        var scored = new List<(int Item, float Score)>(ids.Length);
+        var scored = new List<(int Item, float Score)>(ids.Count);
         foreach (var i in ids)
         {
             if (Array.BinarySearch(leaveOut, i) >= 0) continue;

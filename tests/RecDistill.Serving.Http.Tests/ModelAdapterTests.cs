@@ -71,14 +71,21 @@ public sealed class ModelAdapterTests
     [Fact]
     public void The_hnsw_index_falls_back_to_exact_search_when_too_few_candidates_remain()
     {
-        // Two candidates per query cannot give ten items once the user's train items are left out: the exact path answers.
         var tiny = new TinyModel(users: 4, items: 500, dim: 4, seed: 5);
-        using var exact = ModelAdapter.Create(tiny.Model, Options());
         using var approx = ModelAdapter.Create(tiny.Model, Options(IndexKind.Hnsw, candidates: 2));
-        var top = exact.Recommend("10", 3).Select(r => r.Item).ToArray();
-        var a = approx.Recommend("10", 10, top);
-        Assert.Equal(10, a.Count);
-        Assert.DoesNotContain(a, r => top.Contains(r.Item));
+        var u = tiny.UserVector(0);
+        int[] leaveOut = [3, 7];
+        // Five candidates of which two are left out cannot give ten items: the exact ranking answers.
+        var a = approx.FromCandidates(u, 10, leaveOut, [1, 3, 5, 7, 9]);
+        Assert.Equal(tiny.Ranking(u, 10, leaveOut), a.Select(r => r.Item));
+        // Enough usable candidates: only they are ranked (by their exact scores).
+        var b = approx.FromCandidates(u, 2, leaveOut, [1, 3, 5, 7, 9]);
+        Assert.Equal(new[] { 1, 5, 9 }.OrderByDescending(i => tiny.Score(u, i)).ThenBy(i => i).Take(2).Select(i => tiny.ItemIds[i]), b.Select(r => r.Item));
+        // Through the service's path: ten items, none of them left out.
+        var top = approx.Recommend("10", 3).Select(r => r.Item).ToArray();
+        var c = approx.Recommend("10", 10, top);
+        Assert.Equal(10, c.Count);
+        Assert.DoesNotContain(c, r => top.Contains(r.Item));
     }
 
     [Fact]
