@@ -372,17 +372,24 @@ public class DistillationTests
         using var p = new ExpertProjector("p", 3, 5, 4, 6, 0.0, ExpertCombination.TeacherGumbelSelection);
         var s = randn(7, 3);
         var t = randn(7, 5);
-        p.eval();
-        var a = p.forward(s, t);
-        var b = p.forward(s, t);
-        Assert.True(allclose(a, b)); // eval: argmax selection, no noise
-        p.train();
-        var c = p.forward(s, t);
-        Assert.Equal(new long[] { 7, 5 }, c.shape);
-        // Each training output row equals one expert's output for that row (gate scale is exactly 1 in value).
         var experts = Enumerable.Range(0, 4).Select(e => p.ExpertOutput(e, s)).ToArray();
-        for (int r = 0; r < 7; r++)
-            Assert.Contains(experts, o => allclose(o[r], c[r], rtol: 1e-5, atol: 1e-6));
+        // Eval: each row takes the expert its selection net scores highest (W t + b, no noise), and its
+        // output is that expert's output (the gate's scale is exactly 1 in value).
+        p.eval();
+        var selector = p.parameters().ToList();
+        var w = selector.Single(x => x.shape.SequenceEqual(new long[] { 4, 5 }));
+        var bias = selector.Single(x => x.shape.SequenceEqual(new long[] { 4 }));
+        var want = t.matmul(w.t()).Plus(bias).argmax(-1).data<long>().ToArray();
+        var (a, chosen) = p.ForwardSelected(s, t);
+        Assert.Equal(want, chosen.data<long>().ToArray());
+        for (int r = 0; r < 7; r++) Assert.True(allclose(experts[want[r]][r], a[r], rtol: 1e-5, atol: 1e-6));
+        Assert.True(allclose(a, p.forward(s, t)));
+        // Training: Gumbel noise picks the expert; each row is still the output of the one it picked.
+        p.train();
+        var (c, picked) = p.ForwardSelected(s, t);
+        Assert.Equal(new long[] { 7, 5 }, c.shape);
+        var pickedRows = picked.data<long>().ToArray();
+        for (int r = 0; r < 7; r++) Assert.True(allclose(experts[pickedRows[r]][r], c[r], rtol: 1e-5, atol: 1e-6));
         p.eval();
         using var mean = new ExpertProjector("m", 3, 5, 2, 4, 0.0, ExpertCombination.MeanNormalized);
         var m = mean.forward(s, null);
