@@ -63,27 +63,36 @@ public class RankingMetricsTests
         int n = 0;
         for (int u = 0; u < data.NumUsers; u++)
         {
-            var targets = split == EvalSplit.Valid ? data.Valid[u] : data.Test[u];
-            if (targets.Length == 0) continue;
+            if ((split == EvalSplit.Valid ? data.Valid[u] : data.Test[u]).Length == 0) continue;
             n++;
-            var excluded = new HashSet<int>(data.Train[u]);
-            if (split == EvalSplit.Test) excluded.UnionWith(data.Valid[u]);
-            var scored = Enumerable.Range(0, data.NumItems).Where(i => !excluded.Contains(i))
-                .Select(i => (i, s: Enumerable.Range(0, d).Sum(k => uv[u * d + k] * iv[i * d + k])))
-                .OrderByDescending(x => x.s).ThenBy(x => x.i).Select(x => x.i).ToList();
-            foreach (var k in cutoffs)
-            {
-                var top = scored.Take(k).ToList();
-                int hits = top.Count(targets.Contains);
-                double dcg = top.Select((i, r) => targets.Contains(i) ? 1 / Math.Log2(r + 2) : 0).Sum();
-                double idcg = Enumerable.Range(0, Math.Min(k, targets.Length)).Sum(r => 1 / Math.Log2(r + 2));
-                Add(totals, $"recall@{k}", (double)hits / targets.Length);
-                Add(totals, $"ndcg@{k}", dcg / idcg);
-                Add(totals, $"precision@{k}", (double)hits / k);
-                Add(totals, $"hit@{k}", hits > 0 ? 1 : 0);
-            }
+            foreach (var (key, value) in BruteForceUser(data, uv, iv, d, cutoffs, split, u)) Add(totals, key, value);
         }
         return totals.ToDictionary(kv => kv.Key, kv => kv.Value / n);
+    }
+
+    /// <summary>One user's metrics by scoring every item: train items (and for test, validation items) left out.</summary>
+    internal static Dictionary<string, double> BruteForceUser(RecDistill.Data.SplitDataset data, float[] uv, float[] iv, int d,
+        int[] cutoffs, EvalSplit split, int u)
+    {
+        var metrics = new Dictionary<string, double>();
+        var targets = split == EvalSplit.Valid ? data.Valid[u] : data.Test[u];
+        var excluded = new HashSet<int>(data.Train[u]);
+        if (split == EvalSplit.Test) excluded.UnionWith(data.Valid[u]);
+        var scored = Enumerable.Range(0, data.NumItems).Where(i => !excluded.Contains(i))
+            .Select(i => (i, s: Enumerable.Range(0, d).Sum(k => uv[u * d + k] * iv[i * d + k])))
+            .OrderByDescending(x => x.s).ThenBy(x => x.i).Select(x => x.i).ToList();
+        foreach (var k in cutoffs)
+        {
+            var top = scored.Take(k).ToList();
+            int hits = top.Count(targets.Contains);
+            double dcg = top.Select((i, r) => targets.Contains(i) ? 1 / Math.Log2(r + 2) : 0).Sum();
+            double idcg = Enumerable.Range(0, Math.Min(k, targets.Length)).Sum(r => 1 / Math.Log2(r + 2));
+            metrics[$"recall@{k}"] = (double)hits / targets.Length;
+            metrics[$"ndcg@{k}"] = dcg / idcg;
+            metrics[$"precision@{k}"] = (double)hits / k;
+            metrics[$"hit@{k}"] = hits > 0 ? 1 : 0;
+        }
+        return metrics;
     }
 
     private static void Add(Dictionary<string, double> d, string k, double v) => d[k] = d.GetValueOrDefault(k) + v;

@@ -21,6 +21,18 @@ public class ComparisonTests
         Assert.Equal(run.Test.Users, run.Test.EvaluatedUsers.Count);
         foreach (var (key, mean) in run.Test.Metrics)
             Assert.Equal(mean, run.Test.PerUser[key].Sum() / run.Test.Users, 15);
+        // Each user's value is that user's own: recomputed by scoring every item with the saved model.
+        var split = Workflow.LoadData(Tiny);
+        using (var model = ModelFile.Load(Path.Combine(dir, ModelFile.FileName), split, TorchSharp.torch.CPU))
+        {
+            var (uv, iv) = ModelExport.FinalVectors(model);
+            for (int r = 0; r < run.Test.EvaluatedUsers.Count; r += 7)
+            {
+                int u = run.Test.EvaluatedUsers[r];
+                var want = RecDistill.Tests.Evaluation.RankingMetricsTests.BruteForceUser(split, uv, iv, 8, [20], EvalSplit.Test, u);
+                Assert.Equal(want["ndcg@20"], run.Test.PerUser["ndcg@20"][r], 6);
+            }
+        }
         var file = RunDirectory.ReadTestUsers(dir, "ndcg@20")!.Value;
         Assert.Equal(run.Test.EvaluatedUsers, file.Users);
         Assert.Equal(run.Test["ndcg@20"], file.Values.Average(), 6);
