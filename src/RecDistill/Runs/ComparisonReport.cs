@@ -180,9 +180,8 @@ public static class ComparisonReport
     /// </summary>
     public static List<PairedRow> PairedTests(IReadOnlyList<RunSummary> records, IReadOnlyList<Row> rows)
     {
-        var result = new List<PairedRow>();
         var mkd = rows.FirstOrDefault(r => r.Method == "mkd");
-        if (mkd is null) return result;
+        if (mkd is null) return [];
         var others = new List<string> { RunSummary.TeacherMethod };
         var bestOther = rows.Where(r => r.Method is not ("mkd" or RunSummary.TeacherMethod))
             .MaxBy(r => r.Test["ndcg@20"].Mean);
@@ -191,15 +190,16 @@ public static class ComparisonReport
         others.AddRange(DistillationMethods.MkdParts("mkd")!.Concat(DistillationMethods.Ablations)
             .Where(m => rows.Any(r => r.Method == m) && !others.Contains(m)));
         var a = UserMeans(records.Where(r => r.Method == "mkd").ToList());
+        var tests = new List<(string Other, int RunsB, PairedTest Test)>();
         foreach (var other in others)
         {
             var b = UserMeans(records.Where(r => r.Method == other).ToList());
             if (a is null || b is null || a.Value.Hash != b.Value.Hash) continue;
-            result.Add(new PairedRow("mkd", other, a.Value.Runs, b.Value.Runs, WilcoxonSignedRank.Test(a.Value.Means, b.Value.Means), double.NaN));
+            tests.Add((other, b.Value.Runs, WilcoxonSignedRank.Test(a.Value.Means, b.Value.Means)));
         }
         // Several tests are read together: each also gets its p adjusted for all of them.
-        var holm = HolmAdjustment.Adjust(result.Select(r => r.Test.P).ToList());
-        return result.Select((r, i) => r with { PHolm = holm[i] }).ToList();
+        var holm = HolmAdjustment.Adjust(tests.Select(t => t.Test.P).ToList());
+        return tests.Select((t, i) => new PairedRow("mkd", t.Other, a!.Value.Runs, t.RunsB, t.Test, holm[i])).ToList();
     }
 
     /// <summary>Per-user mean over runs, when every run kept per-user values on the same users.</summary>
