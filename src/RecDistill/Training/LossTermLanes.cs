@@ -75,7 +75,13 @@ public sealed class LossTermLanes : IDisposable
         Exception? failure = null;
         try { Run(plan[0]); }
         catch (Exception e) { failure = e; }
-        foreach (var w in _workers) failure ??= w.Wait();
+        // Every lane is waited for, even after a failure: a lane still running would write into this call's
+        // results (and the next call's) after we return.
+        foreach (var w in _workers)
+        {
+            var laneFailure = w.Wait();
+            failure ??= laneFailure;
+        }
         _idle.Value = 0;
         try
         {
