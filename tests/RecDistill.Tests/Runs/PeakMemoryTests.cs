@@ -5,6 +5,11 @@ using RecDistill.Runs;
 
 namespace RecDistill.Tests.Runs;
 
+/// <summary>Alone: the process's resident peak would include what tests running beside it allocate.</summary>
+[CollectionDefinition(nameof(PeakMemoryTests), DisableParallelization = true)]
+public sealed class PeakMemoryCollection;
+
+[Collection(nameof(PeakMemoryTests))]
 public class PeakMemoryTests
 {
     [Fact]
