@@ -137,6 +137,8 @@ public static class ComparisonReport
     /// <param name="ValidNdcg20">Mean validation NDCG@20.</param>
     /// <param name="MeanSeconds">Mean training time in seconds.</param>
     /// <param name="PeakMemoryMb">The largest peak resident memory of the method's runs in MiB; null when none was measured.</param>
+    /// <param name="MeanBestEpoch">Mean best-validation epoch over the runs.</param>
+    /// <param name="MeanEpochsRun">Mean number of epochs trained over the runs.</param>
     public sealed record Row(string Method, int Runs, long Parameters, Dictionary<string, (double Mean, double Std)> Test,
         double ValidNdcg20, double MeanSeconds, double? PeakMemoryMb = null, double MeanBestEpoch = double.NaN, double MeanEpochsRun = double.NaN);
 
@@ -169,6 +171,11 @@ public static class ComparisonReport
     public delegate void ChartWriter(string outDir, string title, IReadOnlyList<Row> rows, IReadOnlyList<RunSummary> records, IReadOnlyList<string> order);
 
     /// <summary>A paired test over users between two methods' per-user test NDCG@20 (each user's mean over the method's runs).</summary>
+    /// <param name="A">The method tested (MKD).</param>
+    /// <param name="B">The method it is tested against.</param>
+    /// <param name="RunsA">Runs of <paramref name="A"/> averaged per user.</param>
+    /// <param name="RunsB">Runs of <paramref name="B"/> averaged per user.</param>
+    /// <param name="Test">The signed-rank test of A's per-user means against B's.</param>
     /// <param name="PHolm">The test's p-value adjusted by Holm's method over all the tests of the report.</param>
     public sealed record PairedRow(string A, string B, int RunsA, int RunsB, PairedTest Test, double PHolm);
 
@@ -201,6 +208,10 @@ public static class ComparisonReport
         var holm = HolmAdjustment.Adjust(tests.Select(t => t.Test.P).ToList());
         return tests.Select((t, i) => new PairedRow("mkd", t.Other, a!.Value.Runs, t.RunsB, t.Test, holm[i])).ToList();
     }
+
+    /// <summary>A number for results.json, or null where it is not finite (JSON has no NaN): no runs with that metric, no test statistic.</summary>
+    private static JsonNode? Finite(double value, int digits = -1) =>
+        !double.IsFinite(value) ? null : JsonValue.Create(digits < 0 ? value : Math.Round(value, digits));
 
     /// <summary>Per-user mean over runs, when every run kept per-user values on the same users.</summary>
     private static (double[] Means, string Hash, int Runs)? UserMeans(List<RunSummary> runs)
@@ -275,6 +286,13 @@ public static class ComparisonReport
             foreach (var p in paired)
             {
                 var t = p.Test;
+                if (t.NonZero == 0)
+                {
+                    // Nothing to rank: the test has no statistic, and says so rather than printing z = NaN.
+                    md.AppendLine(CultureInfo.InvariantCulture,
+                        $"- {p.A} vs {p.B}: {t.MeanA:F4} vs {t.MeanB:F4} over {t.Pairs:N0} users; equal for every user, so no test (p = 1)");
+                    continue;
+                }
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"- {p.A} vs {p.B}: {t.MeanA:F4} vs {t.MeanB:F4} over {t.Pairs:N0} users; {p.A} higher for {t.Wins:N0}, lower for {t.Losses:N0}; " +
                     $"z = {t.Z:F2}, p = {FormatP(t.P)}{(t.Exact ? " (exact)" : "")}{(paired.Count > 1 ? $", Holm's p = {FormatP(p.PHolm)}" : "")}");
@@ -310,40 +328,42 @@ public static class ComparisonReport
         }
         md.AppendLine("Charts: `ndcg20.png`, `recall20.png` (bars: mean over runs, whiskers: ± std, dashed line: teacher), `valid-ndcg20.png` (validation NDCG@20 per epoch, first run of each method).");
 
-        Directory.CreateDirectory(outDir);
-        AtomicFile.WriteText(Path.Combine(outDir, "results.md"), md.ToString());
         var csv = new StringBuilder("method,seed_index,seed,dim,parameters,best_epoch,epochs_run,train_seconds,peak_memory_mb,valid_ndcg@20," + string.Join(",", Metrics.Select(k => "test_" + k)) + "\n");
         foreach (var r in records.OrderBy(r => r.Method == RunSummary.TeacherMethod ? -1 : IndexOf(order, r.Method)).ThenBy(r => r.SeedIndex))
             csv.Append(CultureInfo.InvariantCulture,
                 $"{r.Method},{r.SeedIndex},{r.Seed},{r.Dim},{r.Parameters},{r.BestEpoch},{r.EpochsRun},{r.TrainSeconds:F1},{r.PeakMemoryMb:F1},{r.Valid.GetValueOrDefault("ndcg@20"):F6},")
                .AppendJoin(',', Metrics.Select(k => r.Test.GetValueOrDefault(k).ToString("F6", CultureInfo.InvariantCulture))).Append('\n');
-        AtomicFile.WriteText(Path.Combine(outDir, "results.csv"), csv.ToString());
         var json = new JsonObject
         {
             ["title"] = title,
             ["rows"] = new JsonArray(rows.Select(r => (JsonNode)new JsonObject
             {
                 ["method"] = r.Method, ["runs"] = r.Runs, ["parameters"] = r.Parameters,
-                ["valid_ndcg@20"] = Math.Round(r.ValidNdcg20, 6), ["best_epoch_mean"] = Math.Round(r.MeanBestEpoch, 1),
-                ["epochs_run_mean"] = Math.Round(r.MeanEpochsRun, 1), ["train_seconds_mean"] = Math.Round(r.MeanSeconds, 1),
-                ["peak_memory_mb"] = r.PeakMemoryMb is { } mb ? Math.Round(mb, 1) : null,
+                ["valid_ndcg@20"] = Finite(r.ValidNdcg20, 6), ["best_epoch_mean"] = Finite(r.MeanBestEpoch, 1),
+                ["epochs_run_mean"] = Finite(r.MeanEpochsRun, 1), ["train_seconds_mean"] = Finite(r.MeanSeconds, 1),
+                ["peak_memory_mb"] = r.PeakMemoryMb is { } mb ? Finite(mb, 1) : null,
                 ["test"] = new JsonObject(Metrics.Select(k => KeyValuePair.Create(k, (JsonNode?)new JsonObject
-                    { ["mean"] = Math.Round(r.Test[k].Mean, 6), ["std"] = Math.Round(r.Test[k].Std, 6) }))),
+                    { ["mean"] = Finite(r.Test[k].Mean, 6), ["std"] = Finite(r.Test[k].Std, 6) }))),
             }).ToArray()),
             ["paired_tests"] = new JsonArray(paired.Select(p => (JsonNode)new JsonObject
             {
                 ["a"] = p.A, ["b"] = p.B, ["metric"] = "ndcg@20", ["runs_a"] = p.RunsA, ["runs_b"] = p.RunsB,
                 ["users"] = p.Test.Pairs, ["differing"] = p.Test.NonZero, ["a_higher"] = p.Test.Wins, ["b_higher"] = p.Test.Losses,
-                ["mean_a"] = Math.Round(p.Test.MeanA, 6), ["mean_b"] = Math.Round(p.Test.MeanB, 6),
-                ["z"] = Math.Round(p.Test.Z, 4), ["p"] = p.Test.P, ["p_holm"] = p.PHolm, ["exact"] = p.Test.Exact,
+                ["mean_a"] = Finite(p.Test.MeanA, 6), ["mean_b"] = Finite(p.Test.MeanB, 6),
+                ["z"] = Finite(p.Test.Z, 4), ["p"] = Finite(p.Test.P), ["p_holm"] = Finite(p.PHolm), ["exact"] = p.Test.Exact,
             }).ToArray()),
             ["cpd_inconsistency"] = new JsonObject(inconsistency.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject
-                { ["mean"] = Math.Round(kv.Value.Mean, 6), ["std"] = Math.Round(kv.Value.Std, 6), ["runs"] = kv.Value.Runs }))),
+                { ["mean"] = Finite(kv.Value.Mean, 6), ["std"] = Finite(kv.Value.Std, 6), ["runs"] = kv.Value.Runs }))),
             ["gradient_shares"] = new JsonObject(shareTable.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject(
-                kv.Value.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)Math.Round(t.Value, 6))))))),
+                kv.Value.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)Finite(t.Value, 6))))))),
             ["failures"] = new JsonArray(failures.Select(f => (JsonNode)JsonValue.Create(f)!).ToArray()),
         };
-        AtomicFile.WriteText(Path.Combine(outDir, "results.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        // Every text is built before the first is written, so a failure leaves the previous report whole.
+        string jsonText = json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        Directory.CreateDirectory(outDir);
+        AtomicFile.WriteText(Path.Combine(outDir, "results.md"), md.ToString());
+        AtomicFile.WriteText(Path.Combine(outDir, "results.csv"), csv.ToString());
+        AtomicFile.WriteText(Path.Combine(outDir, "results.json"), jsonText);
         charts?.Invoke(outDir, title, rows, records, order);
         return md.ToString();
     }

@@ -193,6 +193,41 @@ public class ComparisonTests
     }
 
     [Fact]
+    public void A_paired_test_where_no_user_differs_is_written_as_no_test_and_the_report_is_whole()
+    {
+        // Two methods with the same per-user values (e.g. two identical runs): the signed-rank test has
+        // nothing to rank and no z; results.json has no NaN in it (JSON cannot hold one).
+        var perUser = Enumerable.Range(0, 12).Select(u => 0.01 * (u % 5)).ToArray();
+        RunSummary Run(string method, int k, double[] users) => new()
+        {
+            Method = method, SeedIndex = k, TestUsersHash = "u12", TestNdcg20ByUser = users,
+            Valid = new() { ["ndcg@20"] = 0.05 }, Test = new() { ["ndcg@20"] = users.Average() },
+        };
+        var records = new List<RunSummary>
+        {
+            Run("teacher", 0, perUser.Select(v => v + 0.01).ToArray()), Run("sld", 1, perUser), Run("mkd", 1, perUser),
+        };
+        var dir = TestData.TempDir();
+        var markdown = ComparisonReport.Write(dir, "ties", records, new[] { "sld", "mkd" }, []);
+
+        var line = markdown.Split('\n').Single(l => l.StartsWith("- mkd vs sld: ", StringComparison.Ordinal));
+        Assert.Contains("equal for every user, so no test (p = 1)", line);
+        Assert.DoesNotContain("NaN", line);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "results.json")))!;
+        var tie = json["paired_tests"]!.AsArray().Single(t => (string)t!["b"]! == "sld")!;
+        Assert.Equal(0, (int)tie["differing"]!);
+        Assert.Null(tie["z"]);
+        Assert.Equal(1.0, (double)tie["p"]!);
+        // The other test is a real one: the teacher is higher for the 12 users.
+        var teacher = json["paired_tests"]!.AsArray().Single(t => (string)t!["b"]! == "teacher")!;
+        Assert.Equal(12, (int)teacher["b_higher"]!);
+        Assert.NotNull(teacher["z"]);
+        // Metrics no run has (recall@10 here) are null, not NaN.
+        Assert.Null(json["rows"]![0]!["test"]!["recall@10"]!["mean"]);
+        Assert.True(File.Exists(Path.Combine(dir, "results.md")) && File.Exists(Path.Combine(dir, "results.csv")));
+    }
+
+    [Fact]
     public void Ablations_are_mkd_without_one_part_and_are_tuned_over_the_parts_they_keep()
     {
         Assert.Equal(new[] { "nkd", "sld" }, DistillationMethods.MkdParts("nkd+sld"));
