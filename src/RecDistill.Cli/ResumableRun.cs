@@ -53,11 +53,14 @@ public static class ResumableRun
             overrides.Add(rest[i]);
             if (!rest[i].Contains('=') && i + 1 < rest.Length) overrides.Add(rest[++i]);
         }
+        // Only the option names given again count: a saved value equal to an override's value ("1" of
+        // --negatives 1 beside --threads 1) is not an option.
+        var overriddenNames = overrides.Where(o => o.StartsWith("--", StringComparison.Ordinal)).Select(o => o.Split('=')[0]).ToHashSet();
         var kept = new List<string> { saved.Command };
         for (int i = 0; i < saved.Args.Length; i++)
         {
             string name = saved.Args[i].Split('=')[0];
-            bool overridden = overrides.Any(o => o.Split('=')[0] == name);
+            bool overridden = saved.Args[i].StartsWith("--", StringComparison.Ordinal) && overriddenNames.Contains(name);
             bool takesValue = !saved.Args[i].Contains('=') && i + 1 < saved.Args.Length && !saved.Args[i + 1].StartsWith("--", StringComparison.Ordinal);
             if (overridden || name is "--overwrite" or "--out") { if (takesValue && name != "--overwrite") i++; continue; }
             kept.Add(saved.Args[i]);

@@ -16,6 +16,18 @@ public class ResumeCliTests
     private static JsonNode Metrics(string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "metrics.json")))!;
 
     [Fact]
+    public void Threads_given_again_replace_only_the_saved_threads_not_other_options_of_the_same_value()
+    {
+        var dir = TestData.TempDir();
+        ResumableRun.Record(dir, "train", new[] { "--negatives", "1", "--threads", "1", "--seed", "1", "--dim=1", "--out", dir });
+        // (ExpandResume marks the process as resuming DIR; CliApp.Run clears that at its start.)
+        var expanded = ResumableRun.ExpandResume(new[] { "train", "--resume", dir, "--threads", "2" });
+        Assert.Equal(new[] { "train", "--negatives", "1", "--seed", "1", "--dim=1", "--threads", "2", "--out", dir }, expanded);
+        expanded = ResumableRun.ExpandResume(new[] { "train", "--resume", dir, "--threads=1" });
+        Assert.Equal(new[] { "train", "--negatives", "1", "--seed", "1", "--dim=1", "--threads=1", "--out", dir }, expanded);
+    }
+
+    [Fact]
     public void A_killed_train_process_resumed_ends_with_the_metrics_of_an_uninterrupted_run()
     {
         var root = TestData.TempDir();
