@@ -22,8 +22,9 @@ public static class CsvText
             Console.Out.Flush();
             return;
         }
+        bool stream = AtomicFile.IsSpecialFile(path); // /dev/stdout and the like: the CSV alone goes there
         AtomicFile.WriteText(path, text);
-        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(path)}[/] ({Markup.Escape(what)})");
+        if (!stream) AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(path)}[/] ({Markup.Escape(what)})");
     }
 }
 

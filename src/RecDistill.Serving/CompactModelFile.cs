@@ -233,7 +233,13 @@ public static class CompactModelFile
     /// <summary>Writes the whole file or nothing: a temporary file beside it, flushed, then renamed over the target.</summary>
     internal static void AtomicWrite(string path, ReadOnlySpan<byte> bytes)
     {
-        var full = Path.GetFullPath(path);
+        if (OutputPath.IsSpecial(path))
+        {
+            var copy = bytes.ToArray();
+            OutputPath.WriteThrough(path, s => s.Write(copy));
+            return;
+        }
+        var full = Path.GetFullPath(OutputPath.RenameTarget(path));
         var dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
         var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");

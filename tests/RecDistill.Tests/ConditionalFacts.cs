@@ -42,3 +42,9 @@ public sealed class LinuxX64FactAttribute : FactAttribute
 {
     public LinuxX64FactAttribute() { if (!DenormalFlush.IsSupported) Skip = "needs Linux on x64, where DenormalFlush sets the CPU's flush-to-zero flags"; }
 }
+
+/// <summary>A fact that runs only on Linux (device files, FIFOs, statx).</summary>
+public sealed class LinuxFactAttribute : FactAttribute
+{
+    public LinuxFactAttribute() { if (!OperatingSystem.IsLinux()) Skip = "needs Linux"; }
+}

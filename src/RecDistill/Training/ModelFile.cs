@@ -110,9 +110,20 @@ public static class ModelFile
 /// <summary>Writes a file whole or not at all: a temporary file beside it, then a rename.</summary>
 public static class AtomicFile
 {
-    /// <summary>Writes <paramref name="path"/> through <paramref name="write"/> into a temporary file, then renames it into place.</summary>
+    /// <summary>
+    /// Writes <paramref name="path"/> through <paramref name="write"/> into a temporary file, then renames it into place.
+    /// A path that is a pipe, terminal or device (say <c>/dev/stdout</c>) is written straight through: renaming a file
+    /// over it would replace the device's name with a plain file. A symbolic link is followed, so the link stays and
+    /// the file it points to is replaced.
+    /// </summary>
     public static void Write(string path, Action<Stream> write)
     {
+        if (IsSpecialFile(path))
+        {
+            RecDistill.Serving.OutputPath.WriteThrough(path, write);
+            return;
+        }
+        path = RecDistill.Serving.OutputPath.RenameTarget(path);
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
@@ -160,12 +171,19 @@ public static class AtomicFile
         catch (InvalidOperationException) { return false; }
     }
 
+    /// <summary>
+    /// Whether <paramref name="path"/> exists and is neither a regular file nor a directory (a character
+    /// device, pipe or socket such as <c>/dev/stdout</c>, after following links): <see cref="Write"/> writes
+    /// such a path straight through.
+    /// </summary>
+    public static bool IsSpecialFile(string path) => RecDistill.Serving.OutputPath.IsSpecial(path);
+
     /// <summary>Writes text as UTF-8, atomically.</summary>
     public static void WriteText(string path, string text) =>
         Write(path, s => s.Write(Encoding.UTF8.GetBytes(text)));
 }
 
-/// <summary><summary>The JSON settings of every file the library writes and reads.</summary></summary>
+/// <summary>The JSON settings of every file the library writes and reads.</summary>
 public static class JsonOptions
 {
     /// <summary>Indented, snake_case property names, enums as kebab-case strings.</summary>
