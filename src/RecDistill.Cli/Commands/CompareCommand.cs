@@ -115,8 +115,6 @@ public sealed class CompareCommand : Command<CompareSettings>
         }
         var teachers = settings.TeacherList;
         if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
-        Directory.CreateDirectory(outDir);
-        if (ResumableRun.Directory is null) ResumableRun.Record(outDir, "compare", CliApp.Args);
         var dataOptions = settings.ToOptions();
         var reporter = ConsoleReporter.Instance;
         string title;
@@ -143,6 +141,11 @@ public sealed class CompareCommand : Command<CompareSettings>
             Train = settings.ToTrainOptions(), Methods = order, Seeds = settings.Seeds, Teachers = teachers,
             Configs = settings.Configs is null ? null : configs, Compute = settings.Compute, CommandLine = CliApp.CommandLine, Title = title,
         };
+        // The plan is checked against what OUT holds before resume.json is written: a refused command must
+        // not leave its own arguments behind for the next --resume.
+        Comparison.Check(plan);
+        Directory.CreateDirectory(outDir);
+        if (ResumableRun.Directory is null) ResumableRun.Record(outDir, "compare", CliApp.Args);
         var outcome = Comparison.Run(plan, reporter, ComparisonCharts.Write);
         AnsiConsole.WriteLine(outcome.Markdown);
         AnsiConsole.MarkupLine($"compare took {outcome.Elapsed:hh\\:mm\\:ss} this time; wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts)");

@@ -71,13 +71,7 @@ public static class Comparison
     public static ComparisonOutcome Run(ComparisonPlan plan, IRunReporter? reporter = null, ComparisonReport.ChartWriter? charts = null)
     {
         reporter ??= SilentReporter.Instance;
-        if (plan.Methods.Count == 0) throw new ArgumentException("a comparison needs at least one method");
-        foreach (var m in plan.Methods)
-            if (!DistillationMethods.IsKnown(m)) throw new UserErrorException($"'{m}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
-        if (plan.Teachers is { Count: 0 }) throw new ArgumentException("Teachers is empty: give at least one teacher run, or null to train one");
-        if (File.Exists(plan.OutDir)) throw new UserErrorException($"--out {plan.OutDir} is a file, not a directory");
-        foreach (var t in plan.Teachers ?? [])
-            if (!RunDirectory.IsFinished(t)) throw new UserErrorException($"teacher {t} holds no finished run (metrics.json is missing)");
+        Check(plan);
         Directory.CreateDirectory(plan.OutDir);
         Directory.CreateDirectory(plan.Records);
         var clock = Stopwatch.StartNew();
@@ -114,9 +108,7 @@ public static class Comparison
         for (int t = 0; t < teachers.Count; t++)
             ComparisonReport.WriteRecord(plan.Records, TeacherSummary(teachers[t], plan.Teachers is null ? 0 : t + 1, plan, reporter));
 
-        int runs = plan.RunsPerMethod;
-        var jobs = (from k in Enumerable.Range(1, runs) from m in plan.Methods select (Method: m, SeedIndex: k)).ToList();
-        CheckFinishedRuns(plan, jobs, teachers);
+        var jobs = Jobs(plan);
         bool Done((string Method, int SeedIndex) job) =>
             RunDirectory.IsFinished(RunDir(plan, job.Method, job.SeedIndex)) || File.Exists(Path.Combine(plan.Records, $"{job.Method}-seed{job.SeedIndex}.json"));
         var durations = new List<double>();
@@ -194,11 +186,65 @@ public static class Comparison
     }
 
     /// <summary>
-    /// Refuses a plan whose directory holds finished runs made with other settings (another teacher,
-    /// seed, training option or method setting): reusing them would report runs this plan did not ask
-    /// for. Checked before anything trains; settings a run's record lacks (older builds) are not compared.
+    /// Checks a plan before anything is trained or written, and refuses it with every problem named: an
+    /// unknown method, a teacher run that is not finished, and an OUT directory whose teacher or finished
+    /// runs were made with other settings. <see cref="Run"/> calls it first; a caller that writes files of
+    /// its own into OUT (the CLI's resume.json) calls it before them.
     /// </summary>
-    private static void CheckFinishedRuns(ComparisonPlan plan, IReadOnlyList<(string Method, int SeedIndex)> jobs, IReadOnlyList<string> teachers)
+    public static void Check(ComparisonPlan plan)
+    {
+        if (plan.Methods.Count == 0) throw new ArgumentException("a comparison needs at least one method");
+        foreach (var m in plan.Methods)
+            if (!DistillationMethods.IsKnown(m)) throw new UserErrorException($"'{m}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
+        if (plan.Teachers is { Count: 0 }) throw new ArgumentException("Teachers is empty: give at least one teacher run, or null to train one");
+        if (File.Exists(plan.OutDir)) throw new UserErrorException($"--out {plan.OutDir} is a file, not a directory");
+        foreach (var t in plan.Teachers ?? [])
+            if (!RunDirectory.IsFinished(t)) throw new UserErrorException($"teacher {t} holds no finished run (metrics.json is missing)");
+        var teachers = plan.Teachers ?? new[] { Path.Combine(plan.OutDir, "teacher") };
+        var problems = new List<string>();
+        if (plan.Teachers is null && OwnTeacherDifferences(plan, teachers[0]) is { } teacher) problems.Add(teacher);
+        problems.AddRange(FinishedRunDifferences(plan, Jobs(plan), teachers));
+        if (problems.Count > 0)
+            throw new UserErrorException($"{plan.OutDir} holds finished runs made with other settings than this comparison's: " +
+                string.Join(", ", problems) + $". Give another --out, or delete those runs' directories (under {plan.OutDir}) to train them again");
+    }
+
+    private static List<(string Method, int SeedIndex)> Jobs(ComparisonPlan plan) =>
+        (from k in Enumerable.Range(1, plan.RunsPerMethod) from m in plan.Methods select (Method: m, SeedIndex: k)).ToList();
+
+    /// <summary>
+    /// How OUT/teacher differs from the plan's teacher (backbone, dimension, layer count, training option,
+    /// dataset), or null: reusing another teacher, the table would name one teacher and hold another.
+    /// </summary>
+    private static string? OwnTeacherDifferences(ComparisonPlan plan, string dir)
+    {
+        if (!RunDirectory.IsFinished(dir)) return null;
+        var record = RunDirectory.ReadRecord(dir);
+        JsonObject Settings(Models.Backbone backbone, int dim, int layers, TrainOptions train, DataOptions data) => new()
+        {
+            ["model"] = new JsonObject
+            {
+                ["backbone"] = backbone.ToString(), ["dim"] = dim,
+                ["layers"] = backbone == Models.Backbone.LightGcn ? layers : 0, // BPR has none, whatever was asked
+            },
+            ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
+            ["data"] = JsonSerializer.SerializeToNode(data with { Path = data.Path is null ? null : Path.GetFullPath(data.Path) }, JsonOptions.Default),
+        };
+        var recorded = Settings(record.Model.Backbone, record.Model.Dim, record.Model.Layers, record.Train, record.Data);
+        var wanted = Settings(plan.Teacher.Backbone, plan.Teacher.Dim, plan.Teacher.Layers, plan.Train, plan.Data);
+        var differences = SettingsDiff.Of(recorded, wanted, commonOnly: true);
+        return differences.Count == 0 ? null : $"teacher ({Summary(differences)})";
+    }
+
+    private static string Summary(IReadOnlyList<(string Key, string? There, string? Here)> differences) =>
+        string.Join("; ", differences.Take(3).Select(d => SettingsDiff.Describe(d))) + (differences.Count > 3 ? $"; {differences.Count - 3} more" : "");
+
+    /// <summary>
+    /// The plan's finished runs made with other settings (another teacher, seed, training option or method
+    /// setting), each with what differs: reusing them would report runs this plan did not ask for. Settings
+    /// a run's record lacks (older builds) are not compared.
+    /// </summary>
+    private static List<string> FinishedRunDifferences(ComparisonPlan plan, IReadOnlyList<(string Method, int SeedIndex)> jobs, IReadOnlyList<string> teachers)
     {
         var problems = new List<string>();
         var backbones = new Dictionary<string, Models.Backbone>();
@@ -207,8 +253,9 @@ public static class Comparison
             var dir = RunDir(plan, method, k);
             if (!RunDirectory.IsFinished(dir)) continue;
             var teacher = teachers[plan.Teachers is null ? 0 : k - 1];
+            // A teacher trained here may not exist yet (its directory deleted): it will have the plan's backbone.
             if (!backbones.TryGetValue(teacher, out var backbone))
-                backbones[teacher] = backbone = RunDirectory.ReadRecord(teacher).Model.Backbone;
+                backbones[teacher] = backbone = RunDirectory.IsFinished(teacher) ? RunDirectory.ReadRecord(teacher).Model.Backbone : plan.Teacher.Backbone;
             var (train, options) = SettingsOfRun(plan, method, k, backbone);
             options ??= DistillationOptions.Defaults(method, backbone);
             var wanted = new JsonObject
@@ -225,14 +272,9 @@ public static class Comparison
                 ["options"] = metrics?["options"]?.DeepClone(),
             };
             var differences = SettingsDiff.Of(recorded, wanted, commonOnly: true);
-            if (differences.Count > 0)
-                problems.Add($"{method} seed {k} ({string.Join("; ", differences.Take(3).Select(d => SettingsDiff.Describe(d)))}" +
-                    (differences.Count > 3 ? $"; {differences.Count - 3} more" : "") + ")");
+            if (differences.Count > 0) problems.Add($"{method} seed {k} ({Summary(differences)})");
         }
-        if (problems.Count > 0)
-            throw new UserErrorException($"{plan.OutDir} holds finished runs made with other settings than this comparison's: " +
-                string.Join(", ", problems) + ". Give another --out, or delete those runs' directories under " +
-                $"{Path.Combine(plan.OutDir, "runs")} to train them again");
+        return problems;
     }
 
     /// <summary>A method's k-th run directory in the comparison.</summary>

@@ -51,6 +51,13 @@ public class CompareCliTests
         Assert.True(File.Exists(Path.Combine(imported, "records", "kd-seed3.json")));
         Assert.Contains("| kd | 1 |", File.ReadAllText(Path.Combine(imported, "results.md")));
         Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--out", imported, "--import", "kd:x=" + outDir }));
+
+        // A refused call (other settings than the runs in OUT) leaves OUT's resume.json as it was, so that
+        // --resume still repeats the accepted command.
+        var resumeFile = Path.Combine(outDir, "resume.json");
+        var saved = File.ReadAllText(resumeFile);
+        Assert.Equal(2, CliApp.Run(args.Select(a => a == "0.01" ? "0.02" : a).ToArray()));
+        Assert.Equal(saved, File.ReadAllText(resumeFile));
     }
 
     [Fact]

@@ -71,6 +71,10 @@ public class ComparisonTests
         var error = Assert.Throws<UserErrorException>(() => Comparison.Run(other));
         Assert.Contains("kd seed 1", error.Message);
         Assert.Contains("train.learning_rate 0.01 there, 0.02 here", error.Message);
+        Assert.Contains("teacher (train.learning_rate 0.01 there, 0.02 here)", error.Message); // OUT/teacher is checked too
+        // A teacher of another dimension is not reused under this plan's name.
+        var wider = Assert.Throws<UserErrorException>(() => Comparison.Check(plan with { Teacher = new ModelShape(Backbone.Bpr, 24) }));
+        Assert.Contains("teacher (model.dim 16 there, 24 here)", wider.Message);
         Assert.False(Directory.Exists(Comparison.RunDir(other, "sld", 1)));
         TunedConfig Tuned(string method, Dictionary<string, double> parameters) =>
             new(method, new TrialConfig(method, Short.WeightDecay, parameters), 0, 0, 1, Short.Seed, "", "");
