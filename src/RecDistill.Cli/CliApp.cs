@@ -86,7 +86,7 @@ public static class CliApp
         }
         catch (UserErrorException e)
         {
-            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+            CliErrors.Report(e.Message);
             return 2;
         }
         Args = args.Skip(1).ToArray();
@@ -96,7 +96,7 @@ public static class CliApp
         var normalized = args.Select(a => a == "--k" ? "-k" : a.StartsWith("--k=", StringComparison.Ordinal) ? "-k=" + a[4..] : a).ToArray();
         if (CheckArguments(normalized) is { } mistake)
         {
-            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(mistake)}");
+            CliErrors.Report(mistake);
             return 2;
         }
         if (normalized is ["--version"] or ["-v"])

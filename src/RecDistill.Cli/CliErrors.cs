@@ -17,9 +17,20 @@ public static class CliErrors
         }
         catch (Exception e) when (Describe(e) is { } message)
         {
-            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+            Report(message);
             return e is TrainingDivergedException ? 3 : 2;
         }
+    }
+
+    /// <summary>
+    /// Writes "error: MESSAGE" to standard error: standard output may be the CSV or table a script is
+    /// capturing, and an error must not end up inside it.
+    /// </summary>
+    public static void Report(string message)
+    {
+        // Written as one line, never wrapped at a console width; "error:" in red only on a terminal.
+        bool colour = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null or "";
+        Console.Error.WriteLine(colour ? $"\u001b[31merror:\u001b[0m {message}" : $"error: {message}");
     }
 
     private static string? Describe(Exception e) => e switch

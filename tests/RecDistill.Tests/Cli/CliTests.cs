@@ -101,23 +101,22 @@ public class CliTests
     }
 
     [Fact]
-    public void Malformed_file_is_reported_with_its_line()
+    public async Task Malformed_file_is_reported_with_its_line()
     {
         var dir = TestData.TempDir();
         var path = Path.Combine(dir, "bad.csv");
         File.WriteAllText(path, "1,2\n3,4\n5,\"x\n");
-        var writer = new StringWriter();
-        var old = Spectre.Console.AnsiConsole.Console;
-        Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
-            { Out = new Spectre.Console.AnsiConsoleOutput(writer) });
-        try
-        {
-            Assert.Equal(2, CliApp.Run(new[] { "stats", "--data", path, "--format", "csv" }));
-        }
-        finally
-        {
-            Spectre.Console.AnsiConsole.Console = old;
-        }
-        Assert.Contains("bad.csv:3", writer.ToString());
+        // As a user runs it: the error is on standard error, and standard output holds none of it.
+        var dll = Path.Combine(AppContext.BaseDirectory, "RecDistill.Cli.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { dll, "stats", "--data", path, "--format", "csv" }) start.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(start)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.Equal(2, p.ExitCode);
+        Assert.Contains("error: ", stderr);
+        Assert.Contains("bad.csv:3", stderr);
+        Assert.DoesNotContain("bad.csv:3", await stdout);
     }
 }

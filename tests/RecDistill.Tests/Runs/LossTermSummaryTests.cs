@@ -78,6 +78,9 @@ public class LossTermSummaryTests
     {
         var good = Run(Six);
         var writer = new StringWriter();
+        var errors = new StringWriter();
+        var oldError = Console.Error;
+        Console.SetError(errors);
         var old = Spectre.Console.AnsiConsole.Console;
         Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
             { Out = new Spectre.Console.AnsiConsoleOutput(writer) });
@@ -89,12 +92,13 @@ public class LossTermSummaryTests
             writer.GetStringBuilder().Clear();
             Assert.Equal(2, CliApp.Run(["terms", "--model", good, "--model", TestData.TempDir()]));
             Assert.DoesNotContain("| term |", writer.ToString());
-            Assert.Contains("not found", writer.ToString());
+            Assert.Contains("not found", errors.ToString()); // errors go to standard error
             Assert.Equal(2, CliApp.Run(["terms"]));
         }
         finally
         {
             Spectre.Console.AnsiConsole.Console = old;
+            Console.SetError(oldError);
         }
     }
 }

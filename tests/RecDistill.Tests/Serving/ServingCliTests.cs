@@ -156,10 +156,11 @@ public class ServingCliTests
 
         void Fails(string expected, params string[] args)
         {
-            var (code, output) = Run(args);
+            var (code, output, errors) = RunWithErrors(args);
             Assert.Equal(2, code);
-            Assert.Contains(expected, output);
-            Assert.DoesNotContain("   at ", output); // no stack trace
+            Assert.Contains(expected, errors); // on standard error, never inside the output
+            Assert.DoesNotContain(expected, output);
+            Assert.DoesNotContain("   at ", errors); // no stack trace
         }
 
         Fails("user '11' is not in the model", "recommend", "--model", file, "--user", "11");

@@ -58,9 +58,10 @@ public class StringIdCliTests
         Assert.Equal(new[] { "U00017", "NOBODY", "U00003" }, popularRows.Select(r => r.User).Distinct());
         Assert.Equal(rec.Popular(4).Select(r => r.ItemId), popularRows.Where(r => r.User == "NOBODY").Select(r => r.Item));
         Assert.Contains("served the most popular items to 1 user(s)", popularErrors);
-        var (errorCode, errorOut, _) = RunWithErrors("recommend", "--model", model, "--users", users, "--unknown", "error", "--out", Path.Combine(root, "no.csv"));
+        var (errorCode, errorOut, errorErrors) = RunWithErrors("recommend", "--model", model, "--users", users, "--unknown", "error", "--out", Path.Combine(root, "no.csv"));
         Assert.Equal(2, errorCode);
-        Assert.Contains("users.txt:2: user 'NOBODY' is not in the model", errorOut);
+        Assert.Contains("users.txt:2: user 'NOBODY' is not in the model", errorErrors); // on standard error, not in the output
+        Assert.DoesNotContain("NOBODY", errorOut);
         Assert.False(File.Exists(Path.Combine(root, "no.csv")));
 
         // A new user from their items (fold-in), and item-to-item.
@@ -86,9 +87,9 @@ public class StringIdCliTests
         File.WriteAllText(users, "1 5\n");
         void Fails(string expected, params string[] args)
         {
-            var (code, output) = Run(args);
+            var (code, _, errors) = ServingCliTests.RunWithErrors(args);
             Assert.Equal(2, code);
-            Assert.Contains(expected, output);
+            Assert.Contains(expected, errors);
         }
         Fails("--columns applies to csv data", "stats", "--data", users, "--columns", "1,2");
         Fails("--columns: give 2 to 4 columns", "stats", "--data", csv, "--columns", "user");
