@@ -74,8 +74,11 @@ public sealed record ServingOptions
     /// <summary>The first mistake in the options, or null.</summary>
     public string? Check()
     {
+        // (Kestrel would throw a FormatException with a stack trace from inside the host for a bad URL.)
         if (string.IsNullOrWhiteSpace(ModelPath)) return "a model file is required";
         if (string.IsNullOrWhiteSpace(Urls)) return "no URL to listen on";
+        foreach (var url in Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (!IsListenUrl(url)) return $"'{url}' is not a URL to listen on (http://HOST:PORT or https://HOST:PORT; HOST may be * or +)";
         if (!Enum.IsDefined(Index)) return $"unknown index kind {Index}";
         if (MaxK < 1) return "the largest k must be at least 1";
         if (DefaultK < 1 || DefaultK > MaxK) return $"the default k must be from 1 to {MaxK}";
@@ -85,5 +88,12 @@ public sealed record ServingOptions
         if (Hnsw.Connectivity < 2 || Hnsw.ExpansionAdd < 1 || Hnsw.Candidates < 1) return "HNSW settings must be positive (connectivity at least 2)";
         if (ReloadDelay < TimeSpan.Zero || ShutdownTimeout < TimeSpan.Zero) return "delays must not be negative";
         return null;
+    }
+
+    /// <summary>An absolute http or https URL with a host (Kestrel's wildcards * and + count as hosts).</summary>
+    private static bool IsListenUrl(string url)
+    {
+        var probe = url.Replace("://*", "://any", StringComparison.Ordinal).Replace("://+", "://any", StringComparison.Ordinal);
+        return Uri.TryCreate(probe, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Host.Length > 0;
     }
 }

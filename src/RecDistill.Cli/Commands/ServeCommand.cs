@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using Microsoft.Extensions.Logging;
 using RecDistill.Runs;
 using RecDistill.Serving.Http;
 using Spectre.Console;
@@ -46,6 +47,7 @@ public sealed class ServeSettings : CommandSettings
         if (string.IsNullOrEmpty(Model)) return ValidationResult.Error("--model FILE is required (a file written by export)");
         if (ParseIndex(Index) is null) return ValidationResult.Error($"--index '{Index}' is not exact or hnsw");
         if (string.IsNullOrWhiteSpace(Urls)) return ValidationResult.Error("--urls is empty");
+        if (new ServingOptions { ModelPath = "-", Urls = Urls }.Check() is { } urls) return ValidationResult.Error("--urls: " + urls);
         if (HnswCandidates < 1) return ValidationResult.Error("--hnsw-candidates must be at least 1");
         if (MaxK < 1) return ValidationResult.Error("--max-k must be at least 1");
         if (MaxBatch < 1) return ValidationResult.Error("--max-batch must be at least 1");
@@ -84,7 +86,9 @@ public sealed class ServeCommand : Command<ServeSettings>
         Microsoft.AspNetCore.Builder.WebApplication app;
         try
         {
-            app = ServingHost.Build(options);
+            // A failure to start (a port in use) is one error line from CliErrors: the host's own log of it
+            // would print the exception's stack trace first.
+            app = ServingHost.Build(options, b => b.Logging.AddFilter("Microsoft.Extensions.Hosting", Microsoft.Extensions.Logging.LogLevel.None));
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {

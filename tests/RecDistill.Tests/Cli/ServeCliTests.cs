@@ -70,6 +70,20 @@ public class ServeCliTests
                 Assert.Equal(HttpStatusCode.OK, health.StatusCode);
             using (var top = await client.GetAsync("/v1/users/2/recommendations?k=3"))
                 Assert.Equal(HttpStatusCode.OK, top.StatusCode);
+
+            // A second server on the same address: one error line and exit code 2, no stack trace.
+            var second = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "RecDistill.Cli.dll"), "serve", "--model", model, "--urls", url })
+                second.ArgumentList.Add(a);
+            using (var busy = Process.Start(second)!)
+            {
+                var busyOut = busy.StandardOutput.ReadToEndAsync();
+                var busyErrors = await busy.StandardError.ReadToEndAsync();
+                await busy.WaitForExitAsync();
+                Assert.Equal(2, busy.ExitCode);
+                Assert.Equal(new[] { $"error: Failed to bind to address {url}: address already in use." }, busyErrors.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+                Assert.DoesNotContain("   at ", await busyOut);
+            }
             Assert.Equal(0, kill(process.Id, 15)); // SIGTERM
             Assert.True(process.WaitForExit(30_000), "the server did not stop after SIGTERM");
             process.WaitForExit();

@@ -181,6 +181,7 @@ public class ServingCliTests
         Fails("give one of --user ID, --users FILE or --items A,B,C", "recommend", "--model", file);
         Fails("--k must be at least 1", "recommend", "--model", file, "--user", "10", "--k", "0");
         Fails("is not a run directory", "export", "--model", Path.Combine(root, "norun"), "--out", Path.Combine(root, "x.rdm"));
+        Fails("--urls: 'notaurl' is not a URL to listen on", "serve", "--model", file, "--urls", "notaurl");
         Fails("--precision 'int4'", "export", "--model", root, "--out", Path.Combine(root, "x.rdm"), "--precision", "int4");
         var bytes = File.ReadAllBytes(file);
         bytes[^20] ^= 1;
