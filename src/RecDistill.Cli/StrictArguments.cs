@@ -39,6 +39,21 @@ public sealed class TakesOnlyWithAttribute(string flag, string reason, params st
     public IReadOnlyList<string> Options { get; } = options;
 }
 
+/// <summary>
+/// Options that mean something only for some values of another option (e.g. distill's NKD settings
+/// for the methods with NKD in them); <paramref name="fallback"/> is that option's default.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class OnlyForAttribute(string option, string fallback, string values, string what, params string[] options) : Attribute
+{
+    public string Option { get; } = option;
+    public string Fallback { get; } = fallback;
+    /// <summary>The values (comma-separated, any case) for which <see cref="Options"/> have an effect.</summary>
+    public IReadOnlyList<string> Values { get; } = values.Split(',');
+    public string What { get; } = what;
+    public IReadOnlyList<string> Options { get; } = options;
+}
+
 /// <summary>Options that mean nothing once a flag is given (e.g. compare's --seeds with --teachers).</summary>
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
 public sealed class NotWithAttribute(string flag, string reason, params string[] options) : Attribute
@@ -91,6 +106,7 @@ public static class StrictArguments
         var byName = new Dictionary<string, OptionSpec>(StringComparer.Ordinal);
         foreach (var o in options) foreach (var n in o.Aliases) byName[n] = o;
         var given = new HashSet<string>(StringComparer.Ordinal);
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < args.Count; i++)
         {
             string word = args[i];
@@ -120,6 +136,7 @@ public static class StrictArguments
                 value = args[++i];
             }
             if (ValueError(spec, value) is { } error) return $"{command}: {spec.Name}: {error}";
+            values[spec.Name] = value;
         }
         foreach (var rule in settings.GetCustomAttributes<OnlyWithAttribute>())
         {
@@ -133,6 +150,14 @@ public static class StrictArguments
             var idle = given.FirstOrDefault(g => g != rule.Flag && !rule.Options.Contains(g));
             if (idle is not null)
                 return $"{command}: {idle} has no effect with {rule.Flag} ({rule.Reason}; it takes {string.Join(", ", rule.Options)})";
+        }
+        foreach (var rule in settings.GetCustomAttributes<OnlyForAttribute>())
+        {
+            string value = (values.GetValueOrDefault(rule.Option) ?? rule.Fallback).ToLowerInvariant();
+            if (rule.Values.Contains(value)) continue;
+            var idle = rule.Options.FirstOrDefault(given.Contains);
+            if (idle is not null)
+                return $"{command}: {idle} has no effect with {rule.Option} {value} ({rule.What} {string.Join(", ", rule.Values)})";
         }
         foreach (var rule in settings.GetCustomAttributes<NotWithAttribute>())
         {

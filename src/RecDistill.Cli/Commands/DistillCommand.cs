@@ -9,6 +9,12 @@ using Spectre.Console.Cli;
 namespace RecDistill.Cli.Commands;
 
 [NotTaken("--model", "--layers", Hint = "the student has the teacher's backbone and layers")]
+// Each method's own settings, refused for the methods that would ignore them.
+[OnlyFor("--method", "mkd", "kd,rd,cd,de,rrd,htd,nkd,cpd,sld", "the weight of a single method's loss (MKD and its ablations take --lambda-nkd, --lambda-cpd and --lambda-sld; scratch has none), for --method", "--lambda")]
+[OnlyFor("--method", "mkd", "nkd,mkd,nkd+cpd,nkd+sld", "NKD's settings, for --method", "--lambda-nkd", "--nkd-alpha", "--nkd-mixing")]
+[OnlyFor("--method", "mkd", "cpd,mkd,nkd+cpd,cpd+sld", "CPD's settings, for --method", "--lambda-cpd", "--cpd-alpha", "--cpd-reg")]
+[OnlyFor("--method", "mkd", "sld,mkd,nkd+sld,cpd+sld", "SLD's settings, for --method", "--lambda-sld", "--sld-tau", "--sld-beta")]
+[OnlyFor("--method", "mkd", "mkd", "MKD's part switches (MKD without one part is a method of its own: nkd+cpd, nkd+sld, cpd+sld), for --method", "--no-nkd", "--no-cpd", "--no-sld")]
 [OptionText("--format", "With --data: citeulike | movielens | csv | lightgcn | split | synthetic. Default: guessed from the path.")]
 [OnlyWith("--data", "without --data the teacher's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--synthetic-users", "--synthetic-items")]
 [OptionText("--data", "Distil on this dataset instead of the teacher's own (whose run.json rebuilds the exact split it was trained on); the cleaning and split options apply only with it.")]
@@ -52,8 +58,14 @@ public sealed class DistillSettings : TrainSettings
     {
         if (string.IsNullOrEmpty(Teacher)) return ValidationResult.Error("--teacher DIR is required (a run directory written by train)");
         if (!DistillationMethods.IsKnown(Method)) return ValidationResult.Error($"--method '{Method}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
-        if (Lambda is not null && (Method.ToLowerInvariant() == "scratch" || DistillationMethods.MkdParts(Method) is not null))
-            return ValidationResult.Error($"--lambda weighs a single method; for {Method.ToLowerInvariant()} use --lambda-nkd, --lambda-cpd and --lambda-sld");
+        string method = Method.ToLowerInvariant();
+        // nkd, cpd and sld alone take their weight as --lambda or as --lambda-PART: one of the two, not both.
+        if (Lambda is not null && (method, LambdaNkd, LambdaCpd, LambdaSld) is ("nkd", not null, _, _) or ("cpd", _, not null, _) or ("sld", _, _, not null))
+            return ValidationResult.Error($"--lambda and --lambda-{method} both set {method}'s weight: give one of them");
+        foreach (var (name, value) in new[] { ("--lambda", Lambda), ("--lambda-nkd", LambdaNkd), ("--lambda-cpd", LambdaCpd), ("--lambda-sld", LambdaSld), ("--cpd-alpha", CpdAlpha), ("--sld-beta", SldBeta) })
+            if (value is { } v && !(v >= 0 && double.IsFinite(v))) return ValidationResult.Error($"{name} must be a finite number of at least 0 (not {v})");
+        if (SldTau is { } tau && !(tau > 0 && double.IsFinite(tau))) return ValidationResult.Error($"--sld-tau must be above 0 (not {tau}): SLD divides the scores by it");
+        if (NkdAlpha is { } alpha && !(alpha >= 0 && alpha <= 1)) return ValidationResult.Error($"--nkd-alpha must be from 0 to 1 (not {alpha})");
         if (NkdMixing.ToLowerInvariant() is not ("soft" or "hard")) return ValidationResult.Error("--nkd-mixing must be soft or hard");
         if (!Enum.TryParse<PreferenceRegularizer>(CpdReg, true, out _)) return ValidationResult.Error("--cpd-reg must be listwise, pairwise, hybrid or none");
         return base.Validate();

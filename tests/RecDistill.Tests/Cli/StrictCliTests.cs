@@ -36,6 +36,12 @@ public class StrictCliTests
     [InlineData("compare --teachers a,b --seeds 3", "compare: --seeds has no effect with --teachers (each teacher gives one run, on its own data and backbone)")]
     [InlineData("compare --teachers a --data x.csv", "compare: --data has no effect with --teachers (each teacher gives one run, on its own data and backbone)")]
     [InlineData("tune --report-only --out d --trials 3", "tune: --trials has no effect with --report-only (it trains nothing and rebuilds trials.md and trials.csv from the records; it takes --out)")]
+    [InlineData("distill --teacher t --method kd --lambda-nkd 0.3", "distill: --lambda-nkd has no effect with --method kd (NKD's settings, for --method nkd, mkd, nkd+cpd, nkd+sld)")]
+    [InlineData("distill --teacher t --method KD --sld-tau 2", "distill: --sld-tau has no effect with --method kd (SLD's settings, for --method sld, mkd, nkd+sld, cpd+sld)")]
+    [InlineData("distill --teacher t --method nkd+sld --cpd-alpha 0.2", "distill: --cpd-alpha has no effect with --method nkd+sld (CPD's settings, for --method cpd, mkd, nkd+cpd, cpd+sld)")]
+    [InlineData("distill --teacher t --method nkd+sld --no-sld", "distill: --no-sld has no effect with --method nkd+sld (MKD's part switches (MKD without one part is a method of its own: nkd+cpd, nkd+sld, cpd+sld), for --method mkd)")]
+    [InlineData("distill --teacher t --lambda 2", "distill: --lambda has no effect with --method mkd (the weight of a single method's loss (MKD and its ablations take --lambda-nkd, --lambda-cpd and --lambda-sld; scratch has none), for --method kd, rd, cd, de, rrd, htd, nkd, cpd, sld)")]
+    [InlineData("distill --teacher t --method scratch --lambda 2", "distill: --lambda has no effect with --method scratch (the weight of a single method's loss (MKD and its ablations take --lambda-nkd, --lambda-cpd and --lambda-sld; scratch has none), for --method kd, rd, cd, de, rrd, htd, nkd, cpd, sld)")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
     [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
     [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
@@ -54,7 +60,9 @@ public class StrictCliTests
     [InlineData("recommend --model m --user 3 --top 5")]
     [InlineData("serve --model m --urls http://127.0.0.1:0 --index hnsw --hnsw-candidates 64 --max-k 100 --max-batch 50 --no-watch")]
     [InlineData("compare --import kd:1=a --import teacher=b --teacher-dim 8")]
-    [InlineData("distill --teacher t --data d --min-user 2 --lambda 0.5")]
+    [InlineData("distill --teacher t --data d --min-user 2 --method kd --lambda 0.5")]
+    [InlineData("distill --teacher t --method nkd+sld --lambda-nkd 0.3 --nkd-alpha 0.4 --sld-tau 2 --sld-beta 3 --lambda-sld 50")]
+    [InlineData("distill --teacher t --no-sld --lambda-nkd 0.3 --cpd-reg none")]
     [InlineData("tune --teacher t --methods kd,mkd --trials 4 --dim 8 --epochs 50")]
     [InlineData("compare --configs runs/tune --seeds 3")]
     [InlineData("compare --report-only --records r --out o --methods kd,mkd --title t --import kd:1=a")]
@@ -124,6 +132,22 @@ public class StrictCliTests
     {
         var output = RunCli("--version").Trim();
         Assert.Matches(@"^recdistill \d+\.\d+\.\d+ \(commit [0-9a-f]{7,12}\)$", output);
+    }
+
+    [Theory]
+    [InlineData("--method sld --sld-tau 0", "--sld-tau must be above 0 (not 0): SLD divides the scores by it")]
+    [InlineData("--method kd --lambda -5", "--lambda must be a finite number of at least 0 (not -5)")]
+    [InlineData("--lambda-cpd -0.1", "--lambda-cpd must be a finite number of at least 0 (not -0.1)")]
+    [InlineData("--method nkd --nkd-alpha 1.5", "--nkd-alpha must be from 0 to 1 (not 1.5)")]
+    [InlineData("--method sld --lambda 2 --lambda-sld 3", "--lambda and --lambda-sld both set sld's weight: give one of them")]
+    public void A_method_setting_out_of_range_is_refused_before_training(string options, string expected)
+    {
+        var dir = TestData.TempDir();
+        var (code, _, errors) = Serving.ServingCliTests.RunWithErrors(
+            new[] { "distill", "--teacher", Path.Combine(dir, "t"), "--out", Path.Combine(dir, "s") }.Concat(options.Split(' ')).ToArray());
+        Assert.Equal(2, code);
+        Assert.Contains(expected, errors);
+        Assert.False(Directory.Exists(Path.Combine(dir, "s")));
     }
 
     /// <summary>The CLI as a user runs it (help and version are written by the process, not returned).</summary>
