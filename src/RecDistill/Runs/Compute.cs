@@ -55,10 +55,13 @@ public sealed record KernelChoice
         : "plain:" + string.Join(",", Names.Where(PlainKernels.Contains));
 }
 
-/// <summary>Where tensor work runs: "cpu" or "cuda" (or "cuda:N"), how many CPU threads libtorch uses, and whether kernels run.</summary>
+/// <summary>
+/// Where tensor work runs: "cpu" or "cuda" (or "cuda:N"), how many CPU threads libtorch uses (at least 1;
+/// default: <see cref="Environment.ProcessorCount"/>), and whether kernels run.
+/// </summary>
 public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
 {
-    /// <summary>The CPU with libtorch's default thread count.</summary>
+    /// <summary>The CPU with one libtorch thread per processor (<see cref="Environment.ProcessorCount"/>).</summary>
     public static ComputeOptions Cpu { get; } = new();
 
     /// <summary>Hand-written kernels or plain tensor forms; both give the same results up to float rounding.</summary>
@@ -75,9 +78,27 @@ public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
         DenormalFlush.OnThisThread();
     }
 
-    /// <summary>Sets libtorch's threads and returns the device; a libtorch that cannot load or a missing GPU is a <see cref="UserErrorException"/>.</summary>
+    /// <summary>
+    /// Throws a <see cref="UserErrorException"/> for a thread count below 1 or a device that is neither
+    /// cpu nor cuda[:N]; loads nothing, so a workflow checks this before it writes anything.
+    /// </summary>
+    internal void Validate()
+    {
+        // libtorch aborts the process on set_num_threads(0 or less), which .NET cannot catch.
+        if (Threads is < 1) throw new UserErrorException($"threads {Threads}: libtorch needs at least 1 thread");
+        var d = Device.ToLowerInvariant();
+        bool known = d == "cpu" || d == "cuda" || (d.StartsWith("cuda:", StringComparison.Ordinal) &&
+            int.TryParse(d["cuda:".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _));
+        if (!known) throw new UserErrorException($"unknown device '{Device}': cpu or cuda (cuda:N for one of several GPUs)");
+    }
+
+    /// <summary>
+    /// Sets libtorch's threads (process-wide) and returns the device; a bad thread count or device
+    /// (<see cref="Validate"/>), a libtorch that cannot load or a missing GPU is a <see cref="UserErrorException"/>.
+    /// </summary>
     internal Device Resolve()
     {
+        Validate();
         AllocatorTuning.KeepFreedMemory();
         try
         {
@@ -104,6 +125,9 @@ public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
               "that holds libtorch_cpu.so on LD_LIBRARY_PATH, for a GPU an installed PyTorch's torch/lib and its nvidia/*/lib " +
               "folders (docs/torchsharp.md)."
             : $"libtorch could not be loaded ({reason}). The application must carry libtorch: reference libtorch-cpu-linux-x64 " +
-              "(or a CUDA build of libtorch) and rebuild so that its files are in the output directory (docs/torchsharp.md).";
+              "(or a CUDA build of libtorch) and rebuild so that its files are in the output directory (docs/torchsharp.md). " +
+              "If it is there, the cause may be libLibTorchSharp.so needing GLIBCXX_3.4.32, which Debian 12's libstdc++ lacks: the " +
+              "RecDistill package's build targets fix that, but a ProjectReference to the repository's projects does not bring them; " +
+              "add <Import Project=\".../build/LibTorchSharpCompat.targets\" /> to the application's project (docs/packages.md).";
     }
 }
