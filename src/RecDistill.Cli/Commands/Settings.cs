@@ -249,7 +249,7 @@ public class TrainSettings : DataSettings
         EvalEvery = EvalEvery,
         Patience = Patience,
         LearningRate = Lr,
-        WeightDecay = Wd ?? (Backbone == Backbone.LightGcn ? 1e-4 : 1e-3),
+        WeightDecay = Wd ?? TrainOptions.Defaults(Backbone).WeightDecay,
         BatchSize = BatchSize,
         NegativesPerPair = Negatives,
         Seed = Seed,

@@ -25,7 +25,7 @@ public sealed record DataOptions
     public double TrainRatio { get; init; } = 0.8;
     /// <summary>The validation cut is floor((TrainRatio + ValidRatio) n).</summary>
     public double ValidRatio { get; init; } = 0.1;
-    /// <summary>Seed of the Random split.</summary>
+    /// <summary>Seed of the Random split; 0 by default, while the CLI's --seed (default 2023) sets it.</summary>
     public int Seed { get; init; }
     /// <summary>Used when <see cref="Format"/> is <see cref="DataFormat.Synthetic"/>.</summary>
     public SyntheticOptions Synthetic { get; init; } = new();

@@ -24,7 +24,10 @@ public sealed record SyntheticOptions
     public double Temperature { get; init; } = 0.25;
     /// <summary>Fraction of interactions drawn from popularity alone, ignoring taste.</summary>
     public double Noise { get; init; } = 0.05;
-    /// <summary>Seed of the generator: the same options give the same data.</summary>
+    /// <summary>
+    /// Seed of the generator: the same options give the same data. 0 by default; the CLI passes its --seed
+    /// (default 2023), so set 2023 here for the CLI's default data.
+    /// </summary>
     public int Seed { get; init; } = 0;
 
     internal void Validate()

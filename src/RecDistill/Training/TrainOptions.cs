@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using RecDistill.Models;
 
 namespace RecDistill.Training;
 
@@ -13,7 +14,10 @@ public sealed record TrainOptions
     public int Patience { get; init; } = 10;
     /// <summary>Adam's learning rate.</summary>
     public double LearningRate { get; init; } = 1e-3;
-    /// <summary>L2 regularization weight on the embeddings a batch uses.</summary>
+    /// <summary>
+    /// L2 regularization weight on the embeddings a batch uses; 1e-3, BPR-MF's default. LightGCN's is 1e-4
+    /// (SPEC, and the CLI's default for --model lightgcn): <see cref="Defaults"/> gives each backbone its own.
+    /// </summary>
     public double WeightDecay { get; init; } = 1e-3;
     /// <summary>Training samples (user, positive, negatives) per batch.</summary>
     public int BatchSize { get; init; } = 2048;
@@ -36,6 +40,10 @@ public sealed record TrainOptions
     public bool PlainAdam { get; init; }
     /// <summary>The metric early stopping watches.</summary>
     public string SelectionMetric { get; init; } = "ndcg@20";
+
+    /// <summary>The defaults for a backbone: weight decay 1e-3 for BPR-MF, 1e-4 for LightGCN (the CLI's defaults).</summary>
+    public static TrainOptions Defaults(Backbone backbone) =>
+        new() { WeightDecay = backbone == Backbone.LightGcn ? 1e-4 : 1e-3 };
 
     /// <summary>Throws <see cref="ArgumentException"/> (naming the CLI option) for a setting out of range.</summary>
     public void Validate()
