@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using RecDistill.Data;
 using RecDistill.Distillation;
 using RecDistill.Evaluation;
@@ -52,6 +53,12 @@ public sealed class Trainer
 
     /// <summary>Lanes for a method's loss terms (default: libtorch's thread count, at most the method's terms); for tests.</summary>
     internal int? LossLanes { get; init; }
+
+    /// <summary>
+    /// What the resume state must have been written with beyond the trainer's options, the model and the
+    /// method's name and parameter shapes: the workflow's data options and the method's settings.
+    /// </summary>
+    internal JsonObject? RunSettings { get; init; }
 
     /// <summary>Continue from <see cref="StatePath"/> when it exists (needs <see cref="CheckpointPath"/> for the best weights).</summary>
     public bool Resume { get; init; }
@@ -282,14 +289,37 @@ public sealed class Trainer
         return new TrainResult(bestEpoch, epochsRun, Elapsed().TotalSeconds, bestValid, history, early);
     }
 
-    private string Fingerprint(IRecommender model, IDistillationMethod? method, List<TorchSharp.Modules.Parameter> methodParams) =>
-        JsonSerializer.Serialize(new
+    /// <summary>Every setting a resume must share with the run that wrote the state, as JSON (its keys name them in a refusal).</summary>
+    private string Fingerprint(IRecommender model, IDistillationMethod? method, List<TorchSharp.Modules.Parameter> methodParams)
+    {
+        var fingerprint = new JsonObject
         {
-            train = _o with { MaxEpochs = 0 },
-            model = ModelFile.ConfigOf(model),
-            method = method?.Name,
-            parameters = methodParams.Select(p => p.shape).ToList(),
-        }, JsonOptions.Default);
+            ["train"] = JsonSerializer.SerializeToNode(_o with { MaxEpochs = 0 }, JsonOptions.Default),
+            ["model"] = JsonSerializer.SerializeToNode(ModelFile.ConfigOf(model), JsonOptions.Default),
+            ["method"] = method?.Name,
+            ["parameters"] = JsonSerializer.SerializeToNode(methodParams.Select(p => p.shape).ToList(), JsonOptions.Default),
+        };
+        foreach (var (key, value) in RunSettings ?? []) fingerprint[key] = value?.DeepClone();
+        return fingerprint.ToJsonString(JsonOptions.Default);
+    }
+
+    /// <summary>The settings that differ between a checkpoint's fingerprint and this run's, as text for a refusal.</summary>
+    private static string FingerprintDifferences(string recorded, string wanted)
+    {
+        JsonObject? was;
+        try { was = JsonNode.Parse(recorded) as JsonObject; }
+        catch (JsonException) { was = null; }
+        if (was is null) return "which ones is not known";
+        var now = JsonNode.Parse(wanted)!.AsObject();
+        var differences = RecDistill.Runs.SettingsDiff.Of(was, now, commonOnly: true);
+        const int shown = 5;
+        var parts = differences.Take(shown).Select(d => $"{d.Key} {d.There ?? "(none)"} in the checkpoint, {d.Here} now").ToList();
+        if (differences.Count > shown) parts.Add($"{differences.Count - shown} more");
+        // A checkpoint of an earlier version lacks what it did not yet record (e.g. the method's settings).
+        var unrecorded = now.Select(kv => kv.Key).Where(k => !was.ContainsKey(k)).ToList();
+        if (unrecorded.Count > 0) parts.Add($"it does not record {string.Join(" or ", unrecorded)} (an earlier version wrote it)");
+        return parts.Count == 0 ? "which ones is not known" : string.Join("; ", parts);
+    }
 
     private void SaveState(IRecommender model, List<TorchSharp.Modules.Parameter> methodParams, RowSparseAdam? userOpt,
         RowSparseAdam? itemOpt, DenseAdam? denseOpt, TrainingCheckpointHeader header)
@@ -312,8 +342,9 @@ public sealed class Trainer
     {
         var (h, t, opt) = TrainingCheckpoint.Load(StatePath!);
         if (h.Fingerprint != fingerprint)
-            throw new DataFormatException(StatePath!, 0,
-                "the checkpoint was written by a run with other training options, model or method; resume with the run's own settings");
+            throw new UserErrorException(
+                $"{StatePath}: the checkpoint was written with other settings ({FingerprintDifferences(h.Fingerprint, fingerprint)}); " +
+                "resume with the run's own settings, or train the run again with overwrite");
         Tensor Get(string name) => t.TryGetValue(name, out var v) ? v
             : throw new DataFormatException(StatePath!, 0, $"the checkpoint lacks '{name}'");
         using (torch.no_grad())

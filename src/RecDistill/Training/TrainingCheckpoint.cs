@@ -30,7 +30,7 @@ public sealed record TrainingCheckpointHeader
     public Dictionary<string, double>? LastValid { get; init; }
     /// <summary>Every epoch completed.</summary>
     public List<EpochRecord> History { get; init; } = new();
-    /// <summary>Training options, model and method that wrote the checkpoint; a resume must match them.</summary>
+    /// <summary>Training options, model, method and its settings, and data options that wrote the checkpoint; a resume must match them.</summary>
     public string Fingerprint { get; init; } = "";
     /// <summary>Step count of the row-sparse optimizer (RowSparseAdam) of BPR's tables.</summary>
     public long SparseSteps { get; init; }

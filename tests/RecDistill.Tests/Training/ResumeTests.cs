@@ -119,8 +119,9 @@ public class ResumeTests
         using var m = new BprMf(data.NumUsers, data.NumItems, 4);
         var other = new Trainer(Options with { LearningRate = 0.01 })
             { StatePath = state, CheckpointPath = Path.Combine(dir, ModelFile.FileName), Resume = true };
-        var e = Assert.Throws<DataFormatException>(() => other.Fit(m, data));
-        Assert.Contains("other training options", e.Message);
+        var e = Assert.Throws<UserErrorException>(() => other.Fit(m, data));
+        Assert.Contains("other settings", e.Message);
+        Assert.Contains("train.learning_rate 0.05 in the checkpoint, 0.01 now", e.Message);
 
         var bytes = File.ReadAllBytes(state);
         File.WriteAllBytes(state, bytes[..^20]);
