@@ -61,6 +61,17 @@ public static class DistillationMethods
     };
 
     /// <summary>
+    /// Throws <see cref="ArgumentException"/> for what <see cref="Create"/> would refuse without needing a
+    /// context: an unknown name, or "mkd" with all three parts switched off.
+    /// </summary>
+    internal static void Validate(DistillationOptions o)
+    {
+        if (!IsKnown(o.Method)) throw new ArgumentException($"unknown method '{o.Method}': use one of {string.Join(", ", AllNames)}");
+        if (o.Method.Equals("mkd", StringComparison.OrdinalIgnoreCase) && !o.UseNkd && !o.UseCpd && !o.UseSld)
+            throw new ArgumentException("mkd with NKD, CPD and SLD all switched off has no part left");
+    }
+
+    /// <summary>
     /// The method the options name (any case), on the context; null for "scratch". Throws
     /// <see cref="ArgumentException"/> for an unknown name, or "mkd" with all three parts switched off.
     /// </summary>

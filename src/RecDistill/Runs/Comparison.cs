@@ -70,6 +70,8 @@ public static class Comparison
     /// <summary>Runs the plan (finished runs reused, interrupted ones resumed) and writes the report; failed runs are listed in the outcome.</summary>
     public static ComparisonOutcome Run(ComparisonPlan plan, IRunReporter? reporter = null, ComparisonReport.ChartWriter? charts = null)
     {
+        // One workflow at a time in the process (Workflow's remarks); its runs take the lock again.
+        using var runLock = Workflow.RunLock.EnterScope();
         reporter ??= SilentReporter.Instance;
         Check(plan);
         Directory.CreateDirectory(plan.OutDir);

@@ -138,6 +138,8 @@ public static class Tuning
     public static IReadOnlyList<TunedConfig> Tune(string teacherDir, IReadOnlyList<string> methods, TrainOptions train, int trials,
         string outDir, int? studentDim = null, ComputeOptions? compute = null, IRunReporter? reporter = null)
     {
+        // One workflow at a time in the process (Workflow's remarks); its runs take the lock again.
+        using var runLock = Workflow.RunLock.EnterScope();
         if (trials < 1) throw new UserErrorException("--trials must be at least 1");
         reporter ??= SilentReporter.Instance;
         CheckSearch(outDir, teacherDir, studentDim ?? Math.Max(1, RunDirectory.ReadRecord(teacherDir).Model.Dim / 10), train);

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using RecDistill.Data;
 using RecDistill.Distillation;
@@ -10,17 +11,29 @@ using static TorchSharp.torch;
 namespace RecDistill.Runs;
 
 /// <summary>The model a run trains: backbone, embedding dimension and (LightGCN) propagation layers.</summary>
-public sealed record ModelShape(Backbone Backbone, int Dim, int Layers = 3);
+public sealed record ModelShape(Backbone Backbone, int Dim, int Layers = 3)
+{
+    /// <summary>Throws <see cref="ArgumentException"/> (naming the CLI option) for a dimension below 1 or negative layers.</summary>
+    internal void Validate()
+    {
+        if (Dim < 1) throw new ArgumentException($"--dim must be at least 1 (not {Dim})");
+        if (Layers < 0) throw new ArgumentException($"--layers must be 0 or more (not {Layers})");
+    }
+}
 
 /// <summary>Where a run is written, and whether it continues an interrupted one.</summary>
 public sealed record RunOutput(string Dir)
 {
     /// <summary>Write into a directory that already holds a run.</summary>
     public bool Overwrite { get; init; }
-    /// <summary>Continue from the directory's checkpoint (from the first epoch when it has none yet).</summary>
+    /// <summary>
+    /// Continue from the directory's checkpoint (from the first epoch when it has none yet: a new or empty
+    /// directory, or a run stopped before its first checkpoint). A finished run (metrics.json, no
+    /// checkpoint) is refused unless <see cref="Overwrite"/> is set, which trains it again.
+    /// </summary>
     public bool Resume { get; init; }
-    /// <summary>The workflow recorded in run.json: train, distill, compare, demo.</summary>
-    public string Command { get; init; } = "train";
+    /// <summary>The workflow recorded in run.json: train, distill, compare, demo; default (null): the workflow's own, train or distill.</summary>
+    public string? Command { get; init; }
     /// <summary>What metrics.json records as the command (the CLI's whole command line); default: <see cref="Command"/>.</summary>
     public string? CommandLine { get; init; }
     /// <summary>Called once the directory is ready and before training (the CLI records its arguments for --resume there).</summary>
@@ -37,8 +50,23 @@ public sealed record RunResult(string Label, string? Dir, long Parameters, Train
 /// The workflows a user runs: train a model, distil a student from a saved teacher, evaluate a saved run.
 /// Every random draw of a run follows from its <see cref="TrainOptions.Seed"/> alone (see <see cref="Run"/>).
 /// </summary>
+/// <remarks>
+/// A workflow changes the whole process: torch.manual_seed and torch.set_num_threads are process-wide,
+/// so the workflows of one process (these, <see cref="TeacherSession"/>'s, <see cref="Comparison.Run"/>
+/// and <see cref="Tuning.Tune"/>) take one process-wide lock and run one at a time: calls from several
+/// threads wait for each other and give the numbers they would give alone. A run restarts the process's
+/// peak-memory counter (Linux: /proc/self/clear_refs, for metrics.json's peak_memory_mb), and the first
+/// one sets glibc's malloc options so that freed memory is kept for reuse for the life of the process
+/// (<see cref="ComputeOptions"/>).
+/// </remarks>
 public static class Workflow
 {
+    /// <summary>
+    /// Held by every workflow while it runs: torch's seed and thread count are the process's, so two runs
+    /// at once would draw from each other's seeds. Re-entrant: a comparison runs trainings inside it.
+    /// </summary>
+    internal static readonly Lock RunLock = new();
+
     /// <summary>Loads, cleans and splits the data as a reported step.</summary>
     public static SplitDataset LoadData(DataOptions options, IRunReporter? reporter = null) =>
         (reporter ?? SilentReporter.Instance).Step($"Loading {Describe(options)}", () => DatasetLoader.Load(options));
@@ -53,8 +81,12 @@ public static class Workflow
     public static RunResult Train(DataOptions data, ModelShape model, TrainOptions train, RunOutput? output = null,
         ComputeOptions? compute = null, IRunReporter? reporter = null)
     {
+        using var runLock = RunLock.EnterScope();
         reporter ??= SilentReporter.Instance;
         compute ??= ComputeOptions.Cpu;
+        data.Validate();
+        train.Validate();
+        model.Validate();
         var device = compute.Resolve();
         if (output is not null) Prepare(output, reporter);
         var split = LoadData(data, reporter);
@@ -70,9 +102,14 @@ public static class Workflow
         int? studentDim = null, RunOutput? output = null, ComputeOptions? compute = null, DataOptions? data = null,
         IRunReporter? reporter = null, bool withoutTest = false)
     {
+        using var runLock = RunLock.EnterScope();
         reporter ??= SilentReporter.Instance;
         var record = RunDirectory.ReadRecord(teacherDir);
         int dim = studentDim ?? Math.Max(1, record.Model.Dim / 10);
+        // Everything that can be refused is, before the output directory is made.
+        (method, options) = TeacherSession.Check(method, options, train, new ModelShape(record.Model.Backbone, dim, record.Model.Layers));
+        data?.Validate();
+        (compute ?? ComputeOptions.Cpu).Validate();
         if (output is not null) Prepare(output, reporter);
         using var session = TeacherSession.Open(teacherDir, compute, data, dim, reporter, withoutTest);
         return session.Distill(method, train, options, output, prepared: true);
@@ -81,6 +118,7 @@ public static class Workflow
     /// <summary>Validation and test metrics of a saved run, on its own data (or <paramref name="data"/>).</summary>
     public static RunEvaluation Evaluate(string runDir, ComputeOptions? compute = null, DataOptions? data = null, IRunReporter? reporter = null)
     {
+        using var runLock = RunLock.EnterScope();
         compute ??= ComputeOptions.Cpu;
         using var kernels = KernelSwitch.Use(compute.Kernels);
         var (_, dataOptions, split, model) = RunDirectory.Load(runDir, compute, data, reporter);
@@ -94,9 +132,12 @@ public static class Workflow
 
     internal static string Name(Backbone b) => b == Backbone.LightGcn ? "lightgcn" : "bpr";
 
-    /// <summary>Refuses an old run's directory (unless overwriting or resuming it); then the caller's hook.</summary>
+    /// <summary>Refuses an old run's directory (unless overwriting or resuming it) and a finished one's resume; then the caller's hook.</summary>
     internal static void Prepare(RunOutput output, IRunReporter reporter)
     {
+        // Without a checkpoint a resume starts from the first epoch, which would train a finished run again.
+        if (output.Resume && !output.Overwrite && RunDirectory.IsFinished(output.Dir) && !File.Exists(RunDirectory.CheckpointPath(output.Dir)))
+            throw new UserErrorException($"{output.Dir} already finished (metrics.json is written); nothing to resume");
         if (output.Resume && !File.Exists(RunDirectory.CheckpointPath(output.Dir)))
             reporter.Message($"{output.Dir} has no checkpoint yet: the run starts from its first epoch");
         RunDirectory.PrepareOut(output.Dir, output.Overwrite || output.Resume);
@@ -129,6 +170,7 @@ public static class Workflow
             StatePath = output is null ? null : RunDirectory.CheckpointPath(output.Dir),
             Resume = output?.Resume ?? false,
             Progress = progress,
+            RunSettings = RunSettings(dataOptions, distill?.Options),
         }.Fit(model, data, method));
         var evaluator = new FullRankingEvaluator(data);
         // A split without a test set (tuning's) is never evaluated on one.
@@ -141,9 +183,24 @@ public static class Workflow
             // Peak resident memory of the process while it prepared, trained and evaluated this run
             // (a resumed run: since its last resume).
             if (peakKnown && PeakMemory.Megabytes() is { } peak) extra["peak_memory_mb"] = Math.Round(peak, 1);
-            RunDirectory.Write(output.Dir, output.Command, output.CommandLine ?? output.Command, dataOptions, train, data, outcome, extra);
+            string command = output.Command ?? (distill is null ? "train" : "distill");
+            RunDirectory.Write(output.Dir, command, output.CommandLine ?? command, dataOptions, train, data, outcome, extra);
         }
         return new RunResult(label, output?.Dir, model.ParameterCount, result, outcome.Valid, outcome.Test);
+    }
+
+    /// <summary>
+    /// What a checkpoint must have been written with beside the trainer's own settings: the data options
+    /// (the path made absolute, as a CLI resume gives it) and the method's settings.
+    /// </summary>
+    private static JsonObject RunSettings(DataOptions data, DistillationOptions? options)
+    {
+        var settings = new JsonObject
+        {
+            ["data"] = JsonSerializer.SerializeToNode(data with { Path = data.Path is null ? null : Path.GetFullPath(data.Path) }, JsonOptions.Default),
+        };
+        if (options is not null) settings["distillation"] = JsonSerializer.SerializeToNode(options, JsonOptions.Default);
+        return settings;
     }
 
     /// <summary>The "distillation" object of a student's metrics.json.</summary>
@@ -161,7 +218,7 @@ public static class Workflow
                 ["teacher_dim"] = teacher.Dim,
                 ["student_dim"] = student.Dim,
                 ["compression"] = Math.Round((double)student.ParameterCount / teacherParams, 4),
-                ["options"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(options, JsonOptions.Default)),
+                ["options"] = JsonSerializer.SerializeToNode(options, JsonOptions.Default),
                 ["last_epoch_diagnostics"] = kd is null ? null : new JsonObject(kd.EpochDiagnostics.Select(kv =>
                     KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(double.IsFinite(kv.Value) ? Math.Round(kv.Value, 6) : (double?)null)))),
             },
@@ -178,14 +235,14 @@ public sealed class TeacherSession : IDisposable
     private readonly FrozenTeacher _teacher;
     private readonly DistillationContext _context;
     private readonly Device _device;
-    private readonly KernelChoice _kernels;
+    private readonly ComputeOptions _compute;
     private readonly IRunReporter _reporter;
 
     private TeacherSession(RunRecord record, DataOptions dataOptions, SplitDataset data, FrozenTeacher teacher,
-        DistillationContext context, Device device, KernelChoice kernels, IRunReporter reporter)
+        DistillationContext context, Device device, ComputeOptions compute, IRunReporter reporter)
     {
         TeacherRecord = record; DataOptions = dataOptions; Data = data; _teacher = teacher; _context = context;
-        _device = device; _kernels = kernels; _reporter = reporter;
+        _device = device; _compute = compute; _reporter = reporter;
     }
 
     /// <summary>The teacher's run record (its backbone, dimension and layers are the students').</summary>
@@ -210,6 +267,7 @@ public sealed class TeacherSession : IDisposable
     internal static TeacherSession Open(string teacherDir, ComputeOptions? compute, DataOptions? data,
         int? studentDim, IRunReporter? reporter, bool withoutTest)
     {
+        using var runLock = Workflow.RunLock.EnterScope();
         reporter ??= SilentReporter.Instance;
         var record = RunDirectory.ReadRecord(teacherDir);
         compute ??= ComputeOptions.Cpu;
@@ -220,7 +278,7 @@ public sealed class TeacherSession : IDisposable
         if (withoutTest) split = Tuning.WithoutTest(split);
         var teacher = FrozenTeacher.Load(RunDirectory.ModelPath(teacherDir), split, device);
         var context = new DistillationContext(teacher, split, studentDim ?? Math.Max(1, record.Model.Dim / 10), device) { TeacherDir = teacherDir };
-        return new TeacherSession(record, dataOptions, split, teacher, context, device, compute.Kernels, reporter);
+        return new TeacherSession(record, dataOptions, split, teacher, context, device, compute, reporter);
     }
 
     /// <summary>Trains one student with <paramref name="method"/> (scratch, kd, rd, cd, de, rrd, htd, nkd, cpd, sld, mkd).</summary>
@@ -229,14 +287,33 @@ public sealed class TeacherSession : IDisposable
 
     internal RunResult Distill(string method, TrainOptions train, DistillationOptions? options, RunOutput? output, bool prepared)
     {
+        using var runLock = Workflow.RunLock.EnterScope();
+        var shape = new ModelShape(Backbone, StudentDim, TeacherRecord.Model.Layers);
+        (method, options) = Check(method, options, train, shape);
+        if (output is not null && !prepared) Workflow.Prepare(output, _reporter);
+        // Another workflow may have set other threads since the session opened.
+        _compute.Resolve();
+        return Workflow.Run($"{method} d={StudentDim}", Data, DataOptions, shape, train, output, _device, _compute.Kernels, _reporter,
+            (_context, method, options));
+    }
+
+    /// <summary>
+    /// The method's name in lower case and the options it runs with: the given ones (or the method's
+    /// defaults on the backbone) with their <see cref="DistillationOptions.Method"/> set to it, so that the
+    /// argument decides, never a default left in the options. Throws for an unknown method
+    /// (<see cref="UserErrorException"/>) or options, training settings or shape out of range (<see cref="ArgumentException"/>).
+    /// </summary>
+    internal static (string Method, DistillationOptions Options) Check(string method, DistillationOptions? options,
+        TrainOptions train, ModelShape shape)
+    {
         method = method.ToLowerInvariant();
         if (!DistillationMethods.IsKnown(method))
             throw new UserErrorException($"'{method}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
-        options ??= DistillationOptions.Defaults(method, Backbone);
-        if (output is not null && !prepared) Workflow.Prepare(output, _reporter);
-        var shape = new ModelShape(Backbone, StudentDim, TeacherRecord.Model.Layers);
-        return Workflow.Run($"{method} d={StudentDim}", Data, DataOptions, shape, train, output, _device, _kernels, _reporter,
-            (_context, method, options));
+        options = (options ?? DistillationOptions.Defaults(method, shape.Backbone)) with { Method = method };
+        DistillationMethods.Validate(options);
+        train.Validate();
+        shape.Validate();
+        return (method, options);
     }
 
     /// <summary>Frees the teacher and its lists.</summary>
