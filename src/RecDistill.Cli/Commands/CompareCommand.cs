@@ -18,6 +18,8 @@ namespace RecDistill.Cli.Commands;
 [NotWith("--teachers", "each teacher gives one run, on its own data and backbone", "--seeds", "--model", "--teacher-dim", "--layers",
     "--data", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--synthetic-users", "--synthetic-items")]
 [TakesOnlyWith("--report-only", "it trains nothing and rebuilds the report from the records", "--out", "--records", "--methods", "--title", "--import")]
+[OnlyFor("--model", "bpr", "lightgcn", "LightGCN's propagation layers, for --model", "--layers")]
+[OnlyFor("--model", "bpr", "bpr", "BPR's row-sparse Adam; LightGCN trains with dense Adam, for --model", "--adam")]
 public sealed class CompareSettings : TrainSettings
 {
     [CommandOption("--teacher-dim <N>")]

@@ -11,6 +11,7 @@ using RecDistill.Runs;
 
 namespace RecDistill.Cli.Commands;
 
+[OnlyFor("--precision", "fp32", "fp16,int8", "the accuracy cost of a reduced precision, measured for --precision", "--no-check")]
 public sealed class ExportSettings : CommandSettings
 {
     [CommandOption("--model <DIR>")]

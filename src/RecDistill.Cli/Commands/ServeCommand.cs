@@ -7,6 +7,7 @@ using Spectre.Console.Cli;
 
 namespace RecDistill.Cli.Commands;
 
+[OnlyFor("--index", "exact", "hnsw", "the HNSW index's search width, for --index", "--hnsw-candidates")]
 public sealed class ServeSettings : CommandSettings
 {
     [CommandOption("--model <FILE>")]

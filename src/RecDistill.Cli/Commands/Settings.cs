@@ -137,6 +137,8 @@ public class DataSettings : CommandSettings
 }
 
 /// <summary>Backbone and optimisation settings shared by train, distill and demo.</summary>
+[OnlyFor("--model", "bpr", "lightgcn", "LightGCN's propagation layers, for --model", "--layers")]
+[OnlyFor("--model", "bpr", "bpr", "BPR's row-sparse Adam; LightGCN trains with dense Adam, for --model", "--adam")]
 public class TrainSettings : DataSettings
 {
     [CommandOption("--model <BACKBONE>")]
