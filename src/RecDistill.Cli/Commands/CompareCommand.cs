@@ -98,6 +98,7 @@ public sealed class CompareCommand : Command<CompareSettings>
             var existing = ComparisonReport.ReadRecords(recordsDir);
             if (existing.Count == 0) throw new UserErrorException($"--report-only: no run records in {recordsDir}");
             Report(outDir, recordsDir, settings.Title ?? $"comparison ({existing.Count} runs)", order, Array.Empty<string>());
+            AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts) from {existing.Count} records in {Markup.Escape(recordsDir)}");
             return 0;
         }
 
@@ -114,6 +115,12 @@ public sealed class CompareCommand : Command<CompareSettings>
             }
             if (missing.Count > 0)
                 throw new UserErrorException($"--configs {settings.Configs} has no settings for {string.Join(", ", missing)} (run recdistill tune for them)");
+            // Methods searched with different budgets are not compared on equal terms: say so, loudly.
+            var budgets = configs.GroupBy(kv => kv.Value.Trials).OrderBy(g => g.Key).ToList();
+            if (budgets.Count > 1)
+                Console.Error.WriteLine("warning: --configs " + settings.Configs + " holds searches of unequal budgets: " +
+                    string.Join("; ", budgets.Select(g => $"{g.Key} trials for {string.Join(", ", g.Select(kv => kv.Key))}")) +
+                    " (run recdistill tune --trials N for every method to give each the same)");
         }
         var teachers = settings.TeacherList;
         if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
@@ -169,6 +176,10 @@ public sealed class CompareCommand : Command<CompareSettings>
         if (method != RunSummary.TeacherMethod && !DistillationMethods.IsKnown(method))
             throw new UserErrorException($"--import {spec}: '{method}' is not teacher or one of {string.Join(", ", DistillationMethods.AllNames)}");
         if (!RunDirectory.IsFinished(dir)) throw new UserErrorException($"--import {spec}: {dir} holds no finished run (metrics.json is missing)");
+        // A record says what its run was: a teacher is a train run, a student a distill run of that method.
+        var made = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))?["distillation"]?["method"]?.GetValue<string>();
+        if (method == RunSummary.TeacherMethod ? made is not null : !string.Equals(made ?? "a train run (no method)", method, StringComparison.OrdinalIgnoreCase))
+            throw new UserErrorException($"--import {spec}: {dir} is {(made is null ? "a train run" : $"a {made} run")}, not {(method == RunSummary.TeacherMethod ? "a teacher (a train run)" : $"a {method} run")}");
         Directory.CreateDirectory(recordsDir);
         // A teacher imported without an index is a comparison's one teacher; teacher:K=DIR is the teacher of run K.
         var record = RunSummary.FromRunDirectory(dir, method, method == RunSummary.TeacherMethod && parts.Length == 1 ? 0 : k);

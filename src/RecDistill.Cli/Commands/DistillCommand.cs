@@ -115,6 +115,8 @@ public sealed class DistillCommand : Command<DistillSettings>
         int dim = settings.Dim ?? Math.Max(1, teacher.Model.Dim / 10);
         var method = settings.Method.ToLowerInvariant();
         var outDir = settings.Out ?? Path.Combine("runs", $"{method}-d{dim}-seed{settings.Seed}");
+        if (Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir)) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(settings.Teacher)))
+            throw new UserErrorException($"--out {outDir} is the teacher's own directory: the student would replace the teacher (give another --out)");
         // The teacher's own data options rebuild the exact split it was trained on, unless --data says otherwise.
         var run = Workflow.Distill(settings.Teacher, method, settings.ToTrainOptions(), settings.ToDistillationOptions(teacher.Model.Backbone),
             dim, CliApp.Output(outDir, "distill", settings.Overwrite), settings.Compute,

@@ -74,6 +74,9 @@ public class DataSettings : CommandSettings
         if (Data is null && Format is not null && ParseFormat(Format) != DataFormat.Synthetic)
             return ValidationResult.Error($"--format {Format} needs --data PATH");
         if (SyntheticUsers < 2 || SyntheticItems < 2) return ValidationResult.Error("--synthetic-users and --synthetic-items must be at least 2");
+        int fewest = new SyntheticOptions().MinInteractionsPerUser;
+        if (SyntheticItems < fewest)
+            return ValidationResult.Error($"--synthetic-items must be at least {fewest}: every synthetic user gets at least {fewest} different items");
         if (Columns is not null)
         {
             if (Data is null || ToOptions().Format != DataFormat.Csv) return ValidationResult.Error("--columns applies to csv data (--format csv)");

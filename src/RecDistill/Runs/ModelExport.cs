@@ -28,6 +28,8 @@ public static class ModelExport
     public static ExportSummary Export(string runDir, string file, VectorPrecision precision, bool check = true,
         int? threads = null, IRunReporter? reporter = null)
     {
+        // Refused before the model and data load (which can take a while), not after.
+        if (Directory.Exists(file)) throw new UserErrorException($"--out {file} is a directory: give the model file to write (e.g. {Path.Combine(file, "student.rdm")}), or --format npy to write into a directory");
         var (record, _, data, model) = RunDirectory.Load(runDir, new ComputeOptions("cpu", threads), null, reporter);
         using var _model = model;
         var (users, items) = FinalVectors(model);

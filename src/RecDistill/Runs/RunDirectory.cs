@@ -57,6 +57,7 @@ public static class RunDirectory
     public static RunRecord ReadRecord(string dir)
     {
         var path = Path.Combine(dir, RunFile);
+        if (!Directory.Exists(dir)) throw new UserErrorException(File.Exists(dir) ? $"{dir} is a file, not a run directory" : $"{dir}: no such run directory");
         if (!File.Exists(path)) throw new UserErrorException($"{dir} is not a run directory: {RunFile} is missing");
         try
         {

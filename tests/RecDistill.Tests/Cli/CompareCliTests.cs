@@ -51,6 +51,16 @@ public class CompareCliTests
         Assert.True(File.Exists(Path.Combine(imported, "records", "kd-seed3.json")));
         Assert.Contains("| kd | 1 |", File.ReadAllText(Path.Combine(imported, "results.md")));
         Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--out", imported, "--import", "kd:x=" + outDir }));
+        // A record says what its run was: the teacher's train run is not a kd run, nor a kd run a teacher.
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--out", imported, "--import", "kd:4=" + Path.Combine(outDir, "teacher") }));
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--out", imported, "--import", "teacher:2=" + Path.Combine(outDir, "runs", "kd-seed1") }));
+        Assert.False(File.Exists(Path.Combine(imported, "records", "kd-seed4.json")));
+
+        // A student is never written over its teacher.
+        var teacherMetrics = File.ReadAllText(Path.Combine(outDir, "teacher", "metrics.json"));
+        Assert.Equal(2, CliApp.Run(new[] { "distill", "--teacher", Path.Combine(outDir, "teacher"), "--out", Path.Combine(outDir, "teacher"),
+            "--overwrite", "--method", "scratch", "--epochs", "1", "--threads", "1" }));
+        Assert.Equal(teacherMetrics, File.ReadAllText(Path.Combine(outDir, "teacher", "metrics.json")));
 
         // A refused call (other settings than the runs in OUT) leaves OUT's resume.json as it was, so that
         // --resume still repeats the accepted command.
