@@ -84,6 +84,8 @@ public class DataSettings : CommandSettings
             catch (ArgumentException e) { return ValidationResult.Error("--" + e.Message); }
             if (Header == false && ColumnChoice.Parse(ColumnList(Columns)).NeedsHeader)
                 return ValidationResult.Error("--columns names columns, which needs --header true (or positions: 1, 2, ...)");
+            if (Threshold is not null && !ColumnChoice.Parse(ColumnList(Columns)).HasRating)
+                return ValidationResult.Error("--threshold keeps ratings at or above it, but --columns chooses no rating column (user, item, rating, [timestamp])");
         }
         return ValidationResult.Success();
     }

@@ -15,6 +15,9 @@ public sealed class ColumnChoice
 
     private ColumnChoice(string?[] entries) => _entries = entries;
 
+    /// <summary>Whether a rating column is chosen (the third entry, not left empty).</summary>
+    public bool HasRating => _entries.Length > 2 && _entries[2] is not null;
+
     /// <summary>Whether any column is given by name, so the file needs a header row.</summary>
     public bool NeedsHeader => _entries.Any(e => e is not null && !IdOrder.IsDigits(e));
 

@@ -92,6 +92,7 @@ public class StringIdCliTests
             Assert.Contains(expected, errors);
         }
         Fails("--columns applies to csv data", "stats", "--data", users, "--columns", "1,2");
+        Fails("--threshold keeps ratings at or above it, but --columns chooses no rating column", "stats", "--data", csv, "--columns", "1,2", "--threshold", "3");
         Fails("--columns: give 2 to 4 columns", "stats", "--data", csv, "--columns", "user");
         Fails("--columns names columns, which needs --header true", "stats", "--data", csv, "--columns", "user,item", "--header", "false");
         Fails("r.csv:1: no column named 'asin'", "stats", "--data", csv, "--columns", "user,asin");
