@@ -140,7 +140,7 @@ public sealed class CompareCommand : Command<CompareSettings>
             var first = RunDirectory.ReadRecord(teachers[0]);
             int studentDim = settings.StudentDim ?? Math.Max(1, first.Model.Dim / 10);
             title = settings.Title ?? $"{Path.GetFileName(first.Data.Path ?? "synthetic")}: {(first.Model.Backbone == Models.Backbone.Bpr ? "bpr" : "lightgcn")} " +
-                    $"teacher d={first.Model.Dim} ({teachers.Length} teachers), students d={studentDim}";
+                    $"teacher d={first.Model.Dim} ({(teachers.Length == 1 ? "1 teacher" : $"{teachers.Length} teachers")}), students d={studentDim}";
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(title)}[/]: {order.Length} methods x {teachers.Length} teachers; runs in {Markup.Escape(outDir)}, records in {Markup.Escape(recordsDir)}");
         }
         var plan = new ComparisonPlan

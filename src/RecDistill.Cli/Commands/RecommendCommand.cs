@@ -197,7 +197,7 @@ public sealed class RecommendCommand : Command<RecommendSettings>
             for (int r = 0; r < lists[j].Count; r++)
                 sb.Append(CsvText.Field(users[j])).Append(CultureInfo.InvariantCulture, $",{r + 1},")
                   .Append(CsvText.Field(lists[j][r].ItemId)).Append(CultureInfo.InvariantCulture, $",{lists[j][r].Score:R}\n");
-        CsvText.Write(path, sb.ToString(), $"{users.Count:N0} users");
+        CsvText.Write(path, sb.ToString(), users.Count == 1 ? "1 user" : $"{users.Count:N0} users");
     }
 
     internal static void WriteRankCsv(string? path, IReadOnlyList<Recommendation> list)

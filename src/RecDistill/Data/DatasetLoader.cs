@@ -134,10 +134,17 @@ public static class DatasetLoader
     private static void LogKCore(List<string> log, KCoreResult core, int minUser, int minItem) =>
         log.Add(Inv($"k-core (users >= {minUser}, items >= {minItem}): removed {core.RemovedUsers:N0} users, {core.RemovedItems:N0} items, {core.RemovedPairs:N0} interactions in {core.Rounds} round(s)"));
 
+    private static string ReplaceFirst(string text, string what, string with)
+    {
+        int at = text.IndexOf(what, StringComparison.Ordinal);
+        return at < 0 ? text : text[..at] + with + text[(at + what.Length)..];
+    }
+
     private static void LogSkipped(List<string> log, RawDataset raw)
     {
+        // The reasons are plural ("header lines", "lines with a user and no items"): one is a line.
         foreach (var (reason, count) in raw.Skipped.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            log.Add(Inv($"skipped {count:N0} {reason} in {raw.Source}"));
+            log.Add(Inv($"skipped {count:N0} {(count == 1 ? ReplaceFirst(reason, "lines", "line") : reason)} in {raw.Source}"));
     }
 
     private static void AddFinal(List<string> log, SplitDataset d)

@@ -275,9 +275,10 @@ public static class Tuning
     private static string Remaining(string outDir, string method, int trials)
     {
         var done = FinishedTrials(outDir, method, trials);
-        if (done.Count == 0) return "";
+        if (done.Count == 0 || done.Count >= trials) return "";
         var left = TimeSpan.FromSeconds(done.Average(t => t.TrainSeconds) * (trials - done.Count));
-        return $" ({done.Count} of {trials} trials done, about {(int)left.TotalHours}h{left.Minutes:D2} more at their mean)";
+        string more = left < TimeSpan.FromMinutes(1) ? "under a minute" : $"about {(int)left.TotalHours}h{left.Minutes:D2}";
+        return $" ({done.Count} of {trials} trials done, {more} more at their mean)";
     }
 
     /// <summary>Name of the file that records what a search's trials share: teacher, student dimension, training settings.</summary>

@@ -202,8 +202,8 @@ public sealed class Trainer
                         // Checked before any weight changes.
                         if (!double.IsFinite(lv))
                             throw new TrainingDivergedException(
-                                $"loss is {lv} at epoch {epoch}, batch {b + 1}/{batches} (base {baseValue}" +
-                                (method is null ? ")" : $", {method.Name} {kdValue})") +
+                                $"loss is {lv} at epoch {epoch}, batch {b + 1}/{batches} (base {baseValue:G6}" +
+                                (method is null ? ")" : $", {method.Name} {kdValue:G6})") +
                                 (bestEpoch > 0 ? $"; the best model (epoch {bestEpoch}) is kept" : "; no model was saved"));
                         lossSum += lv;
 

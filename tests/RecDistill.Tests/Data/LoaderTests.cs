@@ -25,7 +25,7 @@ public class LoaderTests
         Assert.Contains(d.Log, l => l.Contains("removed 1 duplicate"));
         Assert.Contains(d.Log, l => l.Contains("k-core (users >= 5, items >= 0): removed 1 users"));
         Assert.Contains(d.Log, l => l.StartsWith("final: 1 users, 6 items, 6 interactions"));
-        Assert.Contains(d.Log, l => l.Contains("skipped 1 header lines"));
+        Assert.Contains(d.Log, l => l.Contains("skipped 1 header line in"));
         Assert.Equal("r.csv", d.Name.Split('/')[^1]);
     }
 

@@ -34,7 +34,7 @@ public class TuningTests
         Assert.Equal(new[] { "scratch", "kd" }, tuned.Select(t => t.Method));
         // Each trial after the first says how much of the method's search is left, from the finished trials.
         Assert.Contains("kd trial 2 (3 of 3)", log.ToString());
-        Assert.Contains("(2 of 3 trials done, about 0h00 more at their mean)", log.ToString());
+        Assert.Contains("(2 of 3 trials done, under a minute more at their mean)", log.ToString());
         Assert.DoesNotContain("kd trial 0 (1 of 3): weight decay 0.001, lambda 0.3, tau 1 (", log.ToString());
         Assert.Contains("kd trial 0 (1 of 3): weight decay 0.001, lambda 0.3, tau 1", log.ToString());
         foreach (var t in tuned)
