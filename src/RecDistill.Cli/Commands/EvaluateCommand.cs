@@ -23,6 +23,10 @@ public sealed class EvaluateSettings : DataSettings
     [DefaultValue("cpu")]
     public string Device { get; set; } = "cpu";
 
+    [CommandOption("--threads <N>")]
+    [Description("CPU threads for the scoring. Default: all cores.")]
+    public int? Threads { get; set; }
+
     [CommandOption("--out <FILE>")]
     [Description("Also write the metrics as JSON to this file.")]
     public string? Out { get; set; }
@@ -30,6 +34,7 @@ public sealed class EvaluateSettings : DataSettings
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(ModelDir)) return ValidationResult.Error("--model DIR is required");
+        if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
         return base.Validate();
     }
 }
@@ -39,7 +44,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
 {
     public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
     {
-        var e = Workflow.Evaluate(settings.ModelDir, new ComputeOptions(settings.Device),
+        var e = Workflow.Evaluate(settings.ModelDir, new ComputeOptions(settings.Device, settings.Threads),
             settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance);
         string size = CliDisplay.FormatCount(e.Parameters);
         AnsiConsole.Write(CliDisplay.MetricsTable($"{Markup.Escape(e.Dataset)}: validation and test",
