@@ -46,16 +46,16 @@ public sealed class FullRankingEvaluator
         if (_cutoffs.Length == 0 || _cutoffs[0] <= 0) throw new ArgumentException("cutoffs must be positive");
     }
 
-    /// <summary>Evaluates a model's final vectors on the chosen split.</summary>
-    public EvaluationResult Evaluate(IRecommender model, EvalSplit split)
+    /// <summary>Evaluates a model's final vectors on the chosen split (<paramref name="cancellationToken"/>: checked between user batches).</summary>
+    public EvaluationResult Evaluate(IRecommender model, EvalSplit split, CancellationToken cancellationToken = default)
     {
         var (users, items) = model.FinalEmbeddings();
         using (users) using (items)
-            return Evaluate(users, items, split);
+            return Evaluate(users, items, split, cancellationToken);
     }
 
-    /// <summary>Evaluates final vectors directly (e.g. a loaded or exported model).</summary>
-    public EvaluationResult Evaluate(Tensor userVectors, Tensor itemVectors, EvalSplit split)
+    /// <summary>Evaluates final vectors directly (e.g. a loaded or exported model); <paramref name="cancellationToken"/> is checked between user batches.</summary>
+    public EvaluationResult Evaluate(Tensor userVectors, Tensor itemVectors, EvalSplit split, CancellationToken cancellationToken = default)
     {
         var targets = split == EvalSplit.Valid ? _data.Valid : _data.Test;
         var evalUsers = Enumerable.Range(0, _data.NumUsers).Where(u => targets[u].Length > 0).ToArray();
@@ -70,7 +70,7 @@ public sealed class FullRankingEvaluator
         {
             var ids = torch.tensor(evalUsers.Select(u => (long)u).ToArray(), device: userVectors.device);
             var ranked = TopKRanking.Compute(userVectors.index_select(0, ids), itemVectors, row => Seen(evalUsers[row]), topK,
-                MaxScoresPerBatch);
+                MaxScoresPerBatch, cancellationToken);
             top = TensorCopy.ToArray<long>(ranked);
         }
         var keys = RankingMetrics.Keys(_cutoffs).ToArray();

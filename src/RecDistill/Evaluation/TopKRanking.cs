@@ -25,10 +25,11 @@ public static class TopKRanking
     /// <summary>
     /// Top-k per row of <paramref name="users"/>, the items <paramref name="excluded"/>(row) left out.
     /// Ties go to the lower item id; when a row has fewer than k items left, its list is filled up
-    /// with excluded items in ascending id order.
+    /// with excluded items in ascending id order. <paramref name="cancellationToken"/> is checked before
+    /// every user batch (a cancelled call's temporaries are left to their finalizers).
     /// </summary>
     public static Tensor Compute(Tensor users, Tensor items, Func<int, IEnumerable<int>> excluded, int k,
-        long maxScoresPerBatch = DefaultMaxScoresPerBatch)
+        long maxScoresPerBatch = DefaultMaxScoresPerBatch, CancellationToken cancellationToken = default)
     {
         using var _ = torch.no_grad();
         int numUsers = (int)users.shape[0], numItems = (int)items.shape[0];
@@ -46,6 +47,7 @@ public static class TopKRanking
         var itemsT = items.t();
         for (int start = 0; start < numUsers; start += batch)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
             int n = Math.Min(batch, numUsers - start);
             var scores = kernel ? Scores(userRows!, start, n, packedItems!) : users.narrow(0, start, n).matmul(itemsT);

@@ -50,7 +50,9 @@ public sealed record ComparisonOutcome(string OutDir, string Markdown, IReadOnly
 /// Runs a comparison: the teacher(s), every method for every seed, and the report. Finished runs are
 /// reused, an interrupted run resumes from its checkpoint, and a failing run is reported while the
 /// others go on, so running the same plan again completes it. Several processes can share one plan's
-/// directory: each takes the runs no other holds (a lock file beside each run).
+/// directory: each takes the runs no other holds (a lock file beside each run). A cancelled comparison
+/// stops between runs or inside one (which keeps its checkpoint), leaving the finished runs and their
+/// records in place.
 /// </summary>
 public static class Comparison
 {
@@ -67,11 +69,17 @@ public static class Comparison
         return (train with { WeightDecay = config.WeightDecay }, Tuning.Apply(config, backbone));
     }
 
-    /// <summary>Runs the plan (finished runs reused, interrupted ones resumed) and writes the report; failed runs are listed in the outcome.</summary>
-    public static ComparisonOutcome Run(ComparisonPlan plan, IRunReporter? reporter = null, ComparisonReport.ChartWriter? charts = null)
+    /// <summary>
+    /// Runs the plan (finished runs reused, interrupted ones resumed) and writes the report; failed runs are listed in the outcome.
+    /// <paramref name="cancellationToken"/> stops it between runs or inside the running one (which keeps its checkpoint) with
+    /// <see cref="OperationCanceledException"/>; the next call continues the plan.
+    /// </summary>
+    public static ComparisonOutcome Run(ComparisonPlan plan, IRunReporter? reporter = null, ComparisonReport.ChartWriter? charts = null,
+        CancellationToken cancellationToken = default)
     {
         // One workflow at a time in the process (Workflow's remarks); its runs take the lock again.
         using var runLock = Workflow.RunLock.EnterScope();
+        cancellationToken.ThrowIfCancellationRequested();
         reporter ??= SilentReporter.Instance;
         Check(plan);
         Directory.CreateDirectory(plan.OutDir);
@@ -90,14 +98,15 @@ public static class Comparison
                 if (claim is null) reporter.Message($"{dir} is being trained by another process: waiting for it");
                 while (claim is null && !RunDirectory.IsFinished(dir))
                 {
-                    Thread.Sleep(TimeSpan.FromSeconds(5));
+                    cancellationToken.WaitHandle.WaitOne(TimeSpan.FromSeconds(5));
+                    cancellationToken.ThrowIfCancellationRequested();
                     claim = RunClaim.TryTake(dir + ".lock");
                 }
                 if (!RunDirectory.IsFinished(dir))
                 {
                     var output = RunOf(dir, plan);
                     reporter.Message($"teacher d={plan.Teacher.Dim}{(output.Resume ? " (resuming)" : "")}");
-                    Workflow.Train(plan.Data, plan.Teacher, plan.Train, output, plan.Compute, reporter);
+                    Workflow.Train(plan.Data, plan.Teacher, plan.Train, output, plan.Compute, reporter, cancellationToken);
                 }
                 else reporter.Message($"teacher: reusing {dir}");
                 claim?.Release();
@@ -108,7 +117,7 @@ public static class Comparison
             }
         }
         for (int t = 0; t < teachers.Count; t++)
-            ComparisonReport.WriteRecord(plan.Records, TeacherSummary(teachers[t], plan.Teachers is null ? 0 : t + 1, plan, reporter));
+            ComparisonReport.WriteRecord(plan.Records, TeacherSummary(teachers[t], plan.Teachers is null ? 0 : t + 1, plan, reporter, cancellationToken));
 
         var jobs = Jobs(plan);
         bool Done((string Method, int SeedIndex) job) =>
@@ -121,6 +130,7 @@ public static class Comparison
         {
             for (int j = 0; j < jobs.Count; j++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var (method, k) = jobs[j];
                 var dir = RunDir(plan, method, k);
                 if (RunDirectory.IsFinished(dir))
@@ -163,12 +173,13 @@ public static class Comparison
                 try
                 {
                     var (train, options) = SettingsOfRun(plan, method, k, session!.Backbone);
-                    session.Distill(method, train, options, output);
+                    session.Distill(method, train, options, output, cancellationToken);
                     ComparisonReport.WriteRecord(plan.Records, RunSummary.FromRunDirectory(dir, method, k));
                     claim.Release();
                     durations.Add(runClock.Elapsed.TotalSeconds);
                 }
-                catch (Exception e) when (e is not OutOfMemoryException)
+                // A stop is no failure of the run: it ends the comparison, and the run keeps its checkpoint.
+                catch (Exception e) when (e is not OutOfMemoryException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
                 {
                     // One failing run is reported; the others go on, and its checkpoint (if any) stays for a retry.
                     var message = $"{method} seed {k}: {e.GetType().Name}: {e.Message}";
@@ -286,11 +297,11 @@ public static class Comparison
     /// A teacher's record; a teacher trained before runs kept per-user metrics has them computed here
     /// (into the record only: the teacher's directory is not touched).
     /// </summary>
-    private static RunSummary TeacherSummary(string dir, int seedIndex, ComparisonPlan plan, IRunReporter reporter)
+    private static RunSummary TeacherSummary(string dir, int seedIndex, ComparisonPlan plan, IRunReporter reporter, CancellationToken cancellationToken)
     {
         var summary = RunSummary.FromRunDirectory(dir, RunSummary.TeacherMethod, seedIndex);
         if (summary.TestNdcg20ByUser is not null) return summary;
-        var test = reporter.Step($"Per-user test metrics of {dir}", () => Workflow.Evaluate(dir, plan.Compute).Test);
+        var test = reporter.Step($"Per-user test metrics of {dir}", () => Workflow.Evaluate(dir, plan.Compute, cancellationToken: cancellationToken).Test);
         return summary with { TestNdcg20ByUser = test.PerUser["ndcg@20"], TestUsersHash = RunSummary.UsersHash(test.EvaluatedUsers) };
     }
 

@@ -28,7 +28,8 @@ public sealed record TunedConfig(string Method, TrialConfig Config, int Trial, d
 /// <see cref="SpaceOf"/> by a generator seeded with (seed, trial). The split handed to the trials has no
 /// test set. Each trial is a run directory under DIR/METHOD/trial-K (resumed from its checkpoint when
 /// interrupted) and a record DIR/METHOD/trial-K.json; the choice is DIR/METHOD.json. Several processes can
-/// run one search together: each takes the trials no other holds (a lock file per trial).
+/// run one search together: each takes the trials no other holds (a lock file per trial). A cancelled
+/// search stops between trials or inside one (which keeps its checkpoint); the next call continues it.
 /// </summary>
 public static class Tuning
 {
@@ -134,12 +135,18 @@ public static class Tuning
         Test = d.Test.Select(_ => Array.Empty<int>()).ToArray(), Log = d.Log,
     };
 
-    /// <summary>Tunes each method in turn against the teacher of <paramref name="teacherDir"/>; finished trials are kept.</summary>
+    /// <summary>
+    /// Tunes each method in turn against the teacher of <paramref name="teacherDir"/>; finished trials are kept.
+    /// <paramref name="cancellationToken"/> stops the search between trials or inside one (which keeps its
+    /// checkpoint) with <see cref="OperationCanceledException"/>; the next call continues it.
+    /// </summary>
     public static IReadOnlyList<TunedConfig> Tune(string teacherDir, IReadOnlyList<string> methods, TrainOptions train, int trials,
-        string outDir, int? studentDim = null, ComputeOptions? compute = null, IRunReporter? reporter = null)
+        string outDir, int? studentDim = null, ComputeOptions? compute = null, IRunReporter? reporter = null,
+        CancellationToken cancellationToken = default)
     {
         // One workflow at a time in the process (Workflow's remarks); its runs take the lock again.
         using var runLock = Workflow.RunLock.EnterScope();
+        cancellationToken.ThrowIfCancellationRequested();
         if (trials < 1) throw new UserErrorException("--trials must be at least 1");
         reporter ??= SilentReporter.Instance;
         CheckSearch(outDir, teacherDir, studentDim ?? Math.Max(1, RunDirectory.ReadRecord(teacherDir).Model.Dim / 10), train);
@@ -152,6 +159,7 @@ public static class Tuning
             int elsewhere = 0;
             for (int k = 0; k < trials; k++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var recordPath = TrialRecordPath(outDir, method, k);
                 if (File.Exists(recordPath))
                 {
@@ -177,7 +185,7 @@ public static class Tuning
                 reporter.Message($"{method} trial {k} ({k + 1} of {trials}): weight decay {config.WeightDecay:G3}" +
                     string.Concat(config.Parameters.Select(p => $", {p.Key} {p.Value:G4}")) + Remaining(outDir, method, trials));
                 var output = new RunOutput(dir) { Overwrite = true, Resume = File.Exists(RunDirectory.CheckpointPath(dir)), Command = "tune" };
-                var run = session.Distill(method, train with { WeightDecay = config.WeightDecay }, Apply(config, session.Backbone), output);
+                var run = session.Distill(method, train with { WeightDecay = config.WeightDecay }, Apply(config, session.Backbone), output, cancellationToken);
                 var record = new TrialRecord(k, config, run.Valid["ndcg@20"], run.Train.BestEpoch, run.Train.EpochsRun, Math.Round(run.Train.TrainSeconds, 1));
                 AtomicFile.WriteText(recordPath, JsonSerializer.Serialize(record, JsonOptions.Default));
                 records.Add(record);

@@ -58,6 +58,15 @@ public sealed record RunResult(string Label, string? Dir, long Parameters, Train
 /// peak-memory counter (Linux: /proc/self/clear_refs, for metrics.json's peak_memory_mb), and the first
 /// one sets glibc's malloc options so that freed memory is kept for reuse for the life of the process
 /// (<see cref="ComputeOptions"/>).
+/// <para>
+/// Every workflow takes an optional <see cref="CancellationToken"/>. Training checks it before every batch;
+/// once it is cancelled the run stops and the call throws <see cref="OperationCanceledException"/>. The run
+/// directory keeps its last whole checkpoint.bin (written at every validation and at least once a minute, and
+/// at the end of the epoch when the stop came after its batches) and gets no metrics.json, so a call with
+/// <see cref="RunOutput.Resume"/> continues it to the numbers of an uninterrupted run. Evaluation checks the
+/// token between user batches; a comparison or a search also stops between its runs and keeps the finished ones.
+/// Steps that do not check it (loading data, a method's teacher lists) run to their end first.
+/// </para>
 /// </remarks>
 public static class Workflow
 {
@@ -79,9 +88,10 @@ public static class Workflow
 
     /// <summary>Trains one model (a teacher, or any BPR-MF / LightGCN model) with early stopping and evaluates its best weights.</summary>
     public static RunResult Train(DataOptions data, ModelShape model, TrainOptions train, RunOutput? output = null,
-        ComputeOptions? compute = null, IRunReporter? reporter = null)
+        ComputeOptions? compute = null, IRunReporter? reporter = null, CancellationToken cancellationToken = default)
     {
         using var runLock = RunLock.EnterScope();
+        cancellationToken.ThrowIfCancellationRequested();
         reporter ??= SilentReporter.Instance;
         compute ??= ComputeOptions.Cpu;
         data.Validate();
@@ -90,7 +100,8 @@ public static class Workflow
         var device = compute.Resolve();
         if (output is not null) Prepare(output, reporter);
         var split = LoadData(data, reporter);
-        return Run($"{Name(model.Backbone)} d={model.Dim}", split, data, model, train, output, device, compute.Kernels, reporter, null);
+        return Run($"{Name(model.Backbone)} d={model.Dim}", split, data, model, train, output, device, compute.Kernels, reporter, null,
+            cancellationToken);
     }
 
     /// <summary>
@@ -100,9 +111,10 @@ public static class Workflow
     /// </summary>
     public static RunResult Distill(string teacherDir, string method, TrainOptions train, DistillationOptions? options = null,
         int? studentDim = null, RunOutput? output = null, ComputeOptions? compute = null, DataOptions? data = null,
-        IRunReporter? reporter = null, bool withoutTest = false)
+        IRunReporter? reporter = null, bool withoutTest = false, CancellationToken cancellationToken = default)
     {
         using var runLock = RunLock.EnterScope();
+        cancellationToken.ThrowIfCancellationRequested();
         reporter ??= SilentReporter.Instance;
         var record = RunDirectory.ReadRecord(teacherDir);
         int dim = studentDim ?? Math.Max(1, record.Model.Dim / 10);
@@ -112,20 +124,22 @@ public static class Workflow
         (compute ?? ComputeOptions.Cpu).Validate();
         if (output is not null) Prepare(output, reporter);
         using var session = TeacherSession.Open(teacherDir, compute, data, dim, reporter, withoutTest);
-        return session.Distill(method, train, options, output, prepared: true);
+        return session.Distill(method, train, options, output, prepared: true, cancellationToken);
     }
 
-    /// <summary>Validation and test metrics of a saved run, on its own data (or <paramref name="data"/>).</summary>
-    public static RunEvaluation Evaluate(string runDir, ComputeOptions? compute = null, DataOptions? data = null, IRunReporter? reporter = null)
+    /// <summary>Validation and test metrics of a saved run, on its own data (or <paramref name="data"/>); the token is checked between user batches.</summary>
+    public static RunEvaluation Evaluate(string runDir, ComputeOptions? compute = null, DataOptions? data = null, IRunReporter? reporter = null,
+        CancellationToken cancellationToken = default)
     {
         using var runLock = RunLock.EnterScope();
+        cancellationToken.ThrowIfCancellationRequested();
         compute ??= ComputeOptions.Cpu;
         using var kernels = KernelSwitch.Use(compute.Kernels);
         var (_, dataOptions, split, model) = RunDirectory.Load(runDir, compute, data, reporter);
         using var _model = model;
         var evaluator = new FullRankingEvaluator(split);
-        var valid = evaluator.Evaluate(model, EvalSplit.Valid);
-        var test = evaluator.Evaluate(model, EvalSplit.Test);
+        var valid = evaluator.Evaluate(model, EvalSplit.Valid, cancellationToken);
+        var test = evaluator.Evaluate(model, EvalSplit.Test, cancellationToken);
         return new RunEvaluation(split.Name, model.ParameterCount, valid, test,
             RunDirectory.MetricsJson(split, model, null, valid, test, dataOptions.Seed));
     }
@@ -150,11 +164,12 @@ public static class Workflow
     /// weights, train with early stopping, evaluate the best weights, write the run. Seeding right before
     /// each draw makes the method's and the model's initial values depend on the seed alone, not on what
     /// ran before in the process (a comparison's tenth run starts as a lone run with its seed would); the
-    /// trainer seeds every epoch itself.
+    /// trainer seeds every epoch itself. A cancelled run writes no metrics.json: the trainer's checkpoint
+    /// (marked finished when training ended) lets a resume train what is left and evaluate.
     /// </summary>
     internal static RunResult Run(string label, SplitDataset data, DataOptions dataOptions, ModelShape shape, TrainOptions train,
         RunOutput? output, Device device, KernelChoice kernels, IRunReporter reporter,
-        (DistillationContext Context, string Method, DistillationOptions Options)? distill)
+        (DistillationContext Context, string Method, DistillationOptions Options)? distill, CancellationToken cancellationToken)
     {
         using var kernelScope = KernelSwitch.Use(kernels);
         bool peakKnown = PeakMemory.Restart();
@@ -162,6 +177,7 @@ public static class Workflow
         using var method = distill is { } d && d.Method != "scratch"
             ? reporter.Step($"Preparing {d.Method} (teacher top-K lists, neighbours)", () => DistillationMethods.Create(d.Options, d.Context))
             : null;
+        cancellationToken.ThrowIfCancellationRequested();
         torch.manual_seed(train.Seed);
         using var model = ModelFile.Create(new ModelConfig(shape.Backbone, shape.Dim, shape.Layers, data.NumUsers, data.NumItems), data, device);
         var result = reporter.Train(label, train.MaxEpochs, progress => new Trainer(train)
@@ -171,11 +187,11 @@ public static class Workflow
             Resume = output?.Resume ?? false,
             Progress = progress,
             RunSettings = RunSettings(dataOptions, distill?.Options),
-        }.Fit(model, data, method));
+        }.Fit(model, data, method, cancellationToken));
         var evaluator = new FullRankingEvaluator(data);
         // A split without a test set (tuning's) is never evaluated on one.
-        var test = data.TestCount == 0 ? new EvaluationResult(new Dictionary<string, double>(), 0) : evaluator.Evaluate(model, EvalSplit.Test);
-        var outcome = new RunOutcome(model, result, evaluator.Evaluate(model, EvalSplit.Valid), test);
+        var test = data.TestCount == 0 ? new EvaluationResult(new Dictionary<string, double>(), 0) : evaluator.Evaluate(model, EvalSplit.Test, cancellationToken);
+        var outcome = new RunOutcome(model, result, evaluator.Evaluate(model, EvalSplit.Valid, cancellationToken), test);
         if (output is not null)
         {
             var extra = distill is { } x ? DistillationRecord(x.Method, x.Context, model, x.Options, method) : new JsonObject();
@@ -281,20 +297,26 @@ public sealed class TeacherSession : IDisposable
         return new TeacherSession(record, dataOptions, split, teacher, context, device, compute, reporter);
     }
 
-    /// <summary>Trains one student with <paramref name="method"/> (scratch, kd, rd, cd, de, rrd, htd, nkd, cpd, sld, mkd).</summary>
-    public RunResult Distill(string method, TrainOptions train, DistillationOptions? options = null, RunOutput? output = null) =>
-        Distill(method, train, options, output, prepared: false);
+    /// <summary>
+    /// Trains one student with <paramref name="method"/> (scratch, kd, rd, cd, de, rrd, htd, nkd, cpd, sld, mkd);
+    /// <paramref name="cancellationToken"/> stops it as <see cref="Workflow"/>'s remarks say.
+    /// </summary>
+    public RunResult Distill(string method, TrainOptions train, DistillationOptions? options = null, RunOutput? output = null,
+        CancellationToken cancellationToken = default) =>
+        Distill(method, train, options, output, prepared: false, cancellationToken);
 
-    internal RunResult Distill(string method, TrainOptions train, DistillationOptions? options, RunOutput? output, bool prepared)
+    internal RunResult Distill(string method, TrainOptions train, DistillationOptions? options, RunOutput? output, bool prepared,
+        CancellationToken cancellationToken)
     {
         using var runLock = Workflow.RunLock.EnterScope();
+        cancellationToken.ThrowIfCancellationRequested();
         var shape = new ModelShape(Backbone, StudentDim, TeacherRecord.Model.Layers);
         (method, options) = Check(method, options, train, shape);
         if (output is not null && !prepared) Workflow.Prepare(output, _reporter);
         // Another workflow may have set other threads since the session opened.
         _compute.Resolve();
         return Workflow.Run($"{method} d={StudentDim}", Data, DataOptions, shape, train, output, _device, _compute.Kernels, _reporter,
-            (_context, method, options));
+            (_context, method, options), cancellationToken);
     }
 
     /// <summary>

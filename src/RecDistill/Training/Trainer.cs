@@ -73,8 +73,17 @@ public sealed class Trainer
         return (model.UserWeight.detach().clone().DetachFromDisposeScope(), model.ItemWeight.detach().clone().DetachFromDisposeScope());
     }
 
-    /// <summary>Trains <paramref name="model"/> on the data's train split (with <paramref name="method"/>'s loss added when given) and leaves it with its best-validation weights.</summary>
-    public TrainResult Fit(IRecommender model, SplitDataset data, IDistillationMethod? method = null)
+    /// <summary>
+    /// Trains <paramref name="model"/> on the data's train split (with <paramref name="method"/>'s loss added when given) and leaves it with its best-validation weights.
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="cancellationToken"/> is checked before every batch. A stop requested during an epoch's
+    /// batches ends the run there: <see cref="StatePath"/> keeps the last state written, and a resume replays
+    /// the epochs since. A stop requested once the epoch's batches are done (during its validation, or in the
+    /// progress callback of its last batch or of its validation) lets the epoch end and writes its state first.
+    /// Either way the model is left with its best weights and <see cref="OperationCanceledException"/> is thrown.
+    /// </remarks>
+    public TrainResult Fit(IRecommender model, SplitDataset data, IDistillationMethod? method = null, CancellationToken cancellationToken = default)
     {
         if (data.TrainCount == 0) throw new ArgumentException($"{data.Name}: the train split is empty; there is nothing to learn from");
         if (data.ValidCount == 0)
@@ -149,6 +158,7 @@ public sealed class Trainer
                 }
             }
 
+            cancellationToken.ThrowIfCancellationRequested();
             for (epoch = firstEpoch; epoch <= _o.MaxEpochs && !finished; epoch++)
             {
                 var epochClock = Stopwatch.StartNew();
@@ -170,6 +180,8 @@ public sealed class Trainer
                 {
                     for (int b = 0; b < batches; b++)
                     {
+                        // Between batches nothing is half-written: the last state on disk is whole.
+                        cancellationToken.ThrowIfCancellationRequested();
                         using var scope = torch.NewDisposeScope();
                         int start = b * _o.BatchSize;
                         var batch = TrainingBatch.Slice(s, start, Math.Min(_o.BatchSize, s.Count - start), epoch, b, device);
@@ -254,9 +266,11 @@ public sealed class Trainer
                     diagnostics is { Count: > 0 } ? diagnostics : null));
                 early = badEvals >= _o.Patience;
                 finished = early || epoch == _o.MaxEpochs;
+                // A stop asked for after the epoch's batches saves the whole epoch (any epoch's end is a valid state).
+                bool stopping = cancellationToken.IsCancellationRequested;
                 // The resume state first, then the best model: a run killed between the two resumes
                 // from a state whose best weights are its own and rewrites model.bin.
-                if (StatePath is not null && (validMetric is not null || finished || sinceStateWrite.Elapsed >= StateInterval))
+                if (StatePath is not null && (validMetric is not null || finished || stopping || sinceStateWrite.Elapsed >= StateInterval))
                 {
                     sinceStateWrite.Restart();
                     SaveState(model, methodParams, userOpt, itemOpt, denseOpt, new TrainingCheckpointHeader
@@ -269,6 +283,7 @@ public sealed class Trainer
                     });
                 }
                 if (improved && CheckpointPath is not null) ModelFile.Save(CheckpointPath, model);
+                if (stopping) throw new OperationCanceledException(cancellationToken);
             }
         }
         finally

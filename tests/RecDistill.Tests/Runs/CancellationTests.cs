@@ -1,0 +1,135 @@
+using System.Text.Json.Nodes;
+using RecDistill.Data;
+using RecDistill.Models;
+using RecDistill.Runs;
+using RecDistill.Training;
+
+namespace RecDistill.Tests.Runs;
+
+/// <summary>A workflow's cancellation token: the run stops, keeps a whole checkpoint, and a resume ends as an uninterrupted run.</summary>
+public class CancellationTests
+{
+    private static readonly DataOptions Tiny = TestData.TinySynthetic(6);
+    // Small batches for several per epoch; no early stop, so every run trains all its epochs.
+    private static readonly TrainOptions Training = new()
+    {
+        MaxEpochs = 10, EvalEvery = 2, Patience = 50, LearningRate = 0.01, BatchSize = 64, Seed = 6,
+    };
+
+    /// <summary>Cancels the token from the progress callback of the training whose label starts with <paramref name="label"/>, at the moment <paramref name="when"/> says.</summary>
+    private sealed class Cancelling(CancellationTokenSource source, string label, Func<TrainingProgress, bool> when) : IRunReporter
+    {
+        public List<string> Messages { get; } = new();
+        public void Message(string text) => Messages.Add(text);
+        public T Step<T>(string description, Func<T> work) => work();
+        public TrainResult Train(string runLabel, int maxEpochs, Func<Action<TrainingProgress>, TrainResult> fit) =>
+            fit(p => { if (runLabel.StartsWith(label, StringComparison.Ordinal) && when(p)) source.Cancel(); });
+    }
+
+    private static JsonNode Metrics(string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))!;
+
+    private static int CheckpointEpoch(string dir) => TrainingCheckpoint.Load(Path.Combine(dir, TrainingCheckpoint.FileName)).Header.Epoch;
+
+    private static void AssertSameMetrics(string expected, string actual)
+    {
+        var (a, b) = (Metrics(expected), Metrics(actual));
+        Assert.Equal((int)a["best_epoch"]!, (int)b["best_epoch"]!);
+        Assert.Equal(a["valid"]!.ToJsonString(), b["valid"]!.ToJsonString());
+        Assert.Equal(a["test"]!.ToJsonString(), b["test"]!.ToJsonString());
+    }
+
+    private static void AssertStopped(OperationCanceledException e, CancellationTokenSource source, string dir, int checkpointEpoch)
+    {
+        Assert.Equal(source.Token, e.CancellationToken);
+        Assert.False(File.Exists(Path.Combine(dir, RunDirectory.MetricsFile)));
+        Assert.Equal(checkpointEpoch, CheckpointEpoch(dir));
+    }
+
+    // Validations at even epochs. A stop at epoch 6's validation keeps epoch 6 (its state is written before the
+    // call ends); a stop during epoch 7's batches keeps epoch 6; one at epoch 7's last batch lets epoch 7 end and keeps it.
+    [Theory]
+    [InlineData(6, true, 6)]
+    [InlineData(7, false, 6)]
+    [InlineData(7, null, 7)]
+    public void A_cancelled_train_keeps_a_checkpoint_and_resumes_to_the_numbers_of_an_uninterrupted_run(int epoch, bool? atValidation, int kept)
+    {
+        var root = TestData.TempDir();
+        var shape = new ModelShape(Backbone.Bpr, 8);
+        var whole = Path.Combine(root, "whole");
+        Workflow.Train(Tiny, shape, Training, new RunOutput(whole));
+
+        var cut = Path.Combine(root, "cut");
+        using var source = new CancellationTokenSource();
+        var reporter = new Cancelling(source, "bpr", p => p.Epoch == epoch && atValidation switch
+        {
+            true => p.AfterValidation,
+            false => p.Batch == 2 && !p.AfterValidation,
+            null => p.Batch == p.Batches && !p.AfterValidation,
+        });
+        var e = Assert.ThrowsAny<OperationCanceledException>(() =>
+            Workflow.Train(Tiny, shape, Training, new RunOutput(cut), reporter: reporter, cancellationToken: source.Token));
+        AssertStopped(e, source, cut, kept);
+
+        var resumed = Workflow.Train(Tiny, shape, Training, new RunOutput(cut) { Resume = true });
+        Assert.Equal(Enumerable.Range(1, Training.MaxEpochs), resumed.Train.History.Select(h => h.Epoch));
+        AssertSameMetrics(whole, cut);
+        Assert.False(File.Exists(Path.Combine(cut, TrainingCheckpoint.FileName)));
+    }
+
+    [Fact]
+    public void A_cancelled_distillation_keeps_a_checkpoint_and_resumes_to_the_numbers_of_an_uninterrupted_run()
+    {
+        var root = TestData.TempDir();
+        var teacher = Path.Combine(root, "teacher");
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Training with { MaxEpochs = 4 }, new RunOutput(teacher));
+        var whole = Path.Combine(root, "whole");
+        Workflow.Distill(teacher, "sld", Training, studentDim: 4, output: new RunOutput(whole));
+
+        var cut = Path.Combine(root, "cut");
+        using var source = new CancellationTokenSource();
+        var reporter = new Cancelling(source, "sld", p => p.Epoch == 5 && p.Batch == 1);
+        var e = Assert.ThrowsAny<OperationCanceledException>(() =>
+            Workflow.Distill(teacher, "sld", Training, studentDim: 4, output: new RunOutput(cut), reporter: reporter, cancellationToken: source.Token));
+        AssertStopped(e, source, cut, 4);
+
+        Workflow.Distill(teacher, "sld", Training, studentDim: 4, output: new RunOutput(cut) { Resume = true });
+        AssertSameMetrics(whole, cut);
+    }
+
+    [Fact]
+    public void A_cancelled_comparison_keeps_its_finished_runs_and_the_next_call_completes_the_plan_without_them()
+    {
+        var root = TestData.TempDir();
+        var plan = new ComparisonPlan
+        {
+            OutDir = Path.Combine(root, "cmp"), Data = Tiny, Teacher = new ModelShape(Backbone.Bpr, 16), StudentDim = 4,
+            Train = Training with { MaxEpochs = 4 }, Methods = new[] { "scratch", "kd" }, Seeds = 1,
+        };
+        using var source = new CancellationTokenSource();
+        // Stopped during the second student's training, after its first validation.
+        var reporter = new Cancelling(source, "kd", p => p.AfterValidation);
+        var e = Assert.ThrowsAny<OperationCanceledException>(() => Comparison.Run(plan, reporter, cancellationToken: source.Token));
+        Assert.Equal(source.Token, e.CancellationToken);
+        var scratch = Comparison.RunDir(plan, "scratch", 1);
+        var kd = Comparison.RunDir(plan, "kd", 1);
+        Assert.True(RunDirectory.IsFinished(scratch));
+        Assert.True(File.Exists(Path.Combine(plan.Records, "scratch-seed1.json")));
+        Assert.False(RunDirectory.IsFinished(kd));
+        Assert.False(File.Exists(Path.Combine(kd, "error.txt"))); // a stop is no failure
+        Assert.Equal(2, CheckpointEpoch(kd));
+        var stamp = File.GetLastWriteTimeUtc(Path.Combine(scratch, RunDirectory.MetricsFile));
+
+        var messages = new Cancelling(new CancellationTokenSource(), "", _ => false);
+        var outcome = Comparison.Run(plan, messages);
+        Assert.Empty(outcome.Failures);
+        Assert.True(RunDirectory.IsFinished(kd));
+        Assert.Contains(messages.Messages, m => m.Contains("kd seed 1 (resuming)"));
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(scratch, RunDirectory.MetricsFile)));
+        Assert.Equal(3, Directory.GetFiles(plan.Records).Length); // teacher, scratch, kd
+
+        // The kd run resumed from its checkpoint ends as the same plan run whole.
+        var wholePlan = plan with { OutDir = Path.Combine(root, "whole") };
+        Comparison.Run(wholePlan);
+        AssertSameMetrics(Comparison.RunDir(wholePlan, "kd", 1), kd);
+    }
+}
