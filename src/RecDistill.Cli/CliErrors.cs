@@ -26,11 +26,16 @@ public static class CliErrors
     /// Writes "error: MESSAGE" to standard error: standard output may be the CSV or table a script is
     /// capturing, and an error must not end up inside it.
     /// </summary>
-    public static void Report(string message)
+    public static void Report(string message) => WriteLine("error", 31, message);
+
+    /// <summary>Writes "stopped: MESSAGE" to standard error: a run stopped by Ctrl+C or SIGTERM, and how to continue it.</summary>
+    public static void ReportStopped(string message) => WriteLine("stopped", 33, message);
+
+    private static void WriteLine(string label, int colourCode, string message)
     {
-        // Written as one line, never wrapped at a console width; "error:" in red only on a terminal.
+        // Written as one line, never wrapped at a console width; the label in colour only on a terminal.
         bool colour = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null or "";
-        Console.Error.WriteLine(colour ? $"\u001b[31merror:\u001b[0m {message}" : $"error: {message}");
+        Console.Error.WriteLine(colour ? $"\u001b[{colourCode}m{label}:\u001b[0m {message}" : $"{label}: {message}");
     }
 
     private static string? Describe(Exception e) => e switch

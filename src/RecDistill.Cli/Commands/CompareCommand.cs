@@ -122,8 +122,18 @@ public sealed class CompareCommand : Command<CompareSettings>
                     string.Join("; ", budgets.Select(g => $"{g.Key} trials for {string.Join(", ", g.Select(kv => kv.Key))}")) +
                     " (run recdistill tune --trials N for every method to give each the same)");
         }
-        var teachers = settings.TeacherList;
         if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
+        return StopSignals.Run(cancellationToken,
+            () => File.Exists(Path.Combine(outDir, ResumableRun.ArgsFile))
+                ? $"{outDir} keeps its finished runs and the interrupted run's checkpoint; continue with recdistill compare --resume {outDir}"
+                : $"nothing was trained in {outDir}; run the same command again",
+            token => Compare(settings, outDir, recordsDir, order, configs, token));
+    }
+
+    private static int Compare(CompareSettings settings, string outDir, string recordsDir, string[] order,
+        Dictionary<string, TunedConfig> configs, CancellationToken cancellationToken)
+    {
+        var teachers = settings.TeacherList;
         var dataOptions = settings.ToOptions();
         var reporter = ConsoleReporter.Instance;
         string title;
@@ -155,7 +165,7 @@ public sealed class CompareCommand : Command<CompareSettings>
         Comparison.Check(plan);
         Directory.CreateDirectory(outDir);
         if (ResumableRun.Directory is null) ResumableRun.Record(outDir, "compare", CliApp.Args);
-        var outcome = Comparison.Run(plan, reporter, ComparisonCharts.Write);
+        var outcome = Comparison.Run(plan, reporter, ComparisonCharts.Write, cancellationToken);
         AnsiConsole.WriteLine(outcome.Markdown);
         AnsiConsole.MarkupLine($"compare took {outcome.Elapsed:hh\\:mm\\:ss} this time; wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts)");
         return outcome.Failures.Count == 0 ? 0 : 4;

@@ -56,7 +56,12 @@ public sealed class DemoSettings : DataSettings
 /// <summary>`recdistill demo`: the main job end to end on the built-in synthetic data (or --data).</summary>
 public sealed class DemoCommand : Command<DemoSettings>
 {
-    public override int Execute(CommandContext context, DemoSettings settings, CancellationToken cancellationToken)
+    public override int Execute(CommandContext context, DemoSettings settings, CancellationToken cancellationToken) =>
+        StopSignals.Run(cancellationToken,
+            () => $"the demo in {settings.Out} is not finished; run it again with --overwrite (a demo starts over)",
+            token => Demo(settings, token));
+
+    private static int Demo(DemoSettings settings, CancellationToken cancellationToken)
     {
         var compute = new ComputeOptions("cpu", settings.Threads);
         var dataOptions = settings.ToOptions();
@@ -68,13 +73,13 @@ public sealed class DemoCommand : Command<DemoSettings>
         var reporter = ConsoleReporter.Instance;
         var runs = new List<(string Role, RunResult Run)>
         {
-            ("teacher", Workflow.Train(dataOptions, new ModelShape(Backbone.Bpr, settings.TeacherDim, 0), train, Output("teacher"), compute, reporter)),
+            ("teacher", Workflow.Train(dataOptions, new ModelShape(Backbone.Bpr, settings.TeacherDim, 0), train, Output("teacher"), compute, reporter, cancellationToken)),
         };
         using (var session = TeacherSession.Open(Path.Combine(settings.Out, "teacher"), compute, null, settings.StudentDimension, reporter))
         {
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(session.Data.Name)}[/]: {session.Data.NumUsers:N0} users, {session.Data.NumItems:N0} items, train/valid/test {session.Data.TrainCount:N0}/{session.Data.ValidCount:N0}/{session.Data.TestCount:N0}");
             foreach (var method in new[] { "scratch", "mkd" })
-                runs.Add((method, session.Distill(method, train, output: Output(method))));
+                runs.Add((method, session.Distill(method, train, output: Output(method), cancellationToken: cancellationToken)));
         }
         AnsiConsole.Write(CliDisplay.MetricsTable("test metrics, full ranking", runs.Select(r =>
             ($"{r.Role} (BPR d={(r.Role == "teacher" ? settings.TeacherDim : settings.StudentDimension)}, best epoch {r.Run.Train.BestEpoch})",

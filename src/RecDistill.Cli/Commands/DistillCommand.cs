@@ -117,12 +117,15 @@ public sealed class DistillCommand : Command<DistillSettings>
         var outDir = settings.Out ?? Path.Combine("runs", $"{method}-d{dim}-seed{settings.Seed}");
         if (Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir)) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(settings.Teacher)))
             throw new UserErrorException($"--out {outDir} is the teacher's own directory: the student would replace the teacher (give another --out)");
-        // The teacher's own data options rebuild the exact split it was trained on, unless --data says otherwise.
-        var run = Workflow.Distill(settings.Teacher, method, settings.ToTrainOptions(), settings.ToDistillationOptions(teacher.Model.Backbone),
-            dim, CliApp.Output(outDir, "distill", settings.Overwrite), settings.Compute,
-            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance, withoutTest: settings.NoTest);
-        CliDisplay.ShowRun(run);
-        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]");
-        return 0;
+        return StopSignals.Run(cancellationToken, () => StopSignals.ResumeHint("distill", outDir), token =>
+        {
+            // The teacher's own data options rebuild the exact split it was trained on, unless --data says otherwise.
+            var run = Workflow.Distill(settings.Teacher, method, settings.ToTrainOptions(), settings.ToDistillationOptions(teacher.Model.Backbone),
+                dim, CliApp.Output(outDir, "distill", settings.Overwrite), settings.Compute,
+                settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance, withoutTest: settings.NoTest, cancellationToken: token);
+            CliDisplay.ShowRun(run);
+            AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]");
+            return 0;
+        });
     }
 }

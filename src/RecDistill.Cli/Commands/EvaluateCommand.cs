@@ -42,10 +42,14 @@ public sealed class EvaluateSettings : DataSettings
 /// <summary>`recdistill evaluate`: full-ranking metrics of a saved model on its data (or on --data).</summary>
 public sealed class EvaluateCommand : Command<EvaluateSettings>
 {
-    public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
+    public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken) =>
+        StopSignals.Run(cancellationToken, () => $"the evaluation of {settings.ModelDir} did not finish" + (settings.Out is null ? "" : $"; {settings.Out} is not written"),
+            token => Evaluate(settings, token));
+
+    private static int Evaluate(EvaluateSettings settings, CancellationToken cancellationToken)
     {
         var e = Workflow.Evaluate(settings.ModelDir, new ComputeOptions(settings.Device, settings.Threads),
-            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance);
+            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance, cancellationToken);
         string size = CliDisplay.FormatCount(e.Parameters);
         AnsiConsole.Write(CliDisplay.MetricsTable($"{Markup.Escape(e.Dataset)}: validation and test",
             new[] { ("valid", size, e.Valid), ("test", size, e.Test) }));

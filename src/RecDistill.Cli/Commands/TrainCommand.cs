@@ -11,10 +11,13 @@ public sealed class TrainCommand : Command<TrainSettings>
     {
         int dim = settings.Dim ?? 200;
         var outDir = settings.Out ?? Path.Combine("runs", $"{settings.Model.ToLowerInvariant()}-d{dim}-seed{settings.Seed}");
-        var run = Workflow.Train(settings.ToOptions(), new ModelShape(settings.Backbone, dim, settings.Layers), settings.ToTrainOptions(),
-            CliApp.Output(outDir, "train", settings.Overwrite), settings.Compute, ConsoleReporter.Instance);
-        CliDisplay.ShowRun(run);
-        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/] (metrics.json, model.bin, run.json, history.csv)");
-        return 0;
+        return StopSignals.Run(cancellationToken, () => StopSignals.ResumeHint("train", outDir), token =>
+        {
+            var run = Workflow.Train(settings.ToOptions(), new ModelShape(settings.Backbone, dim, settings.Layers), settings.ToTrainOptions(),
+                CliApp.Output(outDir, "train", settings.Overwrite), settings.Compute, ConsoleReporter.Instance, token);
+            CliDisplay.ShowRun(run);
+            AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/] (metrics.json, model.bin, run.json, history.csv)");
+            return 0;
+        });
     }
 }

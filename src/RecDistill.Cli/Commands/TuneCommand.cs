@@ -60,8 +60,15 @@ public sealed class TuneCommand : Command<TuneSettings>
             AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(Path.Combine(outDir, "trials.md"))}[/] and trials.csv");
             return 0;
         }
+        return StopSignals.Run(cancellationToken,
+            () => $"{outDir} keeps its finished trials and the interrupted trial's checkpoint; run the same tune command again to continue",
+            token => Tune(settings, outDir, token));
+    }
+
+    private static int Tune(TuneSettings settings, string outDir, CancellationToken cancellationToken)
+    {
         var tuned = Tuning.Tune(settings.Teacher, settings.MethodList, settings.ToTrainOptions(), settings.Trials, outDir,
-            settings.Dim, settings.Compute, ConsoleReporter.Instance);
+            settings.Dim, settings.Compute, ConsoleReporter.Instance, cancellationToken);
         var t = new Table().Border(TableBorder.Rounded).Title($"tuned on validation ({settings.Trials} trials per method)");
         foreach (var c in new[] { "method", "trial", "valid ndcg@20", "weight decay", "parameters" }) t.AddColumn(c);
         foreach (var x in tuned)

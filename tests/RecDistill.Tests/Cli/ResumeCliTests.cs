@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using RecDistill.Cli;
 using RecDistill.Training;
@@ -27,6 +28,46 @@ public class ResumeCliTests
         Assert.Equal(new[] { "train", "--negatives", "1", "--seed", "1", "--dim=1", "--threads=1", "--out", dir }, expanded);
     }
 
+    /// <summary>`train --out DIR` with <see cref="Args"/> in a separate process; its standard error lines go to <paramref name="errors"/>.</summary>
+    private static Process StartTrain(string dir, List<string> errors)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "RecDistill.Cli.dll"), "train", "--out", dir }.Concat(Args))
+            psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (errors) errors.Add(e.Data); };
+        p.BeginOutputReadLine(); p.BeginErrorReadLine();
+        return p;
+    }
+
+    /// <summary>Waits until the process has checkpointed epoch 5; it must still be running then.</summary>
+    private static void WaitForFifthEpoch(Process p, string dir)
+    {
+        var state = Path.Combine(dir, TrainingCheckpoint.FileName);
+        var clock = Stopwatch.StartNew();
+        while (!p.HasExited && clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            if (File.Exists(state) && TrainingCheckpoint.Load(state).Header.Epoch >= 5) break;
+            Thread.Sleep(20);
+        }
+        Assert.False(p.HasExited, "the run finished before it could be stopped; make it longer");
+    }
+
+    /// <summary>The interrupted run in <paramref name="cut"/> has a checkpoint and no metrics; resumed, it ends as <paramref name="whole"/>.</summary>
+    private static void AssertResumesTo(string whole, string cut)
+    {
+        Assert.False(File.Exists(Path.Combine(cut, "metrics.json")));
+        Assert.InRange(TrainingCheckpoint.Load(Path.Combine(cut, TrainingCheckpoint.FileName)).Header.Epoch, 5, 39);
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--resume", cut }));
+        var a1 = Metrics(whole);
+        var b1 = Metrics(cut);
+        Assert.Equal((int)a1["best_epoch"]!, (int)b1["best_epoch"]!);
+        Assert.Equal(a1["valid"]!.ToJsonString(), b1["valid"]!.ToJsonString());
+        Assert.Equal(a1["test"]!.ToJsonString(), b1["test"]!.ToJsonString());
+        Assert.False(File.Exists(Path.Combine(cut, TrainingCheckpoint.FileName)));
+    }
+
     [Fact]
     public void A_killed_train_process_resumed_ends_with_the_metrics_of_an_uninterrupted_run()
     {
@@ -36,41 +77,57 @@ public class ResumeCliTests
 
         // The same run in a separate process, killed (SIGKILL) once a few epochs are checkpointed.
         var cut = Path.Combine(root, "cut");
-        var cli = Path.Combine(AppContext.BaseDirectory, "RecDistill.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { cli, "train", "--out", cut }.Concat(Args)) psi.ArgumentList.Add(a);
-        using (var p = Process.Start(psi)!)
+        using (var p = StartTrain(cut, new List<string>()))
         {
-            p.OutputDataReceived += (_, _) => { };
-            p.ErrorDataReceived += (_, _) => { };
-            p.BeginOutputReadLine(); p.BeginErrorReadLine();
-            var state = Path.Combine(cut, TrainingCheckpoint.FileName);
-            var clock = Stopwatch.StartNew();
-            while (!p.HasExited && clock.Elapsed < TimeSpan.FromSeconds(60))
-            {
-                if (File.Exists(state) && TrainingCheckpoint.Load(state).Header.Epoch >= 5) break;
-                Thread.Sleep(20);
-            }
-            Assert.False(p.HasExited, "the run finished before it could be killed; make it longer");
+            WaitForFifthEpoch(p, cut);
             p.Kill(entireProcessTree: true);
             p.WaitForExit();
         }
-        Assert.False(File.Exists(Path.Combine(cut, "metrics.json")));
-        int reached = TrainingCheckpoint.Load(Path.Combine(cut, TrainingCheckpoint.FileName)).Header.Epoch;
-        Assert.InRange(reached, 5, 39);
-
-        Assert.Equal(0, CliApp.Run(new[] { "train", "--resume", cut }));
-        var a1 = Metrics(whole);
-        var b1 = Metrics(cut);
-        Assert.Equal((int)a1["best_epoch"]!, (int)b1["best_epoch"]!);
-        Assert.Equal(a1["valid"]!.ToJsonString(), b1["valid"]!.ToJsonString());
-        Assert.Equal(a1["test"]!.ToJsonString(), b1["test"]!.ToJsonString());
-        Assert.False(File.Exists(Path.Combine(cut, TrainingCheckpoint.FileName)));
+        AssertResumesTo(whole, cut);
 
         // A finished run is not resumed again; other options cannot be slipped into a resume.
         Assert.Equal(2, CliApp.Run(new[] { "train", "--resume", cut }));
         Assert.Equal(2, CliApp.Run(new[] { "train", "--resume", whole, "--lr", "0.5" }));
         Assert.Equal(2, CliApp.Run(new[] { "distill", "--resume", whole }));
         Assert.Equal(2, CliApp.Run(new[] { "train", "--resume", Path.Combine(root, "nowhere") }));
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    [Fact]
+    public void Sigint_stops_a_train_process_with_exit_code_130_and_a_resume_ends_as_an_uninterrupted_run()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var root = TestData.TempDir();
+        var whole = Path.Combine(root, "whole");
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--out", whole }.Concat(Args).ToArray()));
+
+        // The same run stopped as Ctrl+C stops it: at its next batch, keeping its checkpoint.
+        var cut = Path.Combine(root, "cut");
+        var errors = new List<string>();
+        using (var p = StartTrain(cut, errors))
+        {
+            try
+            {
+                WaitForFifthEpoch(p, cut);
+                Assert.Equal(0, kill(p.Id, 2)); // SIGINT
+                Assert.True(p.WaitForExit(60_000), "the run did not stop after SIGINT");
+                p.WaitForExit(); // its output read to the end
+            }
+            finally
+            {
+                if (!p.HasExited) p.Kill(entireProcessTree: true);
+            }
+            lock (errors)
+            {
+                // (A process killed by SIGINT also reads as 130 here: the "stopped:" line tells the two apart.)
+                Assert.True(p.ExitCode == 130, $"exit {p.ExitCode}: {string.Join('\n', errors)}");
+                Assert.Equal(new[] { $"stopped: {cut} keeps its checkpoint; continue with recdistill train --resume {cut}" },
+                    errors.Where(line => line.StartsWith("stopped:", StringComparison.Ordinal)));
+                Assert.DoesNotContain(errors, line => line.Contains("   at "));
+            }
+        }
+        AssertResumesTo(whole, cut);
     }
 }
