@@ -73,6 +73,8 @@ public class DataSettings : CommandSettings
             return ValidationResult.Error($"--split '{Split}' is not one of order, random, time");
         if (Data is null && Format is not null && ParseFormat(Format) != DataFormat.Synthetic)
             return ValidationResult.Error($"--format {Format} needs --data PATH");
+        if (Data is not null && Format is not null && ParseFormat(Format) == DataFormat.Synthetic)
+            return ValidationResult.Error($"--data {Data} with --format synthetic: synthetic data is generated (--synthetic-users, --synthetic-items, --seed), so the file would be ignored; give one of the two");
         if (SyntheticUsers < 2 || SyntheticItems < 2) return ValidationResult.Error("--synthetic-users and --synthetic-items must be at least 2");
         int fewest = new SyntheticOptions().MinInteractionsPerUser;
         if (SyntheticItems < fewest)

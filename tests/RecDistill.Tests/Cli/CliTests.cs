@@ -103,6 +103,16 @@ public class CliTests
     }
 
     [Fact]
+    public void A_data_file_is_not_silently_dropped_for_generated_data()
+    {
+        var file = Path.Combine(TestData.TempDir(), "ratings.csv");
+        File.WriteAllText(file, "1,2\n3,4\n");
+        var (code, _, errors) = Serving.ServingCliTests.RunWithErrors("stats", "--data", file, "--format", "synthetic");
+        Assert.Equal(2, code);
+        Assert.Contains("with --format synthetic: synthetic data is generated", errors);
+    }
+
+    [Fact]
     public async Task Malformed_file_is_reported_with_its_line()
     {
         var dir = TestData.TempDir();
