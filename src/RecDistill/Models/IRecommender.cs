@@ -14,7 +14,8 @@ public enum Backbone
 
 /// <summary>
 /// A latent-factor recommender: score(u, i) = &lt;final user vector, final item vector&gt;.
-/// The trainer and the distillation methods only see this interface.
+/// The trainer and the distillation methods only see this interface. Its tables are TorchSharp tensors in
+/// native memory: dispose a model when done with it.
 /// </summary>
 public interface IRecommender : IDisposable
 {

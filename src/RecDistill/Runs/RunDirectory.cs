@@ -71,6 +71,11 @@ public static class RunDirectory
     }
 
     /// <summary>The data a run's record describes (or <paramref name="dataOverride"/>) and its model with the saved weights.</summary>
+    /// <remarks>
+    /// The model holds TorchSharp tensors (native memory the garbage collector does not see): dispose it
+    /// (<c>using var model = ...</c>) when done. For serving without TorchSharp, export the run
+    /// (<see cref="ModelExport"/>) and load the file with RecDistill.Serving.
+    /// </remarks>
     public static (RunRecord Record, DataOptions DataOptions, SplitDataset Data, IRecommender Model) Load(
         string dir, ComputeOptions compute, DataOptions? dataOverride = null, IRunReporter? reporter = null)
     {
