@@ -104,6 +104,12 @@ public static class CliApp
             AnsiConsole.WriteLine($"recdistill {Version}");
             return 0;
         }
+        if (normalized.Length == 0)
+        {
+            // No command is a usage mistake (a script that lost its arguments must not pass): the overview, exit 2.
+            app.Run(["--help"]);
+            return 2;
+        }
         return CliErrors.Run(() => app.Run(normalized));
     }
 

@@ -97,6 +97,7 @@ public class CliTests
     [InlineData("train", "--adam", "eager")]
     [InlineData("train", "--synthetic-items", "4")]
     [InlineData("evaluate", "--model", "/no/such/run", "--threads", "0")]
+    [InlineData]
     public void User_mistakes_exit_non_zero_without_a_crash(params string[] args)
     {
         Assert.Equal(2, CliApp.Run(args)); // 2: a user error, not a failed (4) or diverged (3) run
