@@ -10,6 +10,7 @@ using Spectre.Console.Cli;
 namespace RecDistill.Cli.Commands;
 
 [OnlyWith("--users", "it says what to do with the users of the file that the model does not hold", "--unknown")]
+[OnlyWith("--users", "the users of a file are scored in parallel; one list takes one thread", "--threads")]
 public sealed class RecommendSettings : CommandSettings
 {
     [CommandOption("--model <FILE>")]

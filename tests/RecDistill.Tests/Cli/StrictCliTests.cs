@@ -47,6 +47,7 @@ public class StrictCliTests
     [InlineData("compare --layers 2", "compare: --layers has no effect with --model bpr (LightGCN's propagation layers, for --model lightgcn)")]
     [InlineData("serve --model m --hnsw-candidates 64", "serve: --hnsw-candidates has no effect with --index exact (the HNSW index's search width, for --index hnsw)")]
     [InlineData("export --model m --out x.rdm --no-check", "export: --no-check has no effect with --precision fp32 (the accuracy cost of a reduced precision, measured for --precision fp16, int8)")]
+    [InlineData("recommend --model m --user 1 --threads 2", "recommend: --threads needs --users (the users of a file are scored in parallel; one list takes one thread)")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
     [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
     [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
