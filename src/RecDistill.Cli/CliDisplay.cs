@@ -20,11 +20,20 @@ public sealed class ConsoleReporter : IRunReporter
         return result;
     }
 
-    /// <summary>Epoch, loss, last validation metrics and ETA; without a terminal, a line per validation on stderr.</summary>
+    /// <summary>On a terminal a live bar (epoch, loss, last validation metrics, ETA); without one, a line per validation on stderr.</summary>
     public TrainResult Train(string label, int maxEpochs, Func<Action<TrainingProgress>, TrainResult> fit)
     {
         TrainResult result = null!;
-        bool live = AnsiConsole.Profile.Capabilities.Interactive;
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            // No terminal (a log, a pipe): no progress bar, whose every refresh would be printed into the
+            // output a script reads, but one line per validation on standard error.
+            return fit(p =>
+            {
+                if (p.AfterValidation && p.LastValid is not null)
+                    Console.Error.WriteLine($"{label}: epoch {p.Epoch} loss {p.EpochLoss:F4} valid ndcg@20 {p.LastValid.GetValueOrDefault("ndcg@20"):F4} recall@20 {p.LastValid.GetValueOrDefault("recall@20"):F4} best {p.BestValid:F4} @{p.BestEpoch} [{p.Elapsed:hh\\:mm\\:ss}]");
+            });
+        }
         AnsiConsole.Progress()
             .AutoClear(false)
             .HideCompleted(false)
@@ -39,8 +48,6 @@ public sealed class ConsoleReporter : IRunReporter
                     task.Description = Markup.Escape(
                         $"{label} epoch {p.Epoch}/{p.MaxEpochs} loss {p.EpochLoss:F4}" +
                         (p.LastValid is null ? "" : $" valid ndcg@20 {p.LastValid.GetValueOrDefault("ndcg@20"):F4} (best {p.BestValid:F4} @{p.BestEpoch})"));
-                    if (!live && p.AfterValidation && p.LastValid is not null)
-                        Console.Error.WriteLine($"{label}: epoch {p.Epoch} loss {p.EpochLoss:F4} valid ndcg@20 {p.LastValid.GetValueOrDefault("ndcg@20"):F4} recall@20 {p.LastValid.GetValueOrDefault("recall@20"):F4} best {p.BestValid:F4} @{p.BestEpoch} [{p.Elapsed:hh\\:mm\\:ss}]");
                 });
                 task.Value = maxEpochs;
                 task.Description = Markup.Escape($"{label} done: best epoch {result.BestEpoch}, {result.EpochsRun} epochs" +

@@ -114,6 +114,29 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Without_a_terminal_progress_goes_to_standard_error_and_results_to_standard_output()
+    {
+        var dir = Path.Combine(TestData.TempDir(), "run");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "RecDistill.Cli.dll"), "train", "--synthetic-users", "600", "--synthetic-items", "800",
+                     "--dim", "16", "--epochs", "60", "--eval-every", "30", "--patience", "5", "--threads", "1", "--out", dir })
+            start.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(start)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.Equal(0, p.ExitCode);
+        var output = await stdout;
+        Assert.Contains("test metrics", output);
+        // No progress bar in what a script reads: neither its refreshes nor its last state.
+        Assert.DoesNotContain(" loss ", output);
+        Assert.DoesNotContain("done: best epoch", output);
+        // (A bar without a terminal prints its state every few seconds: the run is long enough for that.)
+        Assert.Contains("bpr d=16: epoch 30 loss", stderr);
+        Assert.Contains("bpr d=16: epoch 60 loss", stderr);
+    }
+
+    [Fact]
     public async Task Malformed_file_is_reported_with_its_line()
     {
         var dir = TestData.TempDir();
