@@ -122,6 +122,9 @@ public sealed class CompareCommand : Command<CompareSettings>
                     string.Join("; ", budgets.Select(g => $"{g.Key} trials for {string.Join(", ", g.Select(kv => kv.Key))}")) +
                     " (run recdistill tune --trials N for every method to give each the same)");
         }
+        // Given teachers train nothing here, and a tuned method takes its own weight decay: --wd would be idle.
+        if (settings.Wd is not null && settings.TeacherList is not null && settings.Configs is not null && configs.Count == order.Length)
+            throw new UserErrorException($"--wd has no effect here: the teachers are given (--teachers) and every method takes its tuned weight decay from --configs {settings.Configs}");
         if (File.Exists(outDir)) throw new UserErrorException($"--out {outDir} is a file, not a directory");
         return StopSignals.Run(cancellationToken,
             () => File.Exists(Path.Combine(outDir, ResumableRun.ArgsFile))

@@ -226,5 +226,14 @@ public class TuneCliTests
         Assert.Equal(chosen.Config.Parameters["lambda"], (double)metrics["distillation"]!["options"]!["kd"]!["lambda"]!);
         Assert.Equal(chosen.Config.Parameters["tau"], (double)metrics["distillation"]!["options"]!["kd"]!["tau"]!);
         Assert.Equal(chosen.Config.WeightDecay, RunDirectory.ReadRecord(run).Train.WeightDecay);
+
+        // With given teachers and every method tuned, --wd would change nothing: refused, nothing written.
+        var idle = Path.Combine(dir, "idle");
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--teachers", Path.Combine(compare, "teacher"), "--methods", "kd", "--configs", tune,
+            "--wd", "0.01", "--out", idle }));
+        Assert.False(Directory.Exists(idle));
+        // The same comparison without --wd runs.
+        Assert.Equal(0, CliApp.Run(new[] { "compare", "--teachers", Path.Combine(compare, "teacher"), "--methods", "kd", "--configs", tune,
+            "--out", idle, "--epochs", "2", "--eval-every", "1", "--batch-size", "256" }));
     }
 }
