@@ -5,6 +5,9 @@ public sealed record DataOptions
 {
     /// <summary>File (or, for <see cref="DataFormat.Split"/>, directory); ignored for <see cref="DataFormat.Synthetic"/>.</summary>
     public string? Path { get; init; }
+
+    /// <summary>These options with <see cref="Path"/> made absolute: how two runs' data are compared (a CLI resume replays absolute paths).</summary>
+    internal DataOptions WithFullPath() => this with { Path = Path is null ? null : System.IO.Path.GetFullPath(Path) };
     /// <summary>The input format, which decides the reader.</summary>
     public required DataFormat Format { get; init; }
     /// <summary>Csv only: field delimiter (a literal, or "tab"/"space"/"whitespace"); null detects it.</summary>

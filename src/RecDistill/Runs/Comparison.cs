@@ -241,7 +241,7 @@ public static class Comparison
                 ["layers"] = backbone == Models.Backbone.LightGcn ? layers : 0, // BPR has none, whatever was asked
             },
             ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
-            ["data"] = JsonSerializer.SerializeToNode(data with { Path = data.Path is null ? null : Path.GetFullPath(data.Path) }, JsonOptions.Default),
+            ["data"] = JsonSerializer.SerializeToNode(data.WithFullPath(), JsonOptions.Default),
         };
         var recorded = Settings(record.Model.Backbone, record.Model.Dim, record.Model.Layers, record.Train, record.Data);
         var wanted = Settings(plan.Teacher.Backbone, plan.Teacher.Dim, plan.Teacher.Layers, plan.Train, plan.Data);

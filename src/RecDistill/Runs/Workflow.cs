@@ -213,7 +213,7 @@ public static class Workflow
     {
         var settings = new JsonObject
         {
-            ["data"] = JsonSerializer.SerializeToNode(data with { Path = data.Path is null ? null : Path.GetFullPath(data.Path) }, JsonOptions.Default),
+            ["data"] = JsonSerializer.SerializeToNode(data.WithFullPath(), JsonOptions.Default),
         };
         if (options is not null) settings["distillation"] = JsonSerializer.SerializeToNode(options, JsonOptions.Default);
         return settings;
