@@ -31,6 +31,9 @@ public static class ServingHost
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            // Kestrel's default (8 KiB) would turn an exclude list well under MaxItemList into a bodiless 414.
+            k.Limits.MaxRequestLineSize = options.MaxRequestLineBytes;
+            k.Limits.MaxRequestHeadersTotalSize = Math.Max(k.Limits.MaxRequestHeadersTotalSize, options.MaxRequestLineBytes + 32 * 1024);
         });
         // One line per request would cost more than the request: the framework logs warnings and errors only,
         // start and stop (Microsoft.Hosting.Lifetime) and the service's own reload lines stay.
@@ -99,11 +102,15 @@ public static class ServingHost
         }
     }
 
-    /// <summary>The endpoint's name (e.g. user_recommendations), else its route, else "unmatched".</summary>
+    /// <summary>
+    /// The endpoint's name (e.g. user_recommendations), else its route; "rejected" when routing answered for a
+    /// route that does not take the request's method or content type (405, 415: a routing endpoint without a
+    /// route), "unmatched" when no route matched the path (404).
+    /// </summary>
     private static string EndpointLabel(Endpoint? endpoint) =>
         endpoint?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName
         ?? (endpoint as RouteEndpoint)?.RoutePattern.RawText
-        ?? "unmatched";
+        ?? (endpoint is null ? "unmatched" : "rejected");
 
     /// <summary>
     /// Problems the framework answers by itself (no route, wrong method, a body that is not JSON) get a

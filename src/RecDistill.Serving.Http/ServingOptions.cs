@@ -53,6 +53,13 @@ public sealed record ServingOptions
     /// <summary>The most item ids in an exclude list or a from-items request.</summary>
     public int MaxItemList { get; init; } = 1000;
 
+    /// <summary>
+    /// The longest request line (method, path and query) the server of <see cref="ServingHost.Build"/> reads, in
+    /// bytes: at least 64 KiB, and 64 bytes per id of <see cref="MaxItemList"/>, so that a full exclude list of
+    /// long ids (UUIDs, URL-encoded) fits in a GET. Kestrel answers a longer line with 414 and no body.
+    /// </summary>
+    public int MaxRequestLineBytes => (int)Math.Min(int.MaxValue / 2, Math.Max(64L * 1024, 64L * MaxItemList + 1024));
+
     /// <summary>The largest request body in bytes; more is answered 413.</summary>
     public long MaxBodyBytes { get; init; } = 1 << 20;
 

@@ -257,6 +257,11 @@ public sealed class EndpointTests : IDisposable
         await Get("/v1/users/10/recommendations?k=3");
         await Get("/v1/users/nobody/recommendations");
         await Get("/no/such/path");
+        // Routes that exist but do not take this method or content type: counted apart from unknown paths.
+        using (var wrongMethod = await _client.GetAsync("/v1/recommendations"))
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        using (var wrongType = await _client.PostAsync("/v1/recommendations", new StringContent("users=1", System.Text.Encoding.UTF8, "text/plain")))
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, wrongType.StatusCode);
         using var response = await _client.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
@@ -266,6 +271,8 @@ public sealed class EndpointTests : IDisposable
         Assert.Contains("recdistill_http_requests_total{endpoint=\"user_recommendations\",status=\"200\"} 2", lines);
         Assert.Contains("recdistill_http_requests_total{endpoint=\"user_recommendations\",status=\"404\"} 1", lines);
         Assert.Contains("recdistill_http_requests_total{endpoint=\"unmatched\",status=\"404\"} 1", lines);
+        Assert.Contains("recdistill_http_requests_total{endpoint=\"rejected\",status=\"405\"} 1", lines);
+        Assert.Contains("recdistill_http_requests_total{endpoint=\"rejected\",status=\"415\"} 1", lines);
         Assert.Contains("# TYPE recdistill_http_request_duration_seconds histogram", lines);
         // Buckets are cumulative and end in +Inf = count.
         var buckets = lines.Where(l => l.StartsWith("recdistill_http_request_duration_seconds_bucket{endpoint=\"user_recommendations\"", StringComparison.Ordinal))

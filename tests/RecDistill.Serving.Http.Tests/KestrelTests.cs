@@ -82,6 +82,26 @@ public sealed class KestrelTests : IDisposable
     }
 
     [Fact]
+    public async Task A_full_exclude_list_of_long_ids_fits_in_the_request_line()
+    {
+        var tiny = new TinyModel();
+        var options = new ServingOptions { ModelPath = tiny.Write(_dir.File("student.rdm")), Urls = "http://127.0.0.1:0", WatchFile = false };
+        await using var app = ServingHost.Build(options);
+        await app.StartAsync();
+        using var client = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
+        // 1000 UUID-like ids (the documented most) are about 37 KB of query, far over Kestrel's default 8 KiB line.
+        // The user's best item is the last one, so that the answer shows the list was read to its end.
+        string best = tiny.Ranking(tiny.UserVector(1), 1, tiny.Train[1])[0];
+        var ids = Enumerable.Range(0, options.MaxItemList - 1).Select(i => new Guid(i, 0, 0, new byte[8]).ToString()).Append(best);
+        using var response = await client.GetAsync($"/v1/users/20/recommendations?k=4&exclude={string.Join(',', ids)}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var items = doc.RootElement.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("item").GetString()).ToArray();
+        Assert.Equal(tiny.Ranking(tiny.UserVector(1), 4, [.. tiny.Train[1], tiny.ItemIndex(best)]), items);
+        await app.StopAsync();
+    }
+
+    [Fact]
     public void A_damaged_model_file_fails_the_build_before_anything_listens()
     {
         var path = _dir.File("bad.rdm");
