@@ -181,9 +181,10 @@ public static class ComparisonReport
 
     /// <summary>
     /// MKD against the teacher, against the best other student (by mean test NDCG@20: the strongest
-    /// rival, not a favourable one), against each of its single parts present (NKD, CPD, SLD: does the
-    /// sum beat its parts?) and against each ablation present (MKD without one part), when the runs kept
-    /// per-user metrics on the same users; each user's value is the mean over a method's runs.
+    /// rival, not a favourable one), against the best baseline (KD, RD, CD, DE, RRD, HTD: the report's
+    /// "MKD against the best baseline" margins), against each of its single parts present (NKD, CPD,
+    /// SLD: does the sum beat its parts?) and against each ablation present (MKD without one part), when
+    /// the runs kept per-user metrics on the same users; each user's value is the mean over a method's runs.
     /// </summary>
     public static List<PairedRow> PairedTests(IReadOnlyList<RunSummary> records, IReadOnlyList<Row> rows)
     {
@@ -193,6 +194,8 @@ public static class ComparisonReport
         var bestOther = rows.Where(r => r.Method is not ("mkd" or RunSummary.TeacherMethod))
             .MaxBy(r => r.Test["ndcg@20"].Mean);
         if (bestOther is not null) others.Add(bestOther.Method);
+        var bestBaseline = rows.Where(r => Baselines.Contains(r.Method)).MaxBy(r => r.Test["ndcg@20"].Mean);
+        if (bestBaseline is not null && !others.Contains(bestBaseline.Method)) others.Add(bestBaseline.Method);
         // MKD against each part alone, and against MKD without each part (one test per part left out).
         others.AddRange(DistillationMethods.MkdParts("mkd")!.Concat(DistillationMethods.Ablations)
             .Where(m => rows.Any(r => r.Method == m) && !others.Contains(m)));
