@@ -53,7 +53,7 @@ public static class CompactModelFile
     public static void Write(string path, CompactModel model)
     {
         var bytes = Serialize(model);
-        AtomicWrite(path, bytes);
+        OutputPath.WriteAtomically(path, s => s.Write(bytes));
     }
 
     /// <summary>The whole file (current format version, checksum filled in) as bytes.</summary>
@@ -228,34 +228,5 @@ public static class CompactModelFile
         var r = MemoryMarshal.Cast<byte, T>(s.Slice(offset, size)).ToArray();
         offset += size;
         return r;
-    }
-
-    /// <summary>Writes the whole file or nothing: a temporary file beside it, flushed, then renamed over the target.</summary>
-    internal static void AtomicWrite(string path, ReadOnlySpan<byte> bytes)
-    {
-        if (OutputPath.IsSpecial(path))
-        {
-            var copy = bytes.ToArray();
-            OutputPath.WriteThrough(path, s => s.Write(copy));
-            return;
-        }
-        var full = Path.GetFullPath(OutputPath.RenameTarget(path));
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                fs.Write(bytes);
-                fs.Flush(true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
     }
 }

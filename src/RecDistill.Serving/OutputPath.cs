@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace RecDistill.Serving;
 
 /// <summary>
-/// What a path about to be written names, for the writers that replace a file by renaming a temporary
-/// over it (this assembly's model files, and the training library's, which sees these internals).
+/// Writing a file whole or not at all, and what a path about to be written names: the one atomic writer of
+/// this assembly's model files and of the training library's files (which sees these internals).
 /// </summary>
 internal static class OutputPath
 {
@@ -36,6 +36,70 @@ internal static class OutputPath
     {
         var info = new FileInfo(path);
         return info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target ? target.FullName : path;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="path"/> whole or not at all: <paramref name="write"/> fills a temporary file beside
+    /// it (named by this process's id and a unique part, so that concurrent writers never share one), which is
+    /// flushed to disk and renamed over the path's <see cref="RenameTarget"/>. A special file (<see cref="IsSpecial"/>)
+    /// is written straight through. Afterwards, the temporaries of this file left by writers killed mid-write are
+    /// removed (<see cref="RemoveStaleTemporaries"/>).
+    /// </summary>
+    internal static void WriteAtomically(string path, Action<Stream> write)
+    {
+        if (IsSpecial(path))
+        {
+            WriteThrough(path, write);
+            return;
+        }
+        var full = Path.GetFullPath(RenameTarget(path));
+        var dir = Path.GetDirectoryName(full)!;
+        var name = Path.GetFileName(full);
+        System.IO.Directory.CreateDirectory(dir);
+        var tmp = Path.Combine(dir, $".{name}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                write(fs);
+                fs.Flush(true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+        RemoveStaleTemporaries(dir, name);
+    }
+
+    /// <summary>
+    /// Temporaries of <paramref name="name"/> in <paramref name="dir"/> (".NAME.PID[.UNIQUE].tmp") left by writers
+    /// killed mid-write, e.g. a training run stopped at the end of a session while writing its checkpoint: those
+    /// whose process is gone. A live writer's temporary, this process's included, is left alone.
+    /// </summary>
+    private static void RemoveStaleTemporaries(string dir, string name)
+    {
+        string prefix = $".{name}.";
+        foreach (var file in System.IO.Directory.EnumerateFiles(dir, $".{name}.*.tmp"))
+        {
+            var middle = Path.GetFileName(file)[prefix.Length..^".tmp".Length];
+            int dot = middle.IndexOf('.');
+            if (!int.TryParse(dot < 0 ? middle : middle[..dot], out int pid) || pid == Environment.ProcessId || IsRunning(pid)) continue;
+            try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     /// <summary>Writes <paramref name="path"/>, a special file (<see cref="IsSpecial"/>), straight through.</summary>

@@ -114,62 +114,9 @@ public static class AtomicFile
     /// Writes <paramref name="path"/> through <paramref name="write"/> into a temporary file, then renames it into place.
     /// A path that is a pipe, terminal or device (say <c>/dev/stdout</c>) is written straight through: renaming a file
     /// over it would replace the device's name with a plain file. A symbolic link is followed, so the link stays and
-    /// the file it points to is replaced.
+    /// the file it points to is replaced. Temporaries of this file left by writers killed mid-write are removed.
     /// </summary>
-    public static void Write(string path, Action<Stream> write)
-    {
-        if (IsSpecialFile(path))
-        {
-            RecDistill.Serving.OutputPath.WriteThrough(path, write);
-            return;
-        }
-        path = RecDistill.Serving.OutputPath.RenameTarget(path);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                write(fs);
-                fs.Flush(true);
-            }
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
-        RemoveStaleTemporaries(dir, Path.GetFileName(path));
-    }
-
-    /// <summary>
-    /// Temporaries of this file left by writers that were killed mid-write (e.g. a training run
-    /// stopped at the end of a session while writing its checkpoint): those whose process is gone.
-    /// A live writer's temporary is left alone.
-    /// </summary>
-    private static void RemoveStaleTemporaries(string dir, string name)
-    {
-        string prefix = $".{name}.";
-        foreach (var file in Directory.EnumerateFiles(dir, $".{name}.*.tmp"))
-        {
-            var middle = Path.GetFileName(file)[prefix.Length..^".tmp".Length];
-            if (!int.TryParse(middle, out int pid) || pid == Environment.ProcessId || IsRunning(pid)) continue;
-            try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-    }
-
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            using var process = System.Diagnostics.Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
-    }
+    public static void Write(string path, Action<Stream> write) => RecDistill.Serving.OutputPath.WriteAtomically(path, write);
 
     /// <summary>
     /// Whether <paramref name="path"/> exists and is neither a regular file nor a directory (a character

@@ -22,6 +22,37 @@ public class AtomicFileTests
     }
 
     [Fact]
+    public void A_serving_model_file_is_written_by_the_same_writer_and_clears_dead_writers_temporaries()
+    {
+        var dir = TestData.TempDir();
+        var path = Path.Combine(dir, "student.rdm");
+        // Both name forms: PID alone (earlier builds of the training library) and PID.UNIQUE.
+        var stale = new[] { Path.Combine(dir, ".student.rdm.2147483000.tmp"), Path.Combine(dir, ".student.rdm.2147483001.0123abcd.tmp") };
+        var live = Path.Combine(dir, ".student.rdm.1.0123abcd.tmp");
+        foreach (var f in stale.Append(live)) File.WriteAllText(f, "partial");
+        var model = RecDistill.Serving.CompactModel.Create(RecDistill.Serving.ModelBackbone.Bpr, 0, 2, new float[4], new float[6],
+            ["u1", "u2"], ["i1", "i2", "i3"], [[0], [1, 2]], RecDistill.Serving.VectorPrecision.Fp32);
+        RecDistill.Serving.CompactModelFile.Write(path, model);
+        Assert.Equal(3, RecDistill.Serving.CompactModel.Load(path).NumItems);
+        Assert.All(stale, f => Assert.False(File.Exists(f), $"a dead writer's temporary stays behind: {f}"));
+        Assert.True(File.Exists(live), "a live writer's temporary was removed");
+    }
+
+    [Fact]
+    public void Concurrent_writers_of_one_file_in_one_process_never_share_a_temporary()
+    {
+        var dir = TestData.TempDir();
+        var path = Path.Combine(dir, "history.csv");
+        // Each writer's whole text lands or none; with a temporary shared by the process, writers would
+        // collide on it (FileMode.CreateNew) or rename each other's half-written bytes.
+        Parallel.For(0, 32, i => AtomicFile.WriteText(path, new string((char)('a' + i % 26), 10_000)));
+        var text = File.ReadAllText(path);
+        Assert.Equal(10_000, text.Length);
+        Assert.All(text, c => Assert.Equal(text[0], c));
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
+    }
+
+    [Fact]
     public void A_symbolic_link_stays_and_the_file_it_points_to_is_replaced()
     {
         var dir = TestData.TempDir();
