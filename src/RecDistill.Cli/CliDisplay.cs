@@ -13,8 +13,15 @@ public sealed class ConsoleReporter : IRunReporter
 
     public void Message(string text) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(text)}[/]");
 
+    /// <summary>On a terminal a spinner with the description; without one, the description as a line on stderr.</summary>
     public T Step<T>(string description, Func<T> work)
     {
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            // Spectre's status falls back to printing the description on stdout, into the output a script reads.
+            Console.Error.WriteLine(description);
+            return work();
+        }
         T result = default!;
         AnsiConsole.Status().Start(Markup.Escape(description), _ => result = work());
         return result;

@@ -131,6 +131,9 @@ public class CliTests
         // No progress bar in what a script reads: neither its refreshes nor its last state.
         Assert.DoesNotContain(" loss ", output);
         Assert.DoesNotContain("done: best epoch", output);
+        // Nor the status of a step (loading the data): a line on standard error.
+        Assert.DoesNotContain("Loading ", output);
+        Assert.Contains("Loading synthetic", stderr);
         // (A bar without a terminal prints its state every few seconds: the run is long enough for that.)
         Assert.Contains("bpr d=16: epoch 30 loss", stderr);
         Assert.Contains("bpr d=16: epoch 60 loss", stderr);
