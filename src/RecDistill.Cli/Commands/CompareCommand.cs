@@ -32,9 +32,9 @@ public sealed class CompareSettings : TrainSettings
     public int? StudentDim { get; set; }
 
     [CommandOption("--methods <LIST>")]
-    [Description("Comma-separated methods, run in this order for each seed.")]
-    [DefaultValue(MethodNames.All)]
-    public string Methods { get; set; } = MethodNames.All;
+    [Description("Comma-separated methods, run in this order for each seed; the report shows the teacher and these. Default: " + MethodNames.All +
+                 ". With --report-only: the methods the report shows, in this order (default: every method with records).")]
+    public string? Methods { get; set; }
 
     [CommandOption("--seeds <N>")]
     [Description("Runs per method: seeds --seed, --seed + 1 and so on. Not with --teachers (one run per teacher).")]
@@ -65,7 +65,7 @@ public sealed class CompareSettings : TrainSettings
     [Description("Train nothing: rebuild results.md/.csv/.json and the charts in OUT from the records.")]
     public bool ReportOnly { get; set; }
 
-    public string[] MethodList => MethodNames.Parse(Methods);
+    public string[] MethodList => MethodNames.Parse(Methods ?? MethodNames.All);
 
     public string[]? TeacherList => Teachers?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
@@ -97,8 +97,14 @@ public sealed class CompareCommand : Command<CompareSettings>
         {
             var existing = ComparisonReport.ReadRecords(recordsDir);
             if (existing.Count == 0) throw new UserErrorException($"--report-only: no run records in {recordsDir}");
-            Report(outDir, recordsDir, settings.Title ?? $"comparison ({existing.Count} runs)", order, Array.Empty<string>());
-            AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts) from {existing.Count} records in {Markup.Escape(recordsDir)}");
+            // Without --methods, every method with records, the usual ones first.
+            if (settings.Methods is null) order = ComparisonReport.MethodsOf(existing, MethodNames.Parse(MethodNames.All));
+            int shown = existing.Count(r => r.Method == RunSummary.TeacherMethod || order.Contains(r.Method));
+            if (!existing.Any(r => order.Contains(r.Method)))
+                throw new UserErrorException($"--report-only: {recordsDir} has no records of {string.Join(", ", order)}");
+            Report(outDir, recordsDir, settings.Title ?? $"comparison ({shown} runs)", order, Array.Empty<string>());
+            AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts) from {shown} records in {Markup.Escape(recordsDir)}" +
+                                   (shown < existing.Count ? $" ({existing.Count - shown} of other methods left out)" : ""));
             return 0;
         }
 

@@ -146,7 +146,7 @@ public static class ComparisonReport
     public static List<Row> Summarise(IEnumerable<RunSummary> records, IReadOnlyList<string> order)
     {
         var rows = new List<Row>();
-        foreach (var g in records.GroupBy(r => r.Method).OrderBy(g => g.Key == RunSummary.TeacherMethod ? -1 : IndexOf(order, g.Key)))
+        foreach (var g in Shown(records, order).GroupBy(r => r.Method).OrderBy(g => g.Key == RunSummary.TeacherMethod ? -1 : IndexOf(order, g.Key)))
         {
             var runs = g.ToList();
             var stats = Metrics.ToDictionary(k => k, k => MeanStd(runs.Select(r => r.Test.GetValueOrDefault(k, double.NaN))));
@@ -158,6 +158,17 @@ public static class ComparisonReport
     }
 
     private static int IndexOf(IReadOnlyList<string> order, string m) { int i = order.ToList().IndexOf(m); return i < 0 ? int.MaxValue : i; }
+
+    /// <summary>The records a report of <paramref name="methods"/> covers: the teacher's and those methods' (a records folder may hold others).</summary>
+    public static IEnumerable<RunSummary> Shown(IEnumerable<RunSummary> records, IReadOnlyList<string> methods) =>
+        records.Where(r => r.Method == RunSummary.TeacherMethod || methods.Contains(r.Method));
+
+    /// <summary>Every student method with records: those of <paramref name="usual"/> in its order, then the others by name.</summary>
+    public static string[] MethodsOf(IEnumerable<RunSummary> records, IReadOnlyList<string> usual)
+    {
+        var present = records.Select(r => r.Method).Where(m => m != RunSummary.TeacherMethod).Distinct().ToList();
+        return usual.Where(present.Contains).Concat(present.Where(m => !usual.Contains(m)).Order(StringComparer.Ordinal)).ToArray();
+    }
 
     private static (double, double) MeanStd(IEnumerable<double> xs)
     {
@@ -226,10 +237,16 @@ public static class ComparisonReport
         return (means, runs[0].TestUsersHash!, runs.Count);
     }
 
-    /// <summary>Writes results.md/.csv/.json and the charts (when <paramref name="charts"/> is given) into <paramref name="outDir"/>; returns the markdown.</summary>
+    /// <summary>
+    /// Writes results.md/.csv/.json and the charts (when <paramref name="charts"/> is given) into <paramref name="outDir"/>
+    /// for the teacher and the methods of <paramref name="order"/>, in that order (other methods' records are left
+    /// out); returns the markdown.
+    /// </summary>
     public static string Write(string outDir, string title, IReadOnlyList<RunSummary> records, IReadOnlyList<string> order,
         IReadOnlyList<string> failures, ChartWriter? charts = null)
     {
+        // The report covers the teacher and the methods asked for; a records folder may hold other methods' runs.
+        records = Shown(records, order).ToList();
         var rows = Summarise(records, order);
         var students = rows.Where(r => r.Method != RunSummary.TeacherMethod).ToList();
         var teacher = rows.FirstOrDefault(r => r.Method == RunSummary.TeacherMethod);

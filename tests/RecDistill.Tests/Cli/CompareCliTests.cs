@@ -43,6 +43,19 @@ public class CompareCliTests
         var report = Path.Combine(root, "report");
         Assert.Equal(0, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--methods", "scratch,kd,mkd", "--out", report }));
         Assert.Equal(File.ReadAllText(Path.Combine(outDir, "results.csv")), File.ReadAllText(Path.Combine(report, "results.csv")));
+        // --methods picks what the report shows, in its order; the other methods' records are left out, and said so.
+        var (code, output) = RecDistill.Tests.Serving.ServingCliTests.Run("compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--methods", "mkd,scratch", "--out", report);
+        Assert.Equal(0, code);
+        output = System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " "); // the console wraps long lines
+        Assert.Contains("from 5 records", output);
+        Assert.Contains("(2 of other methods left out)", output);
+        var subset = JsonNode.Parse(File.ReadAllText(Path.Combine(report, "results.json")))!["rows"]!.AsArray();
+        Assert.Equal(new[] { "teacher", "mkd", "scratch" }, subset.Select(r => (string)r!["method"]!));
+        Assert.Equal(1 + 5, File.ReadAllLines(Path.Combine(report, "results.csv")).Length);
+        // Without --methods: every method with records.
+        Assert.Equal(0, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--out", report }));
+        Assert.Equal(File.ReadAllText(Path.Combine(outDir, "results.csv")), File.ReadAllText(Path.Combine(report, "results.csv")));
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--methods", "sld", "--out", report }));
 
         // Runs made elsewhere (train/distill) join a comparison as records and are not run again.
         var imported = Path.Combine(root, "imported");

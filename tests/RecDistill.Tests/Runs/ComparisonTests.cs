@@ -202,6 +202,27 @@ public class ComparisonTests
     }
 
     [Fact]
+    public void A_report_covers_the_teacher_and_the_methods_asked_for_only()
+    {
+        // A records folder with an ablation's runs beside the table's: the table's report must not change.
+        RunSummary Run(string method, int k, double ndcg) => new()
+        {
+            Method = method, SeedIndex = k, TrainSeconds = 100, Valid = new() { ["ndcg@20"] = ndcg }, Test = new() { ["ndcg@20"] = ndcg },
+        };
+        var table = new List<RunSummary> { Run("teacher", 0, 0.02), Run("sld", 1, 0.018), Run("mkd", 1, 0.019) };
+        var withOthers = table.Append(Run("nkd+sld", 1, 0.03)).ToList();
+        string a = TestData.TempDir(), b = TestData.TempDir();
+        var alone = ComparisonReport.Write(a, "t", table, new[] { "sld", "mkd" }, []);
+        var mixed = ComparisonReport.Write(b, "t", withOthers, new[] { "sld", "mkd" }, []);
+        Assert.Equal(alone, mixed);
+        Assert.Equal(File.ReadAllText(Path.Combine(a, "results.json")), File.ReadAllText(Path.Combine(b, "results.json")));
+        Assert.Equal(File.ReadAllText(Path.Combine(a, "results.csv")), File.ReadAllText(Path.Combine(b, "results.csv")));
+        Assert.DoesNotContain("nkd+sld", mixed);
+        // Every method with records: the usual ones in their order, then the others by name.
+        Assert.Equal(new[] { "mkd", "sld", "nkd+sld" }, ComparisonReport.MethodsOf(withOthers, new[] { "kd", "mkd", "sld" }));
+    }
+
+    [Fact]
     public void A_paired_test_where_no_user_differs_is_written_as_no_test_and_the_report_is_whole()
     {
         // Two methods with the same per-user values (e.g. two identical runs): the signed-rank test has
