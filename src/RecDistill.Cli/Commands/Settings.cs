@@ -247,6 +247,14 @@ public class TrainSettings : DataSettings
         if (Adam.ToLowerInvariant() is not ("lazy" or "exact")) return ValidationResult.Error($"--adam '{Adam}' is not lazy or exact");
         if (Device.ToLowerInvariant() is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase))
             return ValidationResult.Error($"--device '{Device}' is not cpu or cuda");
+        // The library's own check names its properties; the command names its options.
+        if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1");
+        if (EvalEvery < 1) return ValidationResult.Error("--eval-every must be at least 1");
+        if (Patience < 1) return ValidationResult.Error("--patience must be at least 1");
+        if (!(Lr > 0) || double.IsInfinity(Lr)) return ValidationResult.Error("--lr must be a positive number");
+        if (Wd is { } wd && (!(wd >= 0) || double.IsInfinity(wd))) return ValidationResult.Error("--wd must be 0 or a positive number");
+        if (BatchSize < 1) return ValidationResult.Error("--batch-size must be at least 1");
+        if (Negatives < 1) return ValidationResult.Error("--negatives must be at least 1");
         try { ToTrainOptions().Validate(); }
         catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
         return ValidationResult.Success();

@@ -251,7 +251,7 @@ public static class DatasetReaders
         }
         bool isHeader = header ?? (columns?.NeedsHeader == true || LooksLikeHeader(pending));
         if (columns?.NeedsHeader == true && !isHeader)
-            throw new ArgumentException("--columns names columns, which needs a header row; give positions (1, 2, ...) for a file without one");
+            throw new ArgumentException("column names (--columns; DataOptions.Columns) need a header row; give positions (1, 2, ...) for a file without one");
         long headerLine = 0;
         var first = pending[0];
         ColumnMap? map = null;

@@ -210,7 +210,7 @@ public static class Comparison
         foreach (var m in plan.Methods)
             if (!DistillationMethods.IsKnown(m)) throw new UserErrorException($"'{m}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
         if (plan.Teachers is { Count: 0 }) throw new ArgumentException("Teachers is empty: give at least one teacher run, or null to train one");
-        if (File.Exists(plan.OutDir)) throw new UserErrorException($"--out {plan.OutDir} is a file, not a directory");
+        if (File.Exists(plan.OutDir)) throw new UserErrorException($"{plan.OutDir} is a file, not a directory: a comparison is written into a directory");
         foreach (var t in plan.Teachers ?? [])
             if (!RunDirectory.IsFinished(t)) throw new UserErrorException($"teacher {t} holds no finished run (metrics.json is missing)");
         var teachers = plan.Teachers ?? new[] { Path.Combine(plan.OutDir, "teacher") };

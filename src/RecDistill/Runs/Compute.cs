@@ -110,7 +110,7 @@ public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
         }
         var d = Device.ToLowerInvariant();
         if (d.StartsWith("cuda", StringComparison.Ordinal) && !torch.cuda.is_available())
-            throw new UserErrorException("--device cuda: no CUDA device is available to this build. Reference a CUDA build of libtorch instead of libtorch-cpu-linux-x64, or build with -p:LibTorch=external and put a CUDA libtorch (an installed PyTorch's torch/lib) on LD_LIBRARY_PATH (docs/torchsharp.md); and check the driver.");
+            throw new UserErrorException("device cuda: no CUDA device is available to this build. Reference a CUDA build of libtorch instead of libtorch-cpu-linux-x64, or build with -p:LibTorch=external and put a CUDA libtorch (an installed PyTorch's torch/lib) on LD_LIBRARY_PATH (docs/torchsharp.md); and check the driver.");
         return torch.device(d);
     }
 

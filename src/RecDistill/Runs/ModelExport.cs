@@ -29,7 +29,7 @@ public static class ModelExport
         int? threads = null, IRunReporter? reporter = null)
     {
         // Refused before the model and data load (which can take a while), not after.
-        if (Directory.Exists(file)) throw new UserErrorException($"--out {file} is a directory: give the model file to write (e.g. {Path.Combine(file, "student.rdm")}), or --format npy to write into a directory");
+        if (Directory.Exists(file)) throw new UserErrorException($"{file} is a directory: give the model file to write (e.g. {Path.Combine(file, "student.rdm")}), or export NumPy files (--format npy; ModelExport.ExportNpy) into a directory");
         var (record, _, data, model) = RunDirectory.Load(runDir, new ComputeOptions("cpu", threads), null, reporter);
         using var _model = model;
         var (users, items) = FinalVectors(model);
@@ -57,7 +57,7 @@ public static class ModelExport
         var (_, _, data, model) = RunDirectory.Load(runDir, new ComputeOptions("cpu", threads), null, reporter);
         using var _model = model;
         var (users, items) = FinalVectors(model);
-        if (File.Exists(dir)) throw new UserErrorException($"--out {dir} is a file; npy export writes a directory");
+        if (File.Exists(dir)) throw new UserErrorException($"{dir} is a file; the NumPy export writes a directory");
         Directory.CreateDirectory(dir);
         var files = new[] { "users.npy", "items.npy", "user_ids.txt", "item_ids.txt" }.Select(f => Path.Combine(dir, f)).ToArray();
         AtomicFile.Write(files[0], s => Npy.WriteFloat32(s, users, data.NumUsers, model.Dim));

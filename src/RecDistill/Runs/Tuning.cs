@@ -147,7 +147,7 @@ public static class Tuning
         // One workflow at a time in the process (Workflow's remarks); its runs take the lock again.
         using var runLock = Workflow.RunLock.EnterScope();
         cancellationToken.ThrowIfCancellationRequested();
-        if (trials < 1) throw new UserErrorException("--trials must be at least 1");
+        if (trials < 1) throw new UserErrorException($"a search needs at least 1 trial per method (not {trials})");
         reporter ??= SilentReporter.Instance;
         CheckSearch(outDir, teacherDir, studentDim ?? Math.Max(1, RunDirectory.ReadRecord(teacherDir).Model.Dim / 10), train);
         using var session = TeacherSession.Open(teacherDir, compute, null, studentDim, reporter, withoutTest: true);

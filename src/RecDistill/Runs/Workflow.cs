@@ -13,11 +13,11 @@ namespace RecDistill.Runs;
 /// <summary>The model a run trains: backbone, embedding dimension and (LightGCN) propagation layers.</summary>
 public sealed record ModelShape(Backbone Backbone, int Dim, int Layers = 3)
 {
-    /// <summary>Throws <see cref="ArgumentException"/> (naming the CLI option) for a dimension below 1 or negative layers.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> for a dimension below 1 or negative layers.</summary>
     internal void Validate()
     {
-        if (Dim < 1) throw new ArgumentException($"--dim must be at least 1 (not {Dim})");
-        if (Layers < 0) throw new ArgumentException($"--layers must be 0 or more (not {Layers})");
+        if (Dim < 1) throw new ArgumentException($"ModelShape.Dim must be at least 1 (not {Dim})", nameof(Dim));
+        if (Layers < 0) throw new ArgumentException($"ModelShape.Layers must be 0 or more (not {Layers})", nameof(Layers));
     }
 }
 

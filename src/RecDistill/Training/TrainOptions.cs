@@ -45,16 +45,21 @@ public sealed record TrainOptions
     public static TrainOptions Defaults(Backbone backbone) =>
         new() { WeightDecay = backbone == Backbone.LightGcn ? 1e-4 : 1e-3 };
 
-    /// <summary>Throws <see cref="ArgumentException"/> (naming the CLI option) for a setting out of range.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> for a setting out of range, naming the property and the value
+    /// (<see cref="ArgumentException.ParamName"/> is the property; the CLI checks its own options first).
+    /// </summary>
     public void Validate()
     {
-        if (MaxEpochs < 1) throw new ArgumentException("--epochs must be at least 1");
-        if (EvalEvery < 1) throw new ArgumentException("--eval-every must be at least 1");
-        if (Patience < 1) throw new ArgumentException("--patience must be at least 1");
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException("--lr must be a positive number");
-        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) throw new ArgumentException("--wd must be 0 or a positive number");
-        if (BatchSize < 1) throw new ArgumentException("--batch-size must be at least 1");
-        if (NegativesPerPair < 1) throw new ArgumentException("--negatives must be at least 1");
+        static ArgumentException Bad(string property, string rule, object value) =>
+            new(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"TrainOptions.{property} must be {rule} (not {value})"), property);
+        if (MaxEpochs < 1) throw Bad(nameof(MaxEpochs), "at least 1", MaxEpochs);
+        if (EvalEvery < 1) throw Bad(nameof(EvalEvery), "at least 1", EvalEvery);
+        if (Patience < 1) throw Bad(nameof(Patience), "at least 1", Patience);
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw Bad(nameof(LearningRate), "a positive number", LearningRate);
+        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) throw Bad(nameof(WeightDecay), "0 or a positive number", WeightDecay);
+        if (BatchSize < 1) throw Bad(nameof(BatchSize), "at least 1", BatchSize);
+        if (NegativesPerPair < 1) throw Bad(nameof(NegativesPerPair), "at least 1", NegativesPerPair);
     }
 }
 

@@ -181,7 +181,7 @@ public class ServingCliTests
         Fails("give one of --user ID, --users FILE or --items A,B,C", "recommend", "--model", file);
         Fails("--k must be at least 1", "recommend", "--model", file, "--user", "10", "--k", "0");
         Fails("norun: no such run directory", "export", "--model", Path.Combine(root, "norun"), "--out", Path.Combine(root, "x.rdm"));
-        Fails($"--out {root} is a directory: give the model file to write", "export", "--model", Path.Combine(root, "norun"), "--out", root);
+        Fails($"{root} is a directory: give the model file to write", "export", "--model", Path.Combine(root, "norun"), "--out", root);
         Fails("--urls: 'notaurl' is not a URL to listen on", "serve", "--model", file, "--urls", "notaurl");
         Fails("--precision 'int4'", "export", "--model", root, "--out", Path.Combine(root, "x.rdm"), "--precision", "int4");
         var bytes = File.ReadAllBytes(file);
