@@ -166,7 +166,7 @@ public sealed class CompareCommand : Command<CompareSettings>
         {
             OutDir = outDir, RecordsDir = recordsDir, Data = dataOptions,
             Teacher = new ModelShape(settings.Backbone, settings.TeacherDim, settings.Layers), StudentDim = settings.StudentDim,
-            Train = settings.ToTrainOptions(), Methods = order, Seeds = settings.Seeds, Teachers = teachers,
+            Train = settings.ToTrainOptions(teachers is null ? null : RunDirectory.ReadRecord(teachers[0]).Model.Backbone), Methods = order, Seeds = settings.Seeds, Teachers = teachers,
             Configs = settings.Configs is null ? null : configs, Compute = settings.Compute, CommandLine = CliApp.CommandLine, Title = title,
         };
         // The plan is checked against what OUT holds before resume.json is written: a refused command must

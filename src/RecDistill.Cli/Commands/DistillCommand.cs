@@ -120,7 +120,7 @@ public sealed class DistillCommand : Command<DistillSettings>
         return StopSignals.Run(cancellationToken, () => StopSignals.ResumeHint("distill", outDir), token =>
         {
             // The teacher's own data options rebuild the exact split it was trained on, unless --data says otherwise.
-            var run = Workflow.Distill(settings.Teacher, method, settings.ToTrainOptions(), settings.ToDistillationOptions(teacher.Model.Backbone),
+            var run = Workflow.Distill(settings.Teacher, method, settings.ToTrainOptions(teacher.Model.Backbone), settings.ToDistillationOptions(teacher.Model.Backbone),
                 dim, CliApp.Output(outDir, "distill", settings.Overwrite), settings.Compute,
                 settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance, withoutTest: settings.NoTest, cancellationToken: token);
             CliDisplay.ShowRun(run);

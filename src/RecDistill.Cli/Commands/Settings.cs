@@ -183,7 +183,7 @@ public class TrainSettings : DataSettings
     public double Lr { get; set; } = 1e-3;
 
     [CommandOption("--wd <X>")]
-    [Description("Weight decay (L2 on the rows a batch touches for BPR; on all parameters for LightGCN). Default: 1e-3 for bpr, 1e-4 for lightgcn.")]
+    [Description("Weight decay (L2 on the rows a batch touches for BPR; on all parameters for LightGCN). Default: 1e-3 for bpr, 1e-4 for lightgcn (a student: its teacher's backbone's).")]
     public double? Wd { get; set; }
 
     [CommandOption("--adam <MODE>")]
@@ -260,13 +260,17 @@ public class TrainSettings : DataSettings
         return ValidationResult.Success();
     }
 
-    public TrainOptions ToTrainOptions() => new()
+    /// <summary>
+    /// The training options; without --wd, the weight decay of the backbone trained: <paramref name="teacherBackbone"/>
+    /// for the commands whose students take their teacher's backbone (distill, tune, compare --teachers), else --model's.
+    /// </summary>
+    public TrainOptions ToTrainOptions(Backbone? teacherBackbone = null) => new()
     {
         MaxEpochs = Epochs,
         EvalEvery = EvalEvery,
         Patience = Patience,
         LearningRate = Lr,
-        WeightDecay = Wd ?? TrainOptions.Defaults(Backbone).WeightDecay,
+        WeightDecay = Wd ?? TrainOptions.Defaults(teacherBackbone ?? Backbone).WeightDecay,
         BatchSize = BatchSize,
         NegativesPerPair = Negatives,
         Seed = Seed,

@@ -212,14 +212,38 @@ public static class Comparison
         if (plan.Teachers is { Count: 0 }) throw new ArgumentException("Teachers is empty: give at least one teacher run, or null to train one");
         if (File.Exists(plan.OutDir)) throw new UserErrorException($"{plan.OutDir} is a file, not a directory: a comparison is written into a directory");
         foreach (var t in plan.Teachers ?? [])
+        {
             if (!RunDirectory.IsFinished(t)) throw new UserErrorException($"teacher {t} holds no finished run (metrics.json is missing)");
+            // A student (a distill run, or one of a comparison's or a search's) is no teacher: its metrics name its own.
+            if (JsonNode.Parse(File.ReadAllText(Path.Combine(t, RunDirectory.MetricsFile)))?["distillation"] is JsonObject student)
+                throw new UserErrorException($"teacher {t} is a distilled student ({student["method"]?.GetValue<string>() ?? "a method"} of {student["teacher"]?.GetValue<string>() ?? "a teacher"}), not a teacher: give runs written by train (or a comparison's teacher)");
+        }
+        if (plan.Teachers is { Count: > 1 } && TeachersDiffer(plan.Teachers) is { } mixed) throw new UserErrorException(mixed);
         var teachers = plan.Teachers ?? new[] { Path.Combine(plan.OutDir, "teacher") };
         var problems = new List<string>();
         if (plan.Teachers is null && OwnTeacherDifferences(plan, teachers[0]) is { } teacher) problems.Add(teacher);
         problems.AddRange(FinishedRunDifferences(plan, Jobs(plan), teachers));
         if (problems.Count > 0)
             throw new UserErrorException($"{plan.OutDir} holds finished runs made with other settings than this comparison's: " +
-                string.Join(", ", problems) + $". Give another --out, or delete those runs' directories (under {plan.OutDir}) to train them again");
+                string.Join(", ", problems) + $". Give another --out, or delete those runs' directories (under {plan.OutDir}) and records (in {plan.Records}) to train them again");
+    }
+
+    /// <summary>
+    /// How a comparison's teachers differ (backbone, dimension, layers, data), or null: one table over teachers of
+    /// several kinds would average runs that are not alike, under a title that names one kind.
+    /// </summary>
+    private static string? TeachersDiffer(IReadOnlyList<string> teachers)
+    {
+        static string Kind(RunRecord r) =>
+            $"{r.Model.Backbone.ToString().ToLowerInvariant()} d={r.Model.Dim}{(r.Model.Backbone == Models.Backbone.LightGcn ? $" {r.Model.Layers} layers" : "")}";
+        var records = teachers.Select(RunDirectory.ReadRecord).ToList();
+        var kinds = records.Select(Kind).ToList();
+        if (kinds.Distinct().Count() > 1)
+            return "the teachers are of different kinds (" + string.Join(", ", teachers.Select((t, i) => $"{t}: {kinds[i]}")) + "): give teachers of one backbone and dimension";
+        var data = records.Select(r => JsonSerializer.Serialize(r.Data.WithFullPath() with { Seed = 0 }, JsonOptions.Default)).ToList();
+        // The data's seed may differ (a teacher's seed is the split's seed for random splits); the rest may not.
+        int other = data.FindIndex(d => d != data[0]);
+        return other < 0 ? null : $"teachers {teachers[0]} and {teachers[other]} were trained on different data or splits: give teachers of one dataset";
     }
 
     private static List<(string Method, int SeedIndex)> Jobs(ComparisonPlan plan) =>
@@ -253,41 +277,73 @@ public static class Comparison
         string.Join("; ", differences.Take(3).Select(d => SettingsDiff.Describe(d))) + (differences.Count > 3 ? $"; {differences.Count - 3} more" : "");
 
     /// <summary>
-    /// The plan's finished runs made with other settings (another teacher, seed, training option or method
-    /// setting), each with what differs: reusing them would report runs this plan did not ask for. Settings
-    /// a run's record lacks (older builds) are not compared.
+    /// The plan's finished runs, and its runs known only by a record in <see cref="ComparisonPlan.Records"/>, made
+    /// with other settings (another teacher, student dimension, seed, training option or method setting), each with
+    /// what differs: reusing them would report runs this plan did not ask for. Settings a run's record lacks (older
+    /// builds) are not compared.
     /// </summary>
     private static List<string> FinishedRunDifferences(ComparisonPlan plan, IReadOnlyList<(string Method, int SeedIndex)> jobs, IReadOnlyList<string> teachers)
     {
         var problems = new List<string>();
-        var backbones = new Dictionary<string, Models.Backbone>();
+        var teacherModels = new Dictionary<string, (Models.Backbone Backbone, int Dim)>();
         foreach (var (method, k) in jobs)
         {
             var dir = RunDir(plan, method, k);
-            if (!RunDirectory.IsFinished(dir)) continue;
+            var recordFile = Path.Combine(plan.Records, $"{method}-seed{k}.json");
+            bool finished = RunDirectory.IsFinished(dir);
+            if (!finished && !File.Exists(recordFile)) continue;
             var teacher = teachers[plan.Teachers is null ? 0 : k - 1];
-            // A teacher trained here may not exist yet (its directory deleted): it will have the plan's backbone.
-            if (!backbones.TryGetValue(teacher, out var backbone))
-                backbones[teacher] = backbone = RunDirectory.IsFinished(teacher) ? RunDirectory.ReadRecord(teacher).Model.Backbone : plan.Teacher.Backbone;
-            var (train, options) = SettingsOfRun(plan, method, k, backbone);
-            options ??= DistillationOptions.Defaults(method, backbone);
+            // A teacher trained here may not exist yet (its directory deleted): it will have the plan's backbone and dimension.
+            if (!teacherModels.TryGetValue(teacher, out var model))
+                teacherModels[teacher] = model = RunDirectory.IsFinished(teacher)
+                    ? (RunDirectory.ReadRecord(teacher).Model.Backbone, RunDirectory.ReadRecord(teacher).Model.Dim)
+                    : (plan.Teacher.Backbone, plan.Teacher.Dim);
+            var (train, options) = SettingsOfRun(plan, method, k, model.Backbone);
+            options ??= DistillationOptions.Defaults(method, model.Backbone);
             var wanted = new JsonObject
             {
+                ["dim"] = plan.StudentDim ?? Math.Max(1, model.Dim / 10),
                 ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
                 ["teacher"] = Path.TrimEndingDirectorySeparator(Path.GetFullPath(teacher)),
                 ["options"] = JsonSerializer.SerializeToNode(options, JsonOptions.Default),
             };
-            var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))?["distillation"] as JsonObject;
-            var recorded = new JsonObject
+            JsonObject recorded;
+            string what;
+            if (finished)
             {
-                ["train"] = JsonSerializer.SerializeToNode(RunDirectory.ReadRecord(dir).Train, JsonOptions.Default),
-                ["teacher"] = metrics?["teacher"]?.GetValue<string>() is { } t ? Path.TrimEndingDirectorySeparator(t) : null,
-                ["options"] = metrics?["options"]?.DeepClone(),
-            };
+                recorded = RecordedSettings(dir);
+                what = $"{method} seed {k}";
+            }
+            else
+            {
+                var record = JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(recordFile), JsonOptions.Default)!;
+                recorded = record.Settings?.DeepClone() as JsonObject ?? new JsonObject();
+                recorded["dim"] = record.Dim;
+                // Records of earlier builds hold no settings but the seed and the dimension.
+                if (record.Settings is null) recorded["train"] = new JsonObject { ["seed"] = record.Seed };
+                what = $"{method} seed {k} recorded in {recordFile}";
+            }
             var differences = SettingsDiff.Of(recorded, wanted, commonOnly: true);
-            if (differences.Count > 0) problems.Add($"{method} seed {k} ({Summary(differences)})");
+            if (differences.Count > 0) problems.Add($"{what} ({Summary(differences)})");
         }
         return problems;
+    }
+
+    /// <summary>
+    /// What a finished distillation run was made with, as a comparison checks it: the student's dimension, its
+    /// training options, its teacher (full path) and its method's options (metrics.json's distillation block).
+    /// </summary>
+    internal static JsonObject RecordedSettings(string dir)
+    {
+        var run = RunDirectory.ReadRecord(dir);
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))?["distillation"] as JsonObject;
+        return new JsonObject
+        {
+            ["dim"] = run.Model.Dim,
+            ["train"] = JsonSerializer.SerializeToNode(run.Train, JsonOptions.Default),
+            ["teacher"] = metrics?["teacher"]?.GetValue<string>() is { } t ? Path.TrimEndingDirectorySeparator(t) : null,
+            ["options"] = metrics?["options"]?.DeepClone(),
+        };
     }
 
     /// <summary>A method's k-th run directory in the comparison.</summary>

@@ -50,6 +50,12 @@ public sealed record RunSummary
     /// </summary>
     public Dictionary<string, double>? GradientShares { get; init; }
 
+    /// <summary>
+    /// What a distillation run was made with (student dimension, training options, teacher, method options), so that
+    /// a comparison can tell whether a record belongs to its plan; null for a teacher and in records of earlier builds.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject? Settings { get; init; }
+
     /// <summary>The method name of a teacher's record.</summary>
     public const string TeacherMethod = "teacher";
 
@@ -85,6 +91,7 @@ public sealed record RunSummary
             TrainSeconds = (double?)m["train_seconds"] ?? 0, PeakMemoryMb = (double?)m["peak_memory_mb"],
             Valid = Metrics(m["valid"]), Test = Metrics(m["test"]), ValidCurve = curve,
             Command = (string?)m["command"] ?? "",
+            Settings = method == TeacherMethod || m["distillation"] is null ? null : Comparison.RecordedSettings(dir),
         };
     }
 

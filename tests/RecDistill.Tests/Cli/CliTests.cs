@@ -114,6 +114,22 @@ public class CliTests
     }
 
     [Fact]
+    public void A_student_of_a_lightgcn_teacher_takes_lightgcn_s_default_weight_decay()
+    {
+        var root = TestData.TempDir();
+        string teacher = Path.Combine(root, "teacher"), student = Path.Combine(root, "student"), cmp = Path.Combine(root, "cmp");
+        var tiny = new[] { "--synthetic-users", "120", "--synthetic-items", "150", "--epochs", "2", "--eval-every", "1", "--threads", "1" };
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--model", "lightgcn", "--layers", "1", "--dim", "8", "--out", teacher }.Concat(tiny).ToArray()));
+        double Decay(string dir) => (double)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "run.json")))!["train"]!["weight_decay"]!;
+        Assert.Equal(1e-4, Decay(teacher));
+        // --model is not given (its default is bpr): the student's backbone is the teacher's, and so is the default.
+        Assert.Equal(0, CliApp.Run(new[] { "distill", "--teacher", teacher, "--method", "scratch", "--epochs", "2", "--threads", "1", "--out", student }));
+        Assert.Equal(1e-4, Decay(student));
+        Assert.Equal(0, CliApp.Run(new[] { "compare", "--teachers", teacher, "--methods", "scratch", "--epochs", "2", "--threads", "1", "--out", cmp }));
+        Assert.Equal(1e-4, Decay(Path.Combine(cmp, "runs", "scratch-seed1")));
+    }
+
+    [Fact]
     public async Task Without_a_terminal_progress_goes_to_standard_error_and_results_to_standard_output()
     {
         var dir = Path.Combine(TestData.TempDir(), "run");

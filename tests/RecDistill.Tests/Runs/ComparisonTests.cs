@@ -85,6 +85,51 @@ public class ComparisonTests
         Assert.Contains("options.kd.lambda 0.3 there, 0.9 here", lambda.Message);
         Assert.DoesNotContain("scratch seed 1", lambda.Message);
         Assert.Empty(Comparison.Run(plan).Failures); // the plan that made them still reuses them
+
+        // Students of another dimension are not reused under this plan's title.
+        var narrower = Assert.Throws<UserErrorException>(() => Comparison.Check(plan with { StudentDim = 2 }));
+        Assert.Contains("kd seed 1 (dim 4 there, 2 here)", narrower.Message);
+        // Nor are records standing alone in a records folder: the same check, from what the record holds.
+        var shared = Path.Combine(root, "shared-records");
+        Directory.CreateDirectory(shared);
+        foreach (var f in Directory.GetFiles(plan.Records)) File.Copy(f, Path.Combine(shared, Path.GetFileName(f)));
+        var elsewhere = plan with { OutDir = Path.Combine(root, "cmp2"), RecordsDir = shared, Train = Short with { Seed = Short.Seed + 5 } };
+        var records = Assert.Throws<UserErrorException>(() => Comparison.Check(elsewhere));
+        Assert.Contains($"kd seed 1 recorded in {Path.Combine(shared, "kd-seed1.json")} (", records.Message);
+        Assert.Contains("train.seed 7 there, 12 here", records.Message);
+        // A record of an earlier build (no settings) is still checked on its seed and dimension.
+        var old = JsonNode.Parse(File.ReadAllText(Path.Combine(shared, "kd-seed1.json")))!.AsObject();
+        old.Remove("settings");
+        File.WriteAllText(Path.Combine(shared, "kd-seed1.json"), old.ToJsonString());
+        var oldRecord = Assert.Throws<UserErrorException>(() => Comparison.Check(elsewhere with { StudentDim = 2 }));
+        Assert.Contains("(dim 4 there, 2 here", oldRecord.Message);
+    }
+
+    [Fact]
+    public void Teachers_of_several_kinds_or_a_student_as_teacher_are_refused()
+    {
+        var root = TestData.TempDir();
+        string Teacher(string name, int dim)
+        {
+            var dir = Path.Combine(root, name);
+            Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, dim), Short with { MaxEpochs = 2 }, new RunOutput(dir));
+            return dir;
+        }
+        var (a, b, wide) = (Teacher("a", 8), Teacher("b", 8), Teacher("wide", 12));
+        var plan = new ComparisonPlan
+        {
+            OutDir = Path.Combine(root, "cmp"), Data = Tiny, Teacher = new ModelShape(Backbone.Bpr, 8),
+            Train = Short with { MaxEpochs = 2 }, Methods = new[] { "scratch" }, Teachers = new[] { a, b },
+        };
+        Comparison.Check(plan);
+        var mixed = Assert.Throws<UserErrorException>(() => Comparison.Check(plan with { Teachers = new[] { a, wide } }));
+        Assert.Contains($"{a}: bpr d=8", mixed.Message);
+        Assert.Contains($"{wide}: bpr d=12", mixed.Message);
+        var student = Path.Combine(root, "student");
+        Workflow.Distill(a, "scratch", Short with { MaxEpochs = 2 }, output: new RunOutput(student));
+        var notTeacher = Assert.Throws<UserErrorException>(() => Comparison.Check(plan with { Teachers = new[] { a, student } }));
+        Assert.Contains($"teacher {student} is a distilled student (scratch of", notTeacher.Message);
+        Assert.False(Directory.Exists(plan.OutDir));
     }
 
     [Fact]
