@@ -92,9 +92,11 @@ public sealed class CompareCommand : Command<CompareSettings>
         var outDir = settings.Out ?? Path.Combine("runs", "compare");
         var recordsDir = settings.Records ?? Path.Combine(outDir, "records");
         var order = settings.MethodList;
-        foreach (var spec in settings.Import) ImportRun(spec, recordsDir);
+        // Every --import is checked now; its record is written only when the rest of the command is accepted.
+        var imports = settings.Import.Select(ReadImport).ToList();
         if (settings.ReportOnly)
         {
+            using var written = new PendingRecords(recordsDir, imports);
             var existing = ComparisonReport.ReadRecords(recordsDir);
             if (existing.Count == 0) throw new UserErrorException($"--report-only: no run records in {recordsDir}");
             // Without --methods, every method with records, the usual ones first.
@@ -105,6 +107,7 @@ public sealed class CompareCommand : Command<CompareSettings>
             Report(outDir, recordsDir, settings.Title ?? $"comparison ({shown} runs)", order, Array.Empty<string>());
             AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(Path.Combine(outDir, "results.md"))}[/] (and .csv, .json, PNG charts) from {shown} records in {Markup.Escape(recordsDir)}" +
                                    (shown < existing.Count ? $" ({existing.Count - shown} of other methods left out)" : ""));
+            written.Keep();
             return 0;
         }
 
@@ -136,11 +139,11 @@ public sealed class CompareCommand : Command<CompareSettings>
             () => File.Exists(Path.Combine(outDir, ResumableRun.ArgsFile))
                 ? $"{outDir} keeps its finished runs and the interrupted run's checkpoint; continue with recdistill compare --resume {outDir}"
                 : $"nothing was trained in {outDir}; run the same command again",
-            token => Compare(settings, outDir, recordsDir, order, configs, token));
+            token => Compare(settings, outDir, recordsDir, order, configs, imports, token));
     }
 
     private static int Compare(CompareSettings settings, string outDir, string recordsDir, string[] order,
-        Dictionary<string, TunedConfig> configs, CancellationToken cancellationToken)
+        Dictionary<string, TunedConfig> configs, IReadOnlyList<RunSummary> imports, CancellationToken cancellationToken)
     {
         var teachers = settings.TeacherList;
         var dataOptions = settings.ToOptions();
@@ -170,8 +173,12 @@ public sealed class CompareCommand : Command<CompareSettings>
             Configs = settings.Configs is null ? null : configs, Compute = settings.Compute, CommandLine = CliApp.CommandLine, Title = title,
         };
         // The plan is checked against what OUT holds before resume.json is written: a refused command must
-        // not leave its own arguments behind for the next --resume.
-        Comparison.Check(plan);
+        // not leave its own arguments behind for the next --resume, nor the records it imports.
+        using (var written = new PendingRecords(recordsDir, imports))
+        {
+            Comparison.Check(plan);
+            written.Keep();
+        }
         Directory.CreateDirectory(outDir);
         if (ResumableRun.Directory is null) ResumableRun.Record(outDir, "compare", CliApp.Args);
         var outcome = Comparison.Run(plan, reporter, ComparisonCharts.Write, cancellationToken);
@@ -180,8 +187,8 @@ public sealed class CompareCommand : Command<CompareSettings>
         return outcome.Failures.Count == 0 ? 0 : 4;
     }
 
-    /// <summary>--import METHOD[:K]=DIR: a run made by train/distill becomes a record of the comparison.</summary>
-    private static void ImportRun(string spec, string recordsDir)
+    /// <summary>--import METHOD[:K]=DIR: the record of a run made by train/distill, checked (written by <see cref="PendingRecords"/>).</summary>
+    private static RunSummary ReadImport(string spec)
     {
         int eq = spec.IndexOf('=');
         if (eq <= 0) throw new UserErrorException($"--import {spec}: expected METHOD[:K]=DIR, e.g. mkd:1=runs/mkd");
@@ -199,11 +206,43 @@ public sealed class CompareCommand : Command<CompareSettings>
         var made = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunDirectory.MetricsFile)))?["distillation"]?["method"]?.GetValue<string>();
         if (method == RunSummary.TeacherMethod ? made is not null : !string.Equals(made ?? "a train run (no method)", method, StringComparison.OrdinalIgnoreCase))
             throw new UserErrorException($"--import {spec}: {dir} is {(made is null ? "a train run" : $"a {made} run")}, not {(method == RunSummary.TeacherMethod ? "a teacher (a train run)" : $"a {method} run")}");
-        Directory.CreateDirectory(recordsDir);
         // A teacher imported without an index is a comparison's one teacher; teacher:K=DIR is the teacher of run K.
-        var record = RunSummary.FromRunDirectory(dir, method, method == RunSummary.TeacherMethod && parts.Length == 1 ? 0 : k);
-        ComparisonReport.WriteRecord(recordsDir, record);
-        AnsiConsole.MarkupLine($"[grey]recorded {Markup.Escape(dir)} as {Markup.Escape(record.FileName)}[/]");
+        return RunSummary.FromRunDirectory(dir, method, method == RunSummary.TeacherMethod && parts.Length == 1 ? 0 : k);
+    }
+
+    /// <summary>
+    /// Imported records written into the records folder for the rest of a command to read; unless <see cref="Keep"/>
+    /// is called (the command was accepted), disposing puts back what each file was before (or removes it).
+    /// </summary>
+    private sealed class PendingRecords : IDisposable
+    {
+        private readonly List<(string Path, string? Before)> _files = new();
+        private bool _keep;
+
+        public PendingRecords(string recordsDir, IReadOnlyList<RunSummary> records)
+        {
+            foreach (var record in records)
+            {
+                var path = Path.Combine(recordsDir, record.FileName);
+                _files.Add((path, File.Exists(path) ? File.ReadAllText(path) : null));
+                Directory.CreateDirectory(recordsDir);
+                ComparisonReport.WriteRecord(recordsDir, record);
+            }
+        }
+
+        public void Keep()
+        {
+            if (_keep) return;
+            _keep = true;
+            foreach (var (path, _) in _files) AnsiConsole.MarkupLine($"[grey]recorded {Markup.Escape(path)}[/]");
+        }
+
+        public void Dispose()
+        {
+            if (_keep) return;
+            foreach (var (path, before) in _files)
+                if (before is null) File.Delete(path); else AtomicFile.WriteText(path, before);
+        }
     }
 
     private static string Report(string outDir, string recordsDir, string title, IReadOnlyList<string> order, IReadOnlyList<string> failures) =>

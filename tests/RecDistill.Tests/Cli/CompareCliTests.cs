@@ -68,6 +68,13 @@ public class CompareCliTests
         Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--out", imported, "--import", "kd:4=" + Path.Combine(outDir, "teacher") }));
         Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--out", imported, "--import", "teacher:2=" + Path.Combine(outDir, "runs", "kd-seed1") }));
         Assert.False(File.Exists(Path.Combine(imported, "records", "kd-seed4.json")));
+        // A refused command writes none of its imports (nothing half-done): here its --methods have no records,
+        // and in a run, its --configs folder does not exist.
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--out", imported, "--methods", "sld", "--import", "kd:5=" + Path.Combine(outDir, "runs", "kd-seed1") }));
+        Assert.False(File.Exists(Path.Combine(imported, "records", "kd-seed5.json")));
+        Assert.Equal(2, CliApp.Run(new[] { "compare", "--teachers", Path.Combine(outDir, "teacher"), "--configs", Path.Combine(root, "nowhere"), "--methods", "kd",
+            "--records", Path.Combine(root, "recX"), "--out", Path.Combine(root, "cmpY"), "--import", "kd:1=" + Path.Combine(outDir, "runs", "kd-seed1") }));
+        Assert.False(Directory.Exists(Path.Combine(root, "recX")) && File.Exists(Path.Combine(root, "recX", "kd-seed1.json")));
 
         // A student is never written over its teacher.
         var teacherMetrics = File.ReadAllText(Path.Combine(outDir, "teacher", "metrics.json"));
