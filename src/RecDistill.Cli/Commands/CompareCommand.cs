@@ -131,6 +131,19 @@ public sealed class CompareCommand : Command<CompareSettings>
                     string.Join("; ", budgets.Select(g => $"{g.Key} trials for {string.Join(", ", g.Select(kv => kv.Key))}")) +
                     " (run recdistill tune --trials N for every method to give each the same)");
         }
+        // A run from the search's teacher with the search's seed repeats the trial that was chosen for its validation
+        // score (same teacher, seed and settings): reported as a fresh run, it would flatter the method.
+        if (settings.TeacherList is { } given)
+        {
+            static string Full(string dir) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
+            var repeats = (from kv in configs
+                           from k in Enumerable.Range(1, given.Length)
+                           where Full(given[k - 1]) == Full(kv.Value.Teacher) && settings.Seed + k - 1 == kv.Value.Seed
+                           select $"{kv.Key} run {k}").ToList();
+            if (repeats.Count > 0)
+                Console.Error.WriteLine($"warning: {string.Join(", ", repeats)} {(repeats.Count == 1 ? "distils" : "distil")} from the search's teacher with the search's seed, so each repeats " +
+                                        $"its chosen trial instead of drawing a fresh run; give another --seed (README: the benchmark protocol)");
+        }
         // Given teachers train nothing here, and a tuned method takes its own weight decay: --wd would be idle.
         if (settings.Wd is not null && settings.TeacherList is not null && settings.Configs is not null && configs.Count == order.Length)
             throw new UserErrorException($"--wd has no effect here: the teachers are given (--teachers) and every method takes its tuned weight decay from --configs {settings.Configs}");

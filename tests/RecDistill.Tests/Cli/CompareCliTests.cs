@@ -132,4 +132,25 @@ public class ComparisonReportTests
         Assert.Contains("(0.0180 vs 0.0200; the teacher is one run)", md);
         Assert.DoesNotContain("KD,", md);
     }
+    [Fact]
+    public void A_run_that_repeats_the_search_s_teacher_and_seed_is_warned_about()
+    {
+        var root = TestData.TempDir();
+        var teacher = Path.Combine(root, "teacher");
+        var tiny = new[] { "--epochs", "2", "--eval-every", "1", "--threads", "1" };
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--synthetic-users", "120", "--synthetic-items", "150", "--dim", "8", "--out", teacher }.Concat(tiny).ToArray()));
+        // The choice a search on this teacher with seed 2023 would have written.
+        var configs = Path.Combine(root, "tune");
+        Directory.CreateDirectory(configs);
+        var kd = new TunedConfig("kd", new TrialConfig("kd", 1e-3, new Dictionary<string, double> { ["lambda"] = 0.3, ["tau"] = 1 }), 0, 0.1, 2, 2023,
+            Path.GetFullPath(teacher), "2026-12-05T00:00:00Z");
+        File.WriteAllText(Path.Combine(configs, "kd.json"), System.Text.Json.JsonSerializer.Serialize(kd, RecDistill.Training.JsonOptions.Default));
+        string[] Compare(string seed, string outDir) => new[] { "compare", "--teachers", teacher, "--configs", configs, "--methods", "kd", "--seed", seed, "--out", Path.Combine(root, outDir) }.Concat(tiny).ToArray();
+        var (code, _, errors) = RecDistill.Tests.Serving.ServingCliTests.RunWithErrors(Compare("2023", "same"));
+        Assert.Equal(0, code);
+        Assert.Contains("warning: kd run 1 distils from the search's teacher with the search's seed", errors);
+        (code, _, errors) = RecDistill.Tests.Serving.ServingCliTests.RunWithErrors(Compare("1", "fresh"));
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("search's seed", errors);
+    }
 }
