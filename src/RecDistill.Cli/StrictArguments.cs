@@ -151,6 +151,14 @@ public static class StrictArguments
             if (idle is not null)
                 return $"{command}: {idle} has no effect with {rule.Flag} ({rule.Reason}; it takes {string.Join(", ", rule.Options)})";
         }
+        // Before the value rules: with compare --teachers, --layers is idle because the teachers are given, whatever
+        // --model's default says.
+        foreach (var rule in settings.GetCustomAttributes<NotWithAttribute>())
+        {
+            if (!given.Contains(rule.Flag)) continue;
+            var idle = rule.Options.FirstOrDefault(given.Contains);
+            if (idle is not null) return $"{command}: {idle} has no effect with {rule.Flag} ({rule.Reason})";
+        }
         foreach (var rule in settings.GetCustomAttributes<OnlyForAttribute>())
         {
             string value = (values.GetValueOrDefault(rule.Option) ?? rule.Fallback).ToLowerInvariant();
@@ -158,12 +166,6 @@ public static class StrictArguments
             var idle = rule.Options.FirstOrDefault(given.Contains);
             if (idle is not null)
                 return $"{command}: {idle} has no effect with {rule.Option} {value} ({rule.What} {string.Join(", ", rule.Values)})";
-        }
-        foreach (var rule in settings.GetCustomAttributes<NotWithAttribute>())
-        {
-            if (!given.Contains(rule.Flag)) continue;
-            var idle = rule.Options.FirstOrDefault(given.Contains);
-            if (idle is not null) return $"{command}: {idle} has no effect with {rule.Flag} ({rule.Reason})";
         }
         return null;
     }

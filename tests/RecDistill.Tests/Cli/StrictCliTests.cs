@@ -35,6 +35,7 @@ public class StrictCliTests
     [InlineData("compare --report-only --records r --epochs 5", "compare: --epochs has no effect with --report-only (it trains nothing and rebuilds the report from the records; it takes --out, --records, --methods, --title, --import)")]
     [InlineData("compare --teachers a,b --seeds 3", "compare: --seeds has no effect with --teachers (each teacher gives one run, on its own data and backbone)")]
     [InlineData("compare --teachers a --data x.csv", "compare: --data has no effect with --teachers (each teacher gives one run, on its own data and backbone)")]
+    [InlineData("compare --teachers a --layers 1", "compare: --layers has no effect with --teachers (each teacher gives one run, on its own data and backbone)")]
     [InlineData("tune --report-only --out d --trials 3", "tune: --trials has no effect with --report-only (it trains nothing and rebuilds trials.md and trials.csv from the records; it takes --out)")]
     [InlineData("distill --teacher t --method kd --lambda-nkd 0.3", "distill: --lambda-nkd has no effect with --method kd (NKD's settings, for --method nkd, mkd, nkd+cpd, nkd+sld)")]
     [InlineData("distill --teacher t --method KD --sld-tau 2", "distill: --sld-tau has no effect with --method kd (SLD's settings, for --method sld, mkd, nkd+sld, cpd+sld)")]
