@@ -102,6 +102,9 @@ public sealed class CompareCommand : Command<CompareSettings>
             // Without --methods, every method with records, the usual ones first.
             if (settings.Methods is null) order = ComparisonReport.MethodsOf(existing, MethodNames.Parse(MethodNames.All));
             int shown = existing.Count(r => r.Method == RunSummary.TeacherMethod || order.Contains(r.Method));
+            var absent = order.Where(m => existing.All(r => r.Method != m)).ToList();
+            if (absent.Count > 0 && absent.Count < order.Length)
+                Console.Error.WriteLine($"warning: {recordsDir} has no records of {string.Join(", ", absent)}: the report leaves them out");
             if (!existing.Any(r => order.Contains(r.Method)))
                 throw new UserErrorException($"--report-only: {recordsDir} has no records of {string.Join(", ", order)}");
             Report(outDir, recordsDir, settings.Title ?? $"comparison ({shown} runs)", order, Array.Empty<string>());
@@ -114,6 +117,8 @@ public sealed class CompareCommand : Command<CompareSettings>
         var configs = new Dictionary<string, TunedConfig>();
         if (settings.Configs is not null)
         {
+            if (!Directory.Exists(settings.Configs))
+                throw new UserErrorException($"--configs {settings.Configs}: no such directory (give the --out of a recdistill tune)");
             var missing = new List<string>();
             foreach (var m in order)
             {
@@ -123,7 +128,8 @@ public sealed class CompareCommand : Command<CompareSettings>
                 if (c is null) missing.Add(m); else configs[m] = c;
             }
             if (missing.Count > 0)
-                throw new UserErrorException($"--configs {settings.Configs} has no settings for {string.Join(", ", missing)} (run recdistill tune for them)");
+                throw new UserErrorException($"--configs {settings.Configs} has no settings for {string.Join(", ", missing)} (run recdistill tune for " +
+                    string.Join(", ", missing.Select(m => DistillationMethods.Ablations.Contains(m) ? $"{m} or mkd, whose weights an ablation takes" : m)) + ")");
             // Methods searched with different budgets are not compared on equal terms: say so, loudly.
             var budgets = configs.GroupBy(kv => kv.Value.Trials).OrderBy(g => g.Key).ToList();
             if (budgets.Count > 1)

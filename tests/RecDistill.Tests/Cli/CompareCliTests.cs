@@ -56,6 +56,12 @@ public class CompareCliTests
         Assert.Equal(0, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--out", report }));
         Assert.Equal(File.ReadAllText(Path.Combine(outDir, "results.csv")), File.ReadAllText(Path.Combine(report, "results.csv")));
         Assert.Equal(2, CliApp.Run(new[] { "compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--methods", "sld", "--out", report }));
+        var (_, _, absentWarning) = RecDistill.Tests.Serving.ServingCliTests.RunWithErrors("compare", "--report-only", "--records", Path.Combine(outDir, "records"), "--methods", "kd,sld", "--out", report);
+        Assert.Contains("has no records of sld: the report leaves them out", absentWarning);
+        var (noConfigs, _, configsError) = RecDistill.Tests.Serving.ServingCliTests.RunWithErrors("compare", "--teachers", Path.Combine(outDir, "teacher"), "--configs",
+            Path.Combine(root, "nowhere"), "--methods", "kd", "--out", Path.Combine(root, "cmpZ"));
+        Assert.Equal(2, noConfigs);
+        Assert.Contains("no such directory", configsError);
 
         // Runs made elsewhere (train/distill) join a comparison as records and are not run again.
         var imported = Path.Combine(root, "imported");
