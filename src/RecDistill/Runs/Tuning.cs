@@ -149,11 +149,23 @@ public static class Tuning
         cancellationToken.ThrowIfCancellationRequested();
         if (trials < 1) throw new UserErrorException($"a search needs at least 1 trial per method (not {trials})");
         reporter ??= SilentReporter.Instance;
-        CheckSearch(outDir, teacherDir, studentDim ?? Math.Max(1, RunDirectory.ReadRecord(teacherDir).Model.Dim / 10), train);
+        // Everything that can be checked is checked before anything is written: a call that fails here must not
+        // leave a search.json behind, which would refuse the next, correct call as "a search with other settings".
+        var methodList = methods.Select(m => m.ToLowerInvariant()).ToList();
+        foreach (var m in methodList) SpaceOf(m); // an unknown method
+        if (File.Exists(outDir)) throw new UserErrorException($"{outDir} is a file, not a search directory");
+        train.Validate();
+        var teacherRecord = RunDirectory.ReadRecord(teacherDir);
+        var shape = new ModelShape(teacherRecord.Model.Backbone, studentDim ?? Math.Max(1, teacherRecord.Model.Dim / 10), teacherRecord.Model.Layers);
+        shape.Validate();
+        var wanted = SearchSettings(teacherDir, shape.Dim, train);
+        CheckSearch(outDir, wanted, write: false);
+        // Opening the session reads the teacher's data and model.bin: a teacher that cannot be loaded stops here.
         using var session = TeacherSession.Open(teacherDir, compute, null, studentDim, reporter, withoutTest: true);
         if (session.Data.TestCount != 0) throw new InvalidOperationException("tuning must not see a test set");
+        CheckSearch(outDir, wanted, write: true); // again: another process may have begun the search meanwhile
         var result = new List<TunedConfig>();
-        foreach (var method in methods.Select(m => m.ToLowerInvariant()))
+        foreach (var method in methodList)
         {
             var records = new List<TrialRecord>();
             int elsewhere = 0;
@@ -292,22 +304,25 @@ public static class Tuning
     /// <summary>Name of the file that records what a search's trials share: teacher, student dimension, training settings.</summary>
     public const string SearchFile = "search.json";
 
-    /// <summary>
-    /// Records the search's shared settings in DIR/search.json, or checks them against the record: a
-    /// second call (to continue, or a second process) with another teacher, student dimension, seed or
-    /// training setting would mix trials of different searches, so it is refused, naming what differs.
-    /// </summary>
-    private static void CheckSearch(string outDir, string teacherDir, int studentDim, TrainOptions train)
+    /// <summary>What the search's trials share, as DIR/search.json records it.</summary>
+    private static JsonObject SearchSettings(string teacherDir, int studentDim, TrainOptions train) => new()
     {
-        var wanted = new JsonObject
-        {
-            ["teacher"] = Path.TrimEndingDirectorySeparator(Path.GetFullPath(teacherDir)),
-            ["student_dim"] = studentDim,
-            ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
-        };
+        ["teacher"] = Path.TrimEndingDirectorySeparator(Path.GetFullPath(teacherDir)),
+        ["student_dim"] = studentDim,
+        ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
+    };
+
+    /// <summary>
+    /// Checks the search's shared settings against DIR/search.json, and with <paramref name="write"/> records them
+    /// there when DIR has none: a second call (to continue, or a second process) with another teacher, student
+    /// dimension, seed or training setting would mix trials of different searches, so it is refused, naming what differs.
+    /// </summary>
+    private static void CheckSearch(string outDir, JsonObject wanted, bool write)
+    {
         var path = Path.Combine(outDir, SearchFile);
         if (!File.Exists(path))
         {
+            if (!write) return;
             Directory.CreateDirectory(outDir);
             AtomicFile.WriteText(path, wanted.ToJsonString(JsonOptions.Default));
             return;

@@ -118,6 +118,32 @@ public class TuningTests
     }
 
     [Fact]
+    public void A_call_refused_for_its_teacher_writes_nothing_and_leaves_the_directory_free()
+    {
+        var teacher = Teacher();
+        var root = TestData.TempDir();
+        var outDir = Path.Combine(root, "tune");
+        // Not a run directory (with --dim given, nothing else reads the teacher's record before the search would begin).
+        var notARun = Directory.CreateDirectory(Path.Combine(root, "notarun")).FullName;
+        Assert.Throws<UserErrorException>(() => Tuning.Tune(notARun, new[] { "scratch" }, Short, trials: 1, outDir, studentDim: 2));
+        Assert.False(Directory.Exists(outDir));
+        // A teacher whose run.json reads but whose model.bin does not.
+        var corrupt = Directory.CreateDirectory(Path.Combine(root, "corrupt")).FullName;
+        foreach (var file in Directory.GetFiles(teacher)) File.Copy(file, Path.Combine(corrupt, Path.GetFileName(file)));
+        File.WriteAllText(Path.Combine(corrupt, "model.bin"), "not a model");
+        Assert.Throws<DataFormatException>(() => Tuning.Tune(corrupt, new[] { "scratch" }, Short, trials: 1, outDir));
+        Assert.False(Directory.Exists(outDir));
+        Assert.Equal(2, CliApp.Run(new[] { "tune", "--teacher", corrupt, "--methods", "scratch", "--trials", "1", "--epochs", "2", "--out", outDir }));
+        Assert.False(Directory.Exists(outDir));
+        // An unknown method and bad training settings are refused before anything is written too.
+        Assert.Throws<UserErrorException>(() => Tuning.Tune(teacher, new[] { "scratch", "nosuch" }, Short, trials: 1, outDir));
+        Assert.Throws<ArgumentException>(() => Tuning.Tune(teacher, new[] { "scratch" }, Short with { BatchSize = 0 }, trials: 1, outDir));
+        Assert.False(Directory.Exists(outDir));
+        // The directory is free for the correct call.
+        Assert.Single(Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 1, outDir));
+    }
+
+    [Fact]
     public void A_distillation_without_test_trains_the_same_student_and_reports_no_test()
     {
         var teacher = Teacher();
