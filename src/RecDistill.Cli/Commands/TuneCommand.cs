@@ -26,7 +26,7 @@ public sealed class TuneSettings : TrainSettings
     public string Methods { get; set; } = MethodNames.All;
 
     [CommandOption("--trials <N>")]
-    [Description("Trials per method, the same for every method: trial 0 (METHOD/trial-0) is the method's defaults, trials 1 and on are drawn from the ranges in docs/distillation.md.")]
+    [Description("Trials per method, the same for every method: trial 0 (METHOD/trial-0) is the method's defaults, trials 1 and on are drawn from the ranges in docs/distillation.md. It is the search's budget: a search continued on the same --out keeps its count.")]
     [DefaultValue(8)]
     public int Trials { get; set; } = 8;
 

@@ -158,7 +158,7 @@ public static class Tuning
         var teacherRecord = RunDirectory.ReadRecord(teacherDir);
         var shape = new ModelShape(teacherRecord.Model.Backbone, studentDim ?? Math.Max(1, teacherRecord.Model.Dim / 10), teacherRecord.Model.Layers);
         shape.Validate();
-        var wanted = SearchSettings(teacherDir, shape.Dim, train);
+        var wanted = SearchSettings(teacherDir, shape.Dim, train, trials);
         CheckSearch(outDir, wanted, write: false);
         // Opening the session reads the teacher's data and model.bin: a teacher that cannot be loaded stops here.
         using var session = TeacherSession.Open(teacherDir, compute, null, studentDim, reporter, withoutTest: true);
@@ -301,21 +301,23 @@ public static class Tuning
         return $" ({done.Count} of {trials} trials done, {more} more at their mean)";
     }
 
-    /// <summary>Name of the file that records what a search's trials share: teacher, student dimension, training settings.</summary>
+    /// <summary>Name of the file that records what a search's trials share: teacher, student dimension, trial count, training settings.</summary>
     public const string SearchFile = "search.json";
 
     /// <summary>What the search's trials share, as DIR/search.json records it.</summary>
-    private static JsonObject SearchSettings(string teacherDir, int studentDim, TrainOptions train) => new()
+    private static JsonObject SearchSettings(string teacherDir, int studentDim, TrainOptions train, int trials) => new()
     {
         ["teacher"] = Path.TrimEndingDirectorySeparator(Path.GetFullPath(teacherDir)),
         ["student_dim"] = studentDim,
+        ["trials"] = trials,
         ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
     };
 
     /// <summary>
     /// Checks the search's shared settings against DIR/search.json, and with <paramref name="write"/> records them
     /// there when DIR has none: a second call (to continue, or a second process) with another teacher, student
-    /// dimension, seed or training setting would mix trials of different searches, so it is refused, naming what differs.
+    /// dimension, trial count, seed or training setting would mix trials of different searches or change the
+    /// budget of some methods only, so it is refused, naming what differs.
     /// </summary>
     private static void CheckSearch(string outDir, JsonObject wanted, bool write)
     {
@@ -336,10 +338,39 @@ public static class Tuning
         {
             throw new UserErrorException($"{path}: not a search record ({e.Message})");
         }
-        var differences = SettingsDiff.Of(recorded, wanted, commonOnly: false).Select(d => SettingsDiff.Describe(d, OptionOf)).ToList();
+        // A search.json of an earlier build lacks the trial count: its METHOD.json files name the count, its
+        // trial records bound it from below; the count so found (or, with neither, the one asked for) is checked
+        // like a recorded one and then written to the record.
+        bool upgrade = false;
+        if (recorded["trials"] is null)
+        {
+            int asked = (int)wanted["trials"]!;
+            var (named, atLeast) = TrialsOnRecord(outDir);
+            recorded["trials"] = named ?? Math.Max(asked, atLeast);
+            upgrade = true;
+        }
+        var differences = SettingsDiff.Of(recorded, wanted, commonOnly: false);
         if (differences.Count > 0)
-            throw new UserErrorException($"{outDir} holds a search with other settings ({string.Join("; ", differences)}): " +
-                "continue it with the same teacher and options, or give another --out");
+            throw new UserErrorException($"{outDir} holds a search with other settings ({string.Join("; ", differences.Select(d => SettingsDiff.Describe(d, OptionOf)))}): " +
+                "continue it with the same teacher and options, or give another --out" +
+                (differences.Any(d => d.Key == "trials")
+                    ? " (the trial count is the search's budget, the same for every method: a search is neither cut short nor extended)"
+                    : ""));
+        if (upgrade && write) AtomicFile.WriteText(path, recorded.ToJsonString(JsonOptions.Default));
+    }
+
+    /// <summary>
+    /// The trial count of a search in <paramref name="outDir"/> as its files show it: the largest that a
+    /// METHOD.json names (null when there is none), and one more than the highest trial recorded.
+    /// </summary>
+    private static (int? Named, int AtLeast) TrialsOnRecord(string outDir)
+    {
+        var methods = DistillationMethods.AllNames.Where(m => Directory.Exists(Path.Combine(outDir, m))).ToList();
+        var named = methods.Select(m => ReadTuned(outDir, m)?.Trials).Max();
+        int atLeast = methods.SelectMany(m => Directory.GetFiles(Path.Combine(outDir, m), "trial-*.json"))
+            .Select(f => int.TryParse(Path.GetFileNameWithoutExtension(f)["trial-".Length..], CultureInfo.InvariantCulture, out int k) ? k + 1 : 0)
+            .DefaultIfEmpty(0).Max();
+        return (named, atLeast);
     }
 
     /// <summary>A search record's key as the CLI option that sets it (the key itself where none does).</summary>
@@ -347,7 +378,7 @@ public static class Tuning
     {
         "teacher" => "--teacher", "student_dim" => "--dim", "train.max_epochs" => "--epochs", "train.eval_every" => "--eval-every",
         "train.patience" => "--patience", "train.learning_rate" => "--lr", "train.batch_size" => "--batch-size",
-        "train.negatives_per_pair" => "--negatives", "train.seed" => "--seed", "train.sparse_adam" => "--adam",
+        "train.negatives_per_pair" => "--negatives", "train.seed" => "--seed", "train.sparse_adam" => "--adam", "trials" => "--trials",
         _ => key,
     };
 

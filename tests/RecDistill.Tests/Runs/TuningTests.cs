@@ -112,9 +112,40 @@ public class TuningTests
         Assert.Contains("--teacher", moved.Message);
         Assert.False(Directory.Exists(Path.Combine(outDir, "kd"))); // nothing of the refused calls was written
 
-        // The same settings continue the search, with more trials if asked.
-        var more = Assert.Single(Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 2, outDir));
-        Assert.Equal(2, more.Trials);
+        // The same settings continue the search.
+        var same = Assert.Single(Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 1, outDir));
+        Assert.Equal(1, same.Trials);
+    }
+
+    [Fact]
+    public void A_search_keeps_its_trial_count_and_refuses_another_naming_both()
+    {
+        var teacher = Teacher();
+        var outDir = Path.Combine(TestData.TempDir(), "tune");
+        Tuning.Tune(teacher, new[] { "scratch", "kd" }, Short, trials: 2, outDir);
+        Assert.Equal(2, (int)JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, Tuning.SearchFile)))!["trials"]!);
+        var choice = File.ReadAllText(Path.Combine(outDir, "kd.json"));
+
+        // Fewer trials would rewrite kd.json from the first one only, more would extend one method's budget: both refused.
+        var fewer = Assert.Throws<UserErrorException>(() => Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 1, outDir));
+        Assert.Contains("--trials 2 there, 1 here", fewer.Message);
+        Assert.Contains("the trial count is the search's budget", fewer.Message);
+        var more = Assert.Throws<UserErrorException>(() => Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 3, outDir));
+        Assert.Contains("--trials 2 there, 3 here", more.Message);
+        Assert.Equal(choice, File.ReadAllText(Path.Combine(outDir, "kd.json")));
+        Assert.False(File.Exists(Path.Combine(outDir, "kd", "trial-2.json")));
+
+        // A search.json of an earlier build has no trial count: the search's METHOD.json files name it.
+        var search = Path.Combine(outDir, Tuning.SearchFile);
+        var old = JsonNode.Parse(File.ReadAllText(search))!.AsObject();
+        old.Remove("trials");
+        File.WriteAllText(search, old.ToJsonString());
+        fewer = Assert.Throws<UserErrorException>(() => Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 1, outDir));
+        Assert.Contains("--trials 2 there, 1 here", fewer.Message);
+        Assert.Null(JsonNode.Parse(File.ReadAllText(search))!["trials"]); // a refused call writes nothing
+        Assert.Equal(2, Assert.Single(Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 2, outDir)).Trials);
+        Assert.Equal(2, (int)JsonNode.Parse(File.ReadAllText(search))!["trials"]!); // recorded from now on
+        Assert.Equal(choice, File.ReadAllText(Path.Combine(outDir, "kd.json")));
     }
 
     [Fact]
