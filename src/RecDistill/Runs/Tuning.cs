@@ -158,7 +158,7 @@ public static class Tuning
         var teacherRecord = RunDirectory.ReadRecord(teacherDir);
         var shape = new ModelShape(teacherRecord.Model.Backbone, studentDim ?? Math.Max(1, teacherRecord.Model.Dim / 10), teacherRecord.Model.Layers);
         shape.Validate();
-        var wanted = SearchSettings(teacherDir, shape.Dim, train, trials);
+        var wanted = SearchSettings(teacherDir, shape.Dim, train, trials, TeacherFingerprint(teacherDir));
         CheckSearch(outDir, wanted, write: false);
         // Opening the session reads the teacher's data and model.bin: a teacher that cannot be loaded stops here.
         using var session = TeacherSession.Open(teacherDir, compute, null, studentDim, reporter, withoutTest: true);
@@ -305,13 +305,28 @@ public static class Tuning
     public const string SearchFile = "search.json";
 
     /// <summary>What the search's trials share, as DIR/search.json records it.</summary>
-    private static JsonObject SearchSettings(string teacherDir, int studentDim, TrainOptions train, int trials) => new()
+    private static JsonObject SearchSettings(string teacherDir, int studentDim, TrainOptions train, int trials, string fingerprint) => new()
     {
         ["teacher"] = Path.TrimEndingDirectorySeparator(Path.GetFullPath(teacherDir)),
+        [TeacherFingerprintKey] = fingerprint,
         ["student_dim"] = studentDim,
         ["trials"] = trials,
         ["train"] = JsonSerializer.SerializeToNode(train, JsonOptions.Default),
     };
+
+    private const string TeacherFingerprintKey = "teacher_model_sha256";
+
+    /// <summary>
+    /// The SHA-256 of the teacher's model.bin (lower-case hex): what identifies the teacher beyond its path, so that
+    /// a teacher retrained in the same directory does not continue the search of the one it replaced.
+    /// </summary>
+    private static string TeacherFingerprint(string teacherDir)
+    {
+        var path = RunDirectory.ModelPath(teacherDir);
+        if (!File.Exists(path)) throw new DataFormatException(path, 0, "model file does not exist");
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+    }
 
     /// <summary>
     /// Checks the search's shared settings against DIR/search.json, and with <paramref name="write"/> records them
@@ -342,6 +357,13 @@ public static class Tuning
         // trial records bound it from below; the count so found (or, with neither, the one asked for) is checked
         // like a recorded one and then written to the record.
         bool upgrade = false;
+        // It lacks the teacher's fingerprint too: the current teacher's is adopted (its path was checked, all that
+        // build could check) and recorded, so that from now on a teacher replaced at that path is refused.
+        if (recorded[TeacherFingerprintKey] is null)
+        {
+            recorded[TeacherFingerprintKey] = wanted[TeacherFingerprintKey]!.DeepClone();
+            upgrade = true;
+        }
         if (recorded["trials"] is null)
         {
             int asked = (int)wanted["trials"]!;
@@ -351,12 +373,18 @@ public static class Tuning
         }
         var differences = SettingsDiff.Of(recorded, wanted, commonOnly: false);
         if (differences.Count > 0)
-            throw new UserErrorException($"{outDir} holds a search with other settings ({string.Join("; ", differences.Select(d => SettingsDiff.Describe(d, OptionOf)))}): " +
+            throw new UserErrorException($"{outDir} holds a search with other settings ({string.Join("; ", differences.Select(Describe))}): " +
                 "continue it with the same teacher and options, or give another --out" +
                 (differences.Any(d => d.Key == "trials")
                     ? " (the trial count is the search's budget, the same for every method: a search is neither cut short nor extended)"
                     : ""));
         if (upgrade && write) AtomicFile.WriteText(path, recorded.ToJsonString(JsonOptions.Default));
+
+        string Describe((string Key, string? There, string? Here) d) => d.Key == TeacherFingerprintKey
+            ? $"the teacher's model.bin has SHA-256 {Short(d.There)} there, {Short(d.Here)} here: " +
+              $"the teacher at {(string?)wanted["teacher"]} is not the one the search began with"
+            : SettingsDiff.Describe(d, OptionOf);
+        static string Short(string? hash) => hash?.Trim('"') is { } h ? (h.Length > 12 ? h[..12] + "..." : h) : "(none)";
     }
 
     /// <summary>

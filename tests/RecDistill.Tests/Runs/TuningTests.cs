@@ -175,6 +175,33 @@ public class TuningTests
     }
 
     [Fact]
+    public void A_teacher_replaced_at_its_path_does_not_continue_the_search()
+    {
+        var teacher = Teacher();
+        var outDir = Path.Combine(TestData.TempDir(), "tune");
+        Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 1, outDir);
+        var search = Path.Combine(outDir, Tuning.SearchFile);
+        var fingerprint = (string)JsonNode.Parse(File.ReadAllText(search))!["teacher_model_sha256"]!;
+        Assert.Equal(64, fingerprint.Length);
+
+        // The teacher retrained in its directory with another learning rate: same path, same dimension, another model.
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Short with { LearningRate = Short.LearningRate / 2 }, new RunOutput(teacher) { Overwrite = true });
+        var replaced = Assert.Throws<UserErrorException>(() => Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 1, outDir));
+        Assert.Contains($"the teacher's model.bin has SHA-256 {fingerprint[..12]}... there", replaced.Message);
+        Assert.Contains("is not the one the search began with", replaced.Message);
+        Assert.False(Directory.Exists(Path.Combine(outDir, "kd")));
+
+        // A search.json of an earlier build has no fingerprint: the current teacher's is adopted and recorded.
+        var old = JsonNode.Parse(File.ReadAllText(search))!.AsObject();
+        old.Remove("teacher_model_sha256");
+        File.WriteAllText(search, old.ToJsonString());
+        Assert.Single(Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 1, outDir));
+        var adopted = (string)JsonNode.Parse(File.ReadAllText(search))!["teacher_model_sha256"]!;
+        Assert.NotEqual(fingerprint, adopted);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(teacher, "model.bin")))), adopted);
+    }
+
+    [Fact]
     public void A_distillation_without_test_trains_the_same_student_and_reports_no_test()
     {
         var teacher = Teacher();
