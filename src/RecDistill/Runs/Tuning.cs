@@ -419,18 +419,48 @@ public static class Tuning
             ? phase.Where(x => x.GradientShare > 0).Select(x => (x.Term, x.GradientShare)).ToList()
             : null;
 
-    /// <summary>DIR/METHOD.json written by <see cref="Tune"/>, or null when DIR has none for the method.</summary>
+    /// <summary>
+    /// DIR/METHOD.json written by <see cref="Tune"/>, or null when DIR has none for the method. A file that is not
+    /// one (a key missing, null or unknown, a parameter the method does not search, a value that is no finite
+    /// number) or that holds another method's settings is refused with <see cref="UserErrorException"/>, naming it.
+    /// </summary>
     public static TunedConfig? ReadTuned(string dir, string method)
     {
-        var path = Path.Combine(dir, method.ToLowerInvariant() + ".json");
-        return File.Exists(path) ? ReadJson<TunedConfig>(path) : null;
+        method = method.ToLowerInvariant();
+        var path = Path.Combine(dir, method + ".json");
+        if (!File.Exists(path)) return null;
+        var tuned = ReadJson<TunedConfig>(path, StrictJson);
+        var searched = SpaceOf(method).Skip(1).Select(d => d.Name).ToList();
+        string? problem =
+            tuned.Method != method ? $"its \"method\" is {tuned.Method}, not {method} (another method's settings saved as {method}.json?)"
+            : tuned.Config.Method != method ? $"its \"config\" is of {tuned.Config.Method}, not {method}"
+            : tuned.Config.Parameters.Keys.FirstOrDefault(k => !searched.Contains(k)) is { } unknown
+                ? $"{method} has no searched parameter \"{unknown}\" (" + (searched.Count == 0 ? "it searches the weight decay only)" : $"it searches {string.Join(", ", searched)})")
+            : !(tuned.Config.WeightDecay >= 0) || double.IsInfinity(tuned.Config.WeightDecay) ? $"weight_decay {tuned.Config.WeightDecay} is not 0 or a positive number"
+            : tuned.Config.Parameters.FirstOrDefault(p => !double.IsFinite(p.Value)) is { Key: not null } bad ? $"{bad.Key} {bad.Value} is not a finite number"
+            : null;
+        if (problem is not null) throw new UserErrorException($"{path}: not a tuned config of {method}: {problem}");
+        return tuned;
     }
 
-    private static T ReadJson<T>(string path)
+    /// <summary>
+    /// JSON options for files a user may have written by hand (METHOD.json in a --configs folder): every key
+    /// known and present, none null where a value is needed.
+    /// </summary>
+    private static readonly JsonSerializerOptions StrictJson = new(JsonOptions.Default)
+    {
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+        RespectRequiredConstructorParameters = true,
+        RespectNullableAnnotations = true,
+    };
+
+    private static T ReadJson<T>(string path) => ReadJson<T>(path, JsonOptions.Default);
+
+    private static T ReadJson<T>(string path, JsonSerializerOptions options)
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(File.ReadAllText(path), JsonOptions.Default)
+            return JsonSerializer.Deserialize<T>(File.ReadAllText(path), options)
                    ?? throw new UserErrorException($"{path}: empty record");
         }
         catch (JsonException e)

@@ -272,6 +272,62 @@ public class TuningTests
     }
 
     [Fact]
+    public void A_malformed_or_mismatched_tuned_config_is_refused_naming_the_file()
+    {
+        // The files tune wrote for the benchmark read as they always did.
+        var bench = Path.Combine(TestData.RepoRoot, "results", "citeulike", "bench", "tune");
+        foreach (var file in Directory.GetFiles(bench, "*.json"))
+        {
+            var method = Path.GetFileNameWithoutExtension(file);
+            var tuned = Tuning.ReadTuned(bench, method)!;
+            Assert.Equal(method, tuned.Method);
+            Assert.Equal(8, tuned.Trials);
+            Assert.Equal(JsonNode.Parse(File.ReadAllText(file))!["config"]!["parameters"]!.AsObject().Count, tuned.Config.Parameters.Count);
+        }
+        var mkd = File.ReadAllText(Path.Combine(bench, "mkd.json"));
+        var sld = File.ReadAllText(Path.Combine(bench, "sld.json"));
+
+        var dir = TestData.TempDir();
+        var kd = Path.Combine(dir, "kd.json");
+        void Refused(string json, string expected)
+        {
+            File.WriteAllText(kd, json);
+            var e = Assert.Throws<UserErrorException>(() => Tuning.ReadTuned(dir, "kd"));
+            Assert.Contains(kd, e.Message);
+            Assert.Contains(expected, e.Message);
+        }
+        Refused("{}", "missing required properties");
+        Refused(sld, "its \"method\" is sld, not kd");
+        var node = JsonNode.Parse(sld)!;
+        node["method"] = "kd";
+        Refused(node.ToJsonString(), "its \"config\" is of sld, not kd");
+        node["config"]!["method"] = "kd";
+        Refused(node.ToJsonString(), "kd has no searched parameter \"beta\" (it searches lambda, tau)");
+        node = JsonNode.Parse(mkd.Replace("mkd", "kd", StringComparison.Ordinal))!;
+        node["config"]!["parameters"] = new JsonObject { ["lambda"] = 0.5, ["tau"] = 2.0 };
+        node["tuned_by"] = "hand";
+        Refused(node.ToJsonString(), "'tuned_by' could not be mapped");
+        node.AsObject().Remove("tuned_by");
+        node["config"]!["weight_decay"] = null;
+        Refused(node.ToJsonString(), "weight_decay");
+        node["config"]!["weight_decay"] = -1e-4;
+        Refused(node.ToJsonString(), "weight_decay -0.0001 is not 0 or a positive number");
+        node["config"]!["weight_decay"] = 1e-4;
+        File.WriteAllText(kd, node.ToJsonString());
+        Assert.Equal(2.0, Tuning.ReadTuned(dir, "kd")!.Config.Parameters["tau"]);
+
+        // compare --configs: one line naming the file, exit 2, nothing trained.
+        File.WriteAllText(kd, "{}");
+        var outDir = Path.Combine(TestData.TempDir(), "compare");
+        var (code, _, errors) = Serving.ServingCliTests.RunWithErrors("compare", "--methods", "kd", "--seeds", "1", "--teacher-dim", "8", "--epochs", "2",
+            "--synthetic-users", "120", "--synthetic-items", "150", "--configs", dir, "--out", outDir);
+        Assert.Equal(2, code);
+        Assert.Contains(kd, errors);
+        Assert.DoesNotContain("   at ", errors);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
     public void Compare_refuses_configs_that_miss_a_method()
     {
         var dir = TestData.TempDir();
