@@ -15,8 +15,16 @@ public sealed record SearchDimension(string Name, double Low, double High, bool 
 /// <summary>A method's settings for one trial: the student's weight decay and the method's searched parameters.</summary>
 public sealed record TrialConfig(string Method, double WeightDecay, IReadOnlyDictionary<string, double> Parameters);
 
-/// <summary>A finished trial: its settings and what it reached on validation (test is never seen).</summary>
-public sealed record TrialRecord(int Trial, TrialConfig Config, double ValidNdcg20, int BestEpoch, int EpochsRun, double TrainSeconds);
+/// <summary>
+/// A finished trial: its settings and what it reached on validation (test is never seen). A trial whose training
+/// diverged has a <see cref="Failure"/>, a <see cref="ValidNdcg20"/> of -1 (below every real score) and is never chosen.
+/// </summary>
+public sealed record TrialRecord(int Trial, TrialConfig Config, double ValidNdcg20, int BestEpoch, int EpochsRun, double TrainSeconds)
+{
+    /// <summary>Why the trial failed ("training diverged: ..."), or null for a trial that ran to its end.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Failure { get; init; }
+}
 
 /// <summary>A tuned method: the trial with the best validation NDCG@20 (the earliest of equals), as compare reads it.</summary>
 public sealed record TunedConfig(string Method, TrialConfig Config, int Trial, double ValidNdcg20, int Trials, int Seed,
@@ -165,6 +173,7 @@ public static class Tuning
         if (session.Data.TestCount != 0) throw new InvalidOperationException("tuning must not see a test set");
         CheckSearch(outDir, wanted, write: true); // again: another process may have begun the search meanwhile
         var result = new List<TunedConfig>();
+        var allFailed = new List<string>();
         foreach (var method in methodList)
         {
             var records = new List<TrialRecord>();
@@ -197,8 +206,21 @@ public static class Tuning
                 reporter.Message($"{method} trial {k} ({k + 1} of {trials}): weight decay {config.WeightDecay:G3}" +
                     string.Concat(config.Parameters.Select(p => $", {p.Key} {p.Value:G4}")) + Remaining(outDir, method, trials));
                 var output = new RunOutput(dir) { Overwrite = true, Resume = File.Exists(RunDirectory.CheckpointPath(dir)), Command = "tune" };
-                var run = session.Distill(method, train with { WeightDecay = config.WeightDecay }, Apply(config, session.Backbone), output, cancellationToken);
-                var record = new TrialRecord(k, config, run.Valid["ndcg@20"], run.Train.BestEpoch, run.Train.EpochsRun, Math.Round(run.Train.TrainSeconds, 1));
+                TrialRecord record;
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                try
+                {
+                    var run = session.Distill(method, train with { WeightDecay = config.WeightDecay }, Apply(config, session.Backbone), output, cancellationToken);
+                    record = new TrialRecord(k, config, run.Valid["ndcg@20"], run.Train.BestEpoch, run.Train.EpochsRun, Math.Round(run.Train.TrainSeconds, 1));
+                }
+                catch (TrainingDivergedException e)
+                {
+                    // A diverging trial is an outcome of its settings, not a fault of the search: it is recorded as
+                    // failed (so that the next call does not run it again), never chosen, and the search goes on.
+                    record = new TrialRecord(k, config, FailedScore, 0, 0, Math.Round(clock.Elapsed.TotalSeconds, 1))
+                        { Failure = $"training diverged: {e.Message}" };
+                    reporter.Message($"{method} trial {k} failed, recorded as such: {record.Failure}");
+                }
                 AtomicFile.WriteText(recordPath, JsonSerializer.Serialize(record, JsonOptions.Default));
                 records.Add(record);
                 claim.Release();
@@ -214,7 +236,14 @@ public static class Tuning
                     continue;
                 }
             }
-            var best = records.OrderByDescending(r => r.ValidNdcg20).ThenBy(r => r.Trial).First();
+            var best = records.Where(r => r.Failure is null).OrderByDescending(r => r.ValidNdcg20).ThenBy(r => r.Trial).FirstOrDefault();
+            if (best is null)
+            {
+                reporter.Message($"{method}: every one of its {trials} trials failed: no choice, no {method}.json");
+                allFailed.Add(method);
+                WriteReport(outDir);
+                continue;
+            }
             var tuned = new TunedConfig(method, best.Config, best.Trial, best.ValidNdcg20, trials, train.Seed,
                 Path.GetFullPath(teacherDir), DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
             // A repeated call that chooses the same keeps the record as it is (its creation time included).
@@ -227,14 +256,21 @@ public static class Tuning
             result.Add(tuned);
             WriteReport(outDir);
         }
+        if (allFailed.Count > 0)
+            throw new TrainingDivergedException($"every trial of {string.Join(", ", allFailed)} failed (see {Path.Combine(outDir, "trials.md")}): " +
+                (allFailed.Count == 1 ? "it has" : "they have") + " no choice and no METHOD.json" +
+                (result.Count > 0 ? $"; the choices of {string.Join(", ", result.Select(t => t.Method))} were" : ""));
         return result;
     }
+
+    /// <summary>The validation score recorded for a failed trial: below every real NDCG@20, so that no build chooses it.</summary>
+    private const double FailedScore = -1;
 
     /// <summary>
     /// Writes OUT/trials.md and OUT/trials.csv from the trial records in <paramref name="outDir"/>: every
     /// trial of every method (its weight decay and parameters, validation NDCG@20, epochs, seconds), the
-    /// chosen one marked; what the search saw of each parameter's effect, on validation only. For a method
-    /// with several loss terms, each trial whose history.csv is at hand also shows each term's share of
+    /// chosen one marked, a failed trial with its failure in place of the score (none in the CSV); what the
+    /// search saw of each parameter's effect, on validation only. For a method with several loss terms, each trial whose history.csv is at hand also shows each term's share of
     /// the gradient norm on the student vectors over its run: how its weights moved the balance.
     /// </summary>
     public static void WriteReport(string outDir)
@@ -248,10 +284,12 @@ public static class Tuning
             var trials = Directory.GetFiles(Path.Combine(outDir, m), "trial-*.json").Select(ReadJson<TrialRecord>).OrderBy(t => t.Trial).ToList();
             if (trials.Count == 0) continue;
             int chosen = ReadTuned(outDir, m)?.Trial ?? -1;
+            int failed = trials.Count(t => t.Failure is not null);
+            string state = chosen >= 0 ? "" : failed == trials.Count ? ", every trial failed: no choice" : ", search not finished";
             budget.Add((m, trials.Count, trials.Sum(t => t.TrainSeconds)));
             var shares = trials.Select(t => GradientShares(Path.Combine(outDir, m, $"trial-{t.Trial}"))).ToList();
             bool withShares = shares.Any(x => x is not null);
-            md.Append(CultureInfo.InvariantCulture, $"\n## {m} ({trials.Count} trials{(chosen < 0 ? ", search not finished" : "")})\n\n")
+            md.Append(CultureInfo.InvariantCulture, $"\n## {m} ({trials.Count} trials{(failed > 0 ? $", {failed} failed" : "")}{state})\n\n")
               .Append("| trial | weight decay | parameters | valid ndcg@20 | best epoch | epochs | train s |")
               .Append(withShares ? " gradient shares (whole run) |\n|---|---|---|---|---|---|---|---|\n" : "\n|---|---|---|---|---|---|---|\n");
             for (int i = 0; i < trials.Count; i++)
@@ -260,7 +298,7 @@ public static class Tuning
                 var parameters = string.Join(" ", t.Config.Parameters.Select(p => FormattableString.Invariant($"{p.Key}={p.Value:G4}")));
                 string mark = t.Trial == chosen ? " (chosen)" : "";
                 md.Append(CultureInfo.InvariantCulture,
-                    $"| {t.Trial}{mark} | {t.Config.WeightDecay:G3} | {parameters} | {t.ValidNdcg20:F4} | {t.BestEpoch} | {t.EpochsRun} | {t.TrainSeconds:F0} |");
+                    $"| {t.Trial}{mark} | {t.Config.WeightDecay:G3} | {parameters} | {(t.Failure is null ? t.ValidNdcg20.ToString("F4", CultureInfo.InvariantCulture) : $"failed: {Headline(t.Failure)}")} | {t.BestEpoch} | {t.EpochsRun} | {t.TrainSeconds:F0} |");
                 if (withShares)
                     md.Append(' ').Append(shares[i] is { } s
                         ? string.Join(", ", s.OrderByDescending(x => x.Share).Select(x => FormattableString.Invariant($"{x.Term} {100 * x.Share:F1}%")))
@@ -268,7 +306,7 @@ public static class Tuning
                 md.Append('\n');
                 var csvShares = shares[i] is { } c ? string.Join(" ", c.Select(x => FormattableString.Invariant($"{x.Term}={x.Share:F4}"))) : "";
                 csv.Append(CultureInfo.InvariantCulture,
-                    $"{m},{t.Trial},{(t.Trial == chosen ? 1 : 0)},{t.Config.WeightDecay:G4},{parameters},{t.ValidNdcg20:F6},{t.BestEpoch},{t.EpochsRun},{t.TrainSeconds:F1},{csvShares}\n");
+                    $"{m},{t.Trial},{(t.Trial == chosen ? 1 : 0)},{t.Config.WeightDecay:G4},{parameters},{(t.Failure is null ? t.ValidNdcg20.ToString("F6", CultureInfo.InvariantCulture) : "")},{t.BestEpoch},{t.EpochsRun},{t.TrainSeconds:F1},{csvShares}\n");
             }
         }
         if (budget.Count > 0)
@@ -281,6 +319,9 @@ public static class Tuning
         AtomicFile.WriteText(Path.Combine(outDir, "trials.md"), md.ToString());
         AtomicFile.WriteText(Path.Combine(outDir, "trials.csv"), csv.ToString());
     }
+
+    /// <summary>A failure's first clause, for a table cell: "training diverged: loss is NaN at epoch 3, batch 2/5".</summary>
+    private static string Headline(string failure) => failure.Split(" (")[0].Split(';')[0].Replace('|', '/');
 
     private static string TrialRecordPath(string outDir, string method, int trial) => Path.Combine(outDir, method, $"trial-{trial}.json");
 

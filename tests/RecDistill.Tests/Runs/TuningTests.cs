@@ -202,6 +202,51 @@ public class TuningTests
     }
 
     [Fact]
+    public void A_diverging_trial_is_recorded_as_failed_and_the_search_goes_on()
+    {
+        var teacher = Teacher();
+        var outDir = Path.Combine(TestData.TempDir(), "tune");
+        // A learning rate of 1e30 makes every trial's loss non-finite in its first epoch.
+        var wild = Short with { LearningRate = 1e30 };
+        var e = Assert.Throws<TrainingDivergedException>(() => Tuning.Tune(teacher, new[] { "scratch", "kd" }, wild, trials: 2, outDir));
+        Assert.Contains("every trial of scratch, kd failed", e.Message);
+        var records = new[] { "scratch", "kd" }.SelectMany(m => Enumerable.Range(0, 2).Select(k => Path.Combine(outDir, m, $"trial-{k}.json"))).ToList();
+        foreach (var path in records)
+        {
+            var record = JsonNode.Parse(File.ReadAllText(path))!;
+            Assert.StartsWith("training diverged: loss is", (string)record["failure"]!);
+            Assert.Equal(-1, (double)record["valid_ndcg20"]!);
+        }
+        Assert.Null(Tuning.ReadTuned(outDir, "scratch"));
+        Assert.Null(Tuning.ReadTuned(outDir, "kd"));
+        var md = File.ReadAllText(Path.Combine(outDir, "trials.md"));
+        Assert.Contains("## kd (2 trials, 2 failed, every trial failed: no choice)", md);
+        Assert.Contains("| failed: training diverged: loss is ", md);
+        Assert.Contains("scratch,1,0,", File.ReadAllText(Path.Combine(outDir, "trials.csv")));
+        // Run again: the failed trials are recorded, so nothing trains again, and the answer is the same.
+        var stamps = records.ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        Assert.Throws<TrainingDivergedException>(() => Tuning.Tune(teacher, new[] { "scratch", "kd" }, wild, trials: 2, outDir));
+        Assert.All(stamps, kv => Assert.Equal(kv.Value, File.GetLastWriteTimeUtc(kv.Key)));
+        // From the command line: exit code 3 and one line saying which method has no choice.
+        var (code, _, errors) = Serving.ServingCliTests.RunWithErrors("tune", "--teacher", teacher, "--methods", "scratch", "--trials", "1",
+            "--lr", "1e30", "--epochs", "2", "--out", Path.Combine(TestData.TempDir(), "cli"));
+        Assert.Equal(3, code);
+        Assert.Contains("every trial of scratch failed", errors);
+
+        // The choice passes over a failed trial, whatever its recorded score.
+        var mixed = Path.Combine(TestData.TempDir(), "mixed");
+        var first = Assert.Single(Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 2, mixed));
+        var chosenPath = Path.Combine(mixed, "kd", $"trial-{first.Trial}.json");
+        var chosen = JsonNode.Parse(File.ReadAllText(chosenPath))!;
+        chosen["failure"] = "training diverged: loss is NaN at epoch 2, batch 1/3 (injected by the test)";
+        File.WriteAllText(chosenPath, chosen.ToJsonString());
+        File.Delete(Path.Combine(mixed, "kd.json"));
+        var second = Assert.Single(Tuning.Tune(teacher, new[] { "kd" }, Short, trials: 2, mixed));
+        Assert.Equal(1 - first.Trial, second.Trial);
+        Assert.Contains("## kd (2 trials, 1 failed)", File.ReadAllText(Path.Combine(mixed, "trials.md")));
+    }
+
+    [Fact]
     public void A_distillation_without_test_trains_the_same_student_and_reports_no_test()
     {
         var teacher = Teacher();
