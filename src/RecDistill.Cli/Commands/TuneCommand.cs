@@ -56,6 +56,10 @@ public sealed class TuneCommand : Command<TuneSettings>
         if (settings.ReportOnly)
         {
             if (!Directory.Exists(outDir)) throw new UserErrorException($"--out {outDir}: no such directory");
+            // A folder without a trial record holds no search: an empty report would hide a wrong --out.
+            if (!DistillationMethods.AllNames.Any(m => Directory.Exists(Path.Combine(outDir, m)) &&
+                                                       Directory.EnumerateFiles(Path.Combine(outDir, m), "trial-*.json").Any()))
+                throw new UserErrorException($"--out {outDir} holds no search: it has no METHOD/trial-K.json record (tune writes them)");
             Tuning.WriteReport(outDir);
             AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(Path.Combine(outDir, "trials.md"))}[/] and trials.csv");
             return 0;
@@ -69,13 +73,24 @@ public sealed class TuneCommand : Command<TuneSettings>
     {
         var tuned = Tuning.Tune(settings.Teacher, settings.MethodList, settings.ToTrainOptions(), settings.Trials, outDir,
             settings.Dim, settings.Compute, ConsoleReporter.Instance, cancellationToken);
+        // Methods whose last trials other processes still run have no choice yet: this process wrote no METHOD.json for them.
+        var pending = settings.MethodList.Where(m => tuned.All(x => x.Method != m)).ToList();
+        string trialsMd = Markup.Escape(Path.Combine(outDir, "trials.md"));
+        if (tuned.Count == 0)
+        {
+            AnsiConsole.MarkupLine($"chose nothing here: other processes still run trials of {string.Join(", ", pending)}, and the one that ends " +
+                                   $"a method's last trial writes its METHOD.json; wrote [blue]{trialsMd}[/] and trials.csv (every trial so far)");
+            return 0;
+        }
         var t = new Table().Border(TableBorder.Rounded).Title($"tuned on validation ({settings.Trials} trials per method)");
         foreach (var c in new[] { "method", "trial", "valid ndcg@20", "weight decay", "parameters" }) t.AddColumn(c);
         foreach (var x in tuned)
             t.AddRow(x.Method, x.Trial.ToString(CultureInfo.InvariantCulture), x.ValidNdcg20.ToString("F4"), x.Config.WeightDecay.ToString("G3"),
                 Markup.Escape(string.Join(", ", x.Config.Parameters.Select(p => $"{p.Key} {p.Value:G4}"))));
         AnsiConsole.Write(t);
-        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]: METHOD.json for compare --configs {Markup.Escape(outDir)}, trials.md/.csv (every trial)");
+        AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(outDir)}[/]: {string.Join(", ", tuned.Select(x => x.Method + ".json"))} for compare --configs " +
+                               $"{Markup.Escape(outDir)}, trials.md/.csv (every trial)" +
+                               (pending.Count > 0 ? $"; other processes still run trials of {string.Join(", ", pending)}" : ""));
         return 0;
     }
 }

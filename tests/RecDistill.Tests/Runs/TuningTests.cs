@@ -388,6 +388,40 @@ public class TuningTests
 public class TuneCliTests
 {
     [Fact]
+    public void Tune_says_what_it_wrote_and_report_only_refuses_a_folder_without_a_search()
+    {
+        var dir = TestData.TempDir();
+        var teacher = Path.Combine(dir, "teacher");
+        Workflow.Train(TestData.TinySynthetic(3), new ModelShape(Backbone.Bpr, 16), TestData.ShortTraining(5), new RunOutput(teacher));
+        var tune = Path.Combine(dir, "tune");
+        string[] args = { "tune", "--teacher", teacher, "--methods", "scratch", "--trials", "1", "--epochs", "2", "--out", tune };
+
+        // The only trial is held by another process: this one chooses nothing and must not claim scratch.json.
+        var lockPath = Path.Combine(tune, "scratch", "trial-0.lock");
+        Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
+        using (new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            var (code, output, _) = Serving.ServingCliTests.RunWithErrors(args);
+            Assert.Equal(0, code);
+            Assert.Contains("chose nothing here", output);
+            Assert.DoesNotContain("METHOD.json for compare", output);
+            Assert.DoesNotContain("scratch.json for compare", output);
+            Assert.False(File.Exists(Path.Combine(tune, "scratch.json")));
+        }
+        var (again, written, _) = Serving.ServingCliTests.RunWithErrors(args);
+        Assert.Equal(0, again);
+        Assert.Contains("scratch.json for compare --configs", written);
+
+        // --report-only on a folder that holds no search: an error naming it, and no empty report.
+        var empty = Directory.CreateDirectory(Path.Combine(dir, "empty")).FullName;
+        var (refused, _, errors) = Serving.ServingCliTests.RunWithErrors("tune", "--report-only", "--out", empty);
+        Assert.Equal(2, refused);
+        Assert.Contains($"--out {empty} holds no search", errors);
+        Assert.Empty(Directory.GetFileSystemEntries(empty));
+        Assert.Equal(0, CliApp.Run(new[] { "tune", "--report-only", "--out", tune }));
+    }
+
+    [Fact]
     public void Tune_then_compare_with_configs_runs_each_method_with_its_chosen_settings()
     {
         var dir = TestData.TempDir();
