@@ -239,7 +239,7 @@ public static class Tuning
             var best = records.Where(r => r.Failure is null).OrderByDescending(r => r.ValidNdcg20).ThenBy(r => r.Trial).FirstOrDefault();
             if (best is null)
             {
-                reporter.Message($"{method}: every one of its {trials} trials failed: no choice, no {method}.json");
+                reporter.Message($"{method}: every trial failed ({trials} of {trials}): no choice, no {method}.json");
                 allFailed.Add(method);
                 WriteReport(outDir);
                 continue;
@@ -259,7 +259,7 @@ public static class Tuning
         if (allFailed.Count > 0)
             throw new TrainingDivergedException($"every trial of {string.Join(", ", allFailed)} failed (see {Path.Combine(outDir, "trials.md")}): " +
                 (allFailed.Count == 1 ? "it has" : "they have") + " no choice and no METHOD.json" +
-                (result.Count > 0 ? $"; the choices of {string.Join(", ", result.Select(t => t.Method))} were" : ""));
+                (result.Count > 0 ? $"; the choices of {string.Join(", ", result.Select(t => t.Method))} were written" : ""));
         return result;
     }
 
@@ -270,8 +270,9 @@ public static class Tuning
     /// Writes OUT/trials.md and OUT/trials.csv from the trial records in <paramref name="outDir"/>: every
     /// trial of every method (its weight decay and parameters, validation NDCG@20, epochs, seconds), the
     /// chosen one marked, a failed trial with its failure in place of the score (none in the CSV); what the
-    /// search saw of each parameter's effect, on validation only. For a method with several loss terms, each trial whose history.csv is at hand also shows each term's share of
-    /// the gradient norm on the student vectors over its run: how its weights moved the balance.
+    /// search saw of each parameter's effect, on validation only. For a method with several loss terms,
+    /// each trial whose history.csv is at hand also shows each term's share of the gradient norm on the
+    /// student vectors over its run: how its weights moved the balance.
     /// </summary>
     public static void WriteReport(string outDir)
     {

@@ -12,7 +12,7 @@ public class TuningTests
     private static readonly DataOptions Tiny = TestData.TinySynthetic(3);
     private static readonly TrainOptions Short = TestData.ShortTraining(5);
 
-    private static string Teacher()
+    internal static string Teacher()
     {
         var dir = Path.Combine(TestData.TempDir(), "teacher");
         Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Short, new RunOutput(dir));
@@ -390,9 +390,8 @@ public class TuneCliTests
     [Fact]
     public void Tune_says_what_it_wrote_and_report_only_refuses_a_folder_without_a_search()
     {
+        var teacher = TuningTests.Teacher();
         var dir = TestData.TempDir();
-        var teacher = Path.Combine(dir, "teacher");
-        Workflow.Train(TestData.TinySynthetic(3), new ModelShape(Backbone.Bpr, 16), TestData.ShortTraining(5), new RunOutput(teacher));
         var tune = Path.Combine(dir, "tune");
         string[] args = { "tune", "--teacher", teacher, "--methods", "scratch", "--trials", "1", "--epochs", "2", "--out", tune };
 
