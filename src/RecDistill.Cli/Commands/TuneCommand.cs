@@ -71,7 +71,9 @@ public sealed class TuneCommand : Command<TuneSettings>
 
     private static int Tune(TuneSettings settings, string outDir, CancellationToken cancellationToken)
     {
-        var tuned = Tuning.Tune(settings.Teacher, settings.MethodList, settings.ToTrainOptions(), settings.Trials, outDir,
+        // The students take the teacher's backbone, and without --wd its default weight decay (the library refuses a teacher that is no run).
+        var backbone = RunDirectory.IsFinished(settings.Teacher) ? RunDirectory.ReadRecord(settings.Teacher).Model.Backbone : (Models.Backbone?)null;
+        var tuned = Tuning.Tune(settings.Teacher, settings.MethodList, settings.ToTrainOptions(backbone), settings.Trials, outDir,
             settings.Dim, settings.Compute, ConsoleReporter.Instance, cancellationToken);
         // Methods whose last trials other processes still run have no choice yet: this process wrote no METHOD.json for them.
         var pending = settings.MethodList.Where(m => tuned.All(x => x.Method != m)).ToList();

@@ -127,6 +127,9 @@ public class CliTests
         Assert.Equal(1e-4, Decay(student));
         Assert.Equal(0, CliApp.Run(new[] { "compare", "--teachers", teacher, "--methods", "scratch", "--epochs", "2", "--threads", "1", "--out", cmp }));
         Assert.Equal(1e-4, Decay(Path.Combine(cmp, "runs", "scratch-seed1")));
+        var tune = Path.Combine(root, "tune");
+        Assert.Equal(0, CliApp.Run(new[] { "tune", "--teacher", teacher, "--methods", "scratch", "--trials", "1", "--epochs", "2", "--threads", "1", "--out", tune }));
+        Assert.Equal(1e-4, Decay(Path.Combine(tune, "scratch", "trial-0")));
     }
 
     [Fact]
