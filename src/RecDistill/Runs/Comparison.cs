@@ -219,6 +219,9 @@ public static class Comparison
                 throw new UserErrorException($"teacher {t} is a distilled student ({student["method"]?.GetValue<string>() ?? "a method"} of {student["teacher"]?.GetValue<string>() ?? "a teacher"}), not a teacher: give runs written by train (or a comparison's teacher)");
         }
         if (plan.Teachers is { Count: > 1 } && TeachersDiffer(plan.Teachers) is { } mixed) throw new UserErrorException(mixed);
+        // A damaged teacher model would fail only when its first run starts, after OUT and its records were written.
+        foreach (var t in plan.Teachers ?? [])
+            ModelFile.Read(Path.Combine(t, ModelFile.FileName));
         var teachers = plan.Teachers ?? new[] { Path.Combine(plan.OutDir, "teacher") };
         var problems = new List<string>();
         if (plan.Teachers is null && OwnTeacherDifferences(plan, teachers[0]) is { } teacher) problems.Add(teacher);

@@ -129,6 +129,11 @@ public class ComparisonTests
         Workflow.Distill(a, "scratch", Short with { MaxEpochs = 2 }, output: new RunOutput(student));
         var notTeacher = Assert.Throws<UserErrorException>(() => Comparison.Check(plan with { Teachers = new[] { a, student } }));
         Assert.Contains($"teacher {student} is a distilled student (scratch of", notTeacher.Message);
+        // A damaged teacher model is found before anything is written, not when its first run starts.
+        var model = Path.Combine(b, ModelFile.FileName);
+        File.WriteAllBytes(model, File.ReadAllBytes(model)[..100]);
+        var damaged = Assert.Throws<DataFormatException>(() => Comparison.Run(plan));
+        Assert.Contains("checksum mismatch", damaged.Message);
         Assert.False(Directory.Exists(plan.OutDir));
     }
 
