@@ -214,9 +214,7 @@ public static class Comparison
         foreach (var t in plan.Teachers ?? [])
         {
             if (!RunDirectory.IsFinished(t)) throw new UserErrorException($"teacher {t} holds no finished run (metrics.json is missing)");
-            // A student (a distill run, or one of a comparison's or a search's) is no teacher: its metrics name its own.
-            if (JsonNode.Parse(File.ReadAllText(Path.Combine(t, RunDirectory.MetricsFile)))?["distillation"] is JsonObject student)
-                throw new UserErrorException($"teacher {t} is a distilled student ({student["method"]?.GetValue<string>() ?? "a method"} of {student["teacher"]?.GetValue<string>() ?? "a teacher"}), not a teacher: give runs written by train (or a comparison's teacher)");
+            RunDirectory.CheckIsTeacher(t);
         }
         if (plan.Teachers is { Count: > 1 } && TeachersDiffer(plan.Teachers) is { } mixed) throw new UserErrorException(mixed);
         // A damaged teacher model would fail only when its first run starts, after OUT and its records were written.

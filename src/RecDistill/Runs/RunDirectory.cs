@@ -37,6 +37,17 @@ public static class RunDirectory
     /// <summary>Finished: metrics.json is written last, so its presence means the run completed.</summary>
     public static bool IsFinished(string dir) => File.Exists(Path.Combine(dir, MetricsFile));
 
+    /// <summary>
+    /// Refuses a finished run that is a distilled student (its metrics.json names its method and teacher) where a
+    /// teacher is asked for: a comparison's or a search's students would then learn from a student.
+    /// </summary>
+    internal static void CheckIsTeacher(string dir)
+    {
+        if (JsonNode.Parse(File.ReadAllText(Path.Combine(dir, MetricsFile)))?["distillation"] is JsonObject student)
+            throw new UserErrorException($"teacher {dir} is a distilled student ({student["method"]?.GetValue<string>() ?? "a method"} of " +
+                $"{student["teacher"]?.GetValue<string>() ?? "a teacher"}), not a teacher: give runs written by train (or a comparison's teacher)");
+    }
+
     /// <summary>Path of the run's model file (best-validation weights).</summary>
     public static string ModelPath(string dir) => Path.Combine(dir, ModelFile.FileName);
 

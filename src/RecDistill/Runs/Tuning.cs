@@ -164,6 +164,7 @@ public static class Tuning
         if (File.Exists(outDir)) throw new UserErrorException($"{outDir} is a file, not a search directory");
         train.Validate();
         var teacherRecord = RunDirectory.ReadRecord(teacherDir);
+        RunDirectory.CheckIsTeacher(teacherDir);
         var shape = new ModelShape(teacherRecord.Model.Backbone, studentDim ?? Math.Max(1, teacherRecord.Model.Dim / 10), teacherRecord.Model.Layers);
         shape.Validate();
         var wanted = SearchSettings(teacherDir, shape.Dim, train, trials, TeacherFingerprint(teacherDir));

@@ -172,6 +172,11 @@ public class TuningTests
         Assert.False(Directory.Exists(outDir));
         // The directory is free for the correct call.
         Assert.Single(Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 1, outDir));
+        // A search's own trial (a distilled student) is no teacher for another search.
+        var other = Path.Combine(root, "tune2");
+        var student = Assert.Throws<UserErrorException>(() => Tuning.Tune(Path.Combine(outDir, "scratch", "trial-0"), new[] { "scratch" }, Short, trials: 1, other));
+        Assert.Contains("is a distilled student (scratch of", student.Message);
+        Assert.False(Directory.Exists(other));
     }
 
     [Fact]
