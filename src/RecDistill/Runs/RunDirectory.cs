@@ -64,6 +64,19 @@ public static class RunDirectory
         Directory.CreateDirectory(dir);
     }
 
+    /// <summary>
+    /// The data options a run was trained with. Earlier builds recorded the path as typed: a relative one that is
+    /// not found from the current directory is refused with what it was, not reported as a missing file.
+    /// </summary>
+    internal static DataOptions RecordedData(string dir, RunRecord record)
+    {
+        var path = record.Data.Path;
+        if (path is not null && !Path.IsPathRooted(path) && !File.Exists(path) && !Directory.Exists(path))
+            throw new UserErrorException($"{Path.Combine(dir, RunFile)} names its data by the relative path '{path}' (a record of an earlier build), " +
+                $"which is not found from {Environment.CurrentDirectory}: give the data (--data), or work from the directory the run was trained in");
+        return record.Data;
+    }
+
     /// <summary>Reads the run's record; a missing or unreadable one is a <see cref="UserErrorException"/>.</summary>
     public static RunRecord ReadRecord(string dir)
     {
@@ -91,7 +104,7 @@ public static class RunDirectory
         string dir, ComputeOptions compute, DataOptions? dataOverride = null, IRunReporter? reporter = null)
     {
         var record = ReadRecord(dir);
-        var dataOptions = dataOverride ?? record.Data;
+        var dataOptions = dataOverride ?? RecordedData(dir, record);
         var data = Workflow.LoadData(dataOptions, reporter ?? SilentReporter.Instance);
         var model = ModelFile.Load(ModelPath(dir), data, compute.Resolve());
         return (record, dataOptions, data, model);
@@ -144,7 +157,9 @@ public static class RunDirectory
     public static void Write(string dir, string command, string commandLine, DataOptions dataOptions, TrainOptions train,
         SplitDataset data, RunOutcome run, JsonObject? extra = null)
     {
-        var record = new RunRecord(command, dataOptions, train, ModelFile.ConfigOf(run.Model),
+        // The data path made absolute: evaluate, export and distill read it back from any working directory, and a
+        // relative one would silently name another file there (or none).
+        var record = new RunRecord(command, dataOptions.WithFullPath(), train, ModelFile.ConfigOf(run.Model),
             DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
         AtomicFile.WriteText(Path.Combine(dir, RunFile), JsonSerializer.Serialize(record, JsonOptions.Default));
         // Methods' per-epoch diagnostics (e.g. CPD's inconsistency rate) become extra columns.

@@ -289,7 +289,7 @@ public sealed class TeacherSession : IDisposable
         compute ??= ComputeOptions.Cpu;
         var device = compute.Resolve();
         using var kernels = KernelSwitch.Use(compute.Kernels);
-        var dataOptions = data ?? record.Data;
+        var dataOptions = data ?? RunDirectory.RecordedData(teacherDir, record);
         var split = Workflow.LoadData(dataOptions, reporter);
         if (withoutTest) split = Tuning.WithoutTest(split);
         var teacher = FrozenTeacher.Load(RunDirectory.ModelPath(teacherDir), split, device);

@@ -1,0 +1,49 @@
+using System.Text.Json.Nodes;
+using RecDistill.Data;
+using RecDistill.Models;
+using RecDistill.Runs;
+
+namespace RecDistill.Tests.Runs;
+
+/// <summary>run.json names the data so that evaluate, export and distill find the same file from any directory.</summary>
+public class RunRecordPathTests
+{
+    /// <summary>40 users with up to 8 of 30 items each, as user,item lines.</summary>
+    private static string Csv(string dir)
+    {
+        string path = Path.Combine(dir, "d.csv");
+        File.WriteAllLines(path, Enumerable.Range(0, 320).Select(n => $"u{n / 8},i{(n * 7919) % 30}").Distinct());
+        return path;
+    }
+
+    [Fact]
+    public void A_relative_data_path_is_recorded_absolute()
+    {
+        var root = TestData.TempDir();
+        var csv = Csv(root);
+        // The path as a user types it, relative to the working directory (the test's own, left as it is).
+        var relative = Path.GetRelativePath(Environment.CurrentDirectory, csv);
+        Assert.False(Path.IsPathRooted(relative));
+        var run = Path.Combine(root, "run");
+        Workflow.Train(new DataOptions { Format = DataFormat.Csv, Path = relative, MinUserInteractions = 0 }, new ModelShape(Backbone.Bpr, 4),
+            TestData.ShortTraining(1) with { MaxEpochs = 1 }, new RunOutput(run));
+        var recorded = (string)JsonNode.Parse(File.ReadAllText(Path.Combine(run, RunDirectory.RunFile)))!["data"]!["path"]!;
+        Assert.Equal(Path.GetFullPath(csv), recorded);
+    }
+
+    [Fact]
+    public void An_earlier_record_s_relative_path_that_is_not_found_is_explained()
+    {
+        var root = TestData.TempDir();
+        var run = Path.Combine(root, "run");
+        Workflow.Train(new DataOptions { Format = DataFormat.Csv, Path = Csv(root), MinUserInteractions = 0 }, new ModelShape(Backbone.Bpr, 4),
+            TestData.ShortTraining(1) with { MaxEpochs = 1 }, new RunOutput(run));
+        var file = Path.Combine(run, RunDirectory.RunFile);
+        var record = JsonNode.Parse(File.ReadAllText(file))!;
+        record["data"]!["path"] = "no-such-dir-7f3/d.csv";
+        File.WriteAllText(file, record.ToJsonString());
+        var e = Assert.Throws<UserErrorException>(() => Workflow.Evaluate(run));
+        Assert.Contains("names its data by the relative path 'no-such-dir-7f3/d.csv'", e.Message);
+        Assert.Contains("--data", e.Message);
+    }
+}
