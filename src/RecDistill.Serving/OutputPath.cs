@@ -17,6 +17,7 @@ internal static class OutputPath
     internal static bool IsSpecial(string path)
     {
         if (!OperatingSystem.IsLinux()) return false;
+        if (StandardStream(path) is not null) return true; // whatever it points to: a terminal, a pipe, or a file the shell opened
         var buffer = new byte[256]; // struct statx: stx_mode is the 16-bit field at offset 28 on every architecture
         try
         {
@@ -102,13 +103,35 @@ internal static class OutputPath
         catch (InvalidOperationException) { return false; }
     }
 
-    /// <summary>Writes <paramref name="path"/>, a special file (<see cref="IsSpecial"/>), straight through.</summary>
+    /// <summary>
+    /// Writes <paramref name="path"/>, a special file (<see cref="IsSpecial"/>), straight through. The process's own
+    /// standard output or error (/dev/stdout, /dev/fd/1, /proc/self/fd/1, and 2 likewise) is written through the
+    /// descriptor it already has: opening the name again would start at offset 0 of a file the shell redirected it
+    /// to, over what was written there before.
+    /// </summary>
     internal static void WriteThrough(string path, Action<Stream> write)
     {
+        if (StandardStream(path) is { } fd)
+        {
+            Console.Out.Flush();
+            Console.Error.Flush();
+            using var standard = fd == 1 ? Console.OpenStandardOutput() : Console.OpenStandardError();
+            write(standard);
+            standard.Flush();
+            return;
+        }
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
         write(stream);
         stream.Flush();
     }
+
+    /// <summary>1 or 2 when <paramref name="path"/> names this process's standard output or error, else null.</summary>
+    private static int? StandardStream(string path) => Path.GetFullPath(path) switch
+    {
+        "/dev/stdout" or "/dev/fd/1" or "/proc/self/fd/1" => 1,
+        "/dev/stderr" or "/dev/fd/2" or "/proc/self/fd/2" => 2,
+        _ => null,
+    };
 
     private const int AtFdCwd = -100;
     private const uint StatxType = 0x1;

@@ -87,4 +87,24 @@ public class AtomicFileTests
         Assert.Equal("user,rank,item\n", await reader);
         Assert.True(AtomicFile.IsSpecialFile(fifo));
     }
+    [LinuxFact]
+    public void Standard_output_redirected_to_a_file_keeps_what_the_shell_wrote_around_it()
+    {
+        // { echo BEFORE; recdistill recommend ... --out /dev/stdout; echo AFTER; } > log.txt: /dev/stdout names
+        // log.txt, a regular file; a rename over it, or a fresh open at offset 0, would lose BEFORE or AFTER.
+        var dir = TestData.TempDir();
+        var model = Path.Combine(dir, "student.rdm");
+        RecDistill.Serving.CompactModelFile.Write(model, RecDistill.Serving.CompactModel.Create(RecDistill.Serving.ModelBackbone.Bpr, 0, 2,
+            new float[] { 1, 0, 0, 1 }, new float[] { 1, 0, 0, 1, 1, 1 }, ["u1", "u2"], ["i1", "i2", "i3"], [[0], [1]], RecDistill.Serving.VectorPrecision.Fp32));
+        var log = Path.Combine(dir, "log.txt");
+        var cli = Path.Combine(AppContext.BaseDirectory, "RecDistill.Cli.dll");
+        var psi = new System.Diagnostics.ProcessStartInfo("bash") { UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add($"{{ echo BEFORE; dotnet '{cli}' recommend --model '{model}' --user u1 --k 2 --out /dev/stdout; echo AFTER; }} > '{log}'");
+        using (var p = System.Diagnostics.Process.Start(psi)!) p.WaitForExit();
+        var lines = File.ReadAllLines(log);
+        Assert.Equal("BEFORE", lines[0]);
+        Assert.Equal("AFTER", lines[^1]);
+        Assert.Contains(lines, l => l.StartsWith("u1,1,", StringComparison.Ordinal));
+    }
 }
