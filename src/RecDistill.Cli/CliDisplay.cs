@@ -11,7 +11,12 @@ public sealed class ConsoleReporter : IRunReporter
 {
     public static ConsoleReporter Instance { get; } = new();
 
-    public void Message(string text) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(text)}[/]");
+    /// <summary>A progress note (resuming, reusing, a run's start): on a terminal in grey; without one, on stderr, apart from the results.</summary>
+    public void Message(string text)
+    {
+        if (AnsiConsole.Profile.Capabilities.Interactive) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(text)}[/]");
+        else Console.Error.WriteLine(text);
+    }
 
     /// <summary>On a terminal a spinner with the description; without one, the description as a line on stderr.</summary>
     public T Step<T>(string description, Func<T> work)

@@ -153,6 +153,14 @@ public class CliTests
         // Nor the status of a step (loading the data): a line on standard error.
         Assert.DoesNotContain("Loading ", output);
         Assert.Contains("Loading synthetic", stderr);
+        // Nor a progress note (here: a resumed run that had not reached its first checkpoint).
+        var again = Path.Combine(TestData.TempDir(), "again");
+        ResumableRun.Record(again, "train", new[] { "--synthetic-users", "100", "--synthetic-items", "120", "--dim", "8", "--epochs", "2",
+            "--threads", "1", "--out", again });
+        var (resumeCode, resumeOut, resumeErr) = RecDistill.Tests.Serving.ServingCliTests.RunWithErrors("train", "--resume", again);
+        Assert.Equal(0, resumeCode);
+        Assert.DoesNotContain("has no checkpoint yet", resumeOut);
+        Assert.Contains("has no checkpoint yet", resumeErr);
         // (A bar without a terminal prints its state every few seconds: the run is long enough for that.)
         Assert.Contains("bpr d=16: epoch 30 loss", stderr);
         Assert.Contains("bpr d=16: epoch 60 loss", stderr);
