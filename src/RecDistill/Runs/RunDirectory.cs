@@ -106,8 +106,34 @@ public static class RunDirectory
         var record = ReadRecord(dir);
         var dataOptions = dataOverride ?? RecordedData(dir, record);
         var data = Workflow.LoadData(dataOptions, reporter ?? SilentReporter.Instance);
+        if (dataOverride is not null) CheckSameIds(dir, data, dataOverride);
         var model = ModelFile.Load(ModelPath(dir), data, compute.Resolve());
         return (record, dataOptions, data, model);
+    }
+
+    /// <summary>A fingerprint of a dataset's user and item ids in dense order (the rows of a model trained on it).</summary>
+    internal static string IdsHash(SplitDataset data)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var ids in new[] { data.UserIds, data.ItemIds })
+        {
+            foreach (var id in ids) sha.AppendData(Encoding.UTF8.GetBytes(id + "\n"));
+            sha.AppendData("\0\n"u8); // ids hold no control characters: the two lists cannot run into each other
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// Refuses other data for a run (--data) whose user or item ids differ from those it was trained on: a model's
+    /// rows are its ids', and the same counts alone would pair every vector with another user or item. Runs of
+    /// earlier builds, whose metrics.json has no fingerprint, are checked on the counts only (by the model file).
+    /// </summary>
+    internal static void CheckSameIds(string dir, SplitDataset data, DataOptions given)
+    {
+        var recorded = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, MetricsFile)))?["dataset"]?["ids_sha256"]?.GetValue<string>();
+        if (recorded is not null && recorded != IdsHash(data))
+            throw new UserErrorException($"{given.Path ?? "the data given"} holds other user or item ids than {dir} was trained on " +
+                $"({data.NumUsers:N0} users and {data.NumItems:N0} items here): a model's rows belong to its own ids, so give the data it was trained on");
     }
 
     /// <summary>metrics.json's content: dataset sizes, model, seed, training summary, validation and test metrics.</summary>
@@ -124,6 +150,7 @@ public static class RunDirectory
                 ["train"] = data.TrainCount,
                 ["valid"] = data.ValidCount,
                 ["test"] = data.TestCount,
+                ["ids_sha256"] = IdsHash(data),
             },
             ["model"] = new JsonObject
             {

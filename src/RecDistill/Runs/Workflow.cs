@@ -122,8 +122,10 @@ public static class Workflow
         (method, options) = TeacherSession.Check(method, options, train, new ModelShape(record.Model.Backbone, dim, record.Model.Layers));
         data?.Validate();
         (compute ?? ComputeOptions.Cpu).Validate();
-        if (output is not null) Prepare(output, reporter);
+        // The session checks the data against the teacher's (the same ids) and reads its model: a refusal there
+        // leaves no output directory behind either.
         using var session = TeacherSession.Open(teacherDir, compute, data, dim, reporter, withoutTest);
+        if (output is not null) Prepare(output, reporter);
         return session.Distill(method, train, options, output, prepared: true, cancellationToken);
     }
 
@@ -291,6 +293,7 @@ public sealed class TeacherSession : IDisposable
         using var kernels = KernelSwitch.Use(compute.Kernels);
         var dataOptions = data ?? RunDirectory.RecordedData(teacherDir, record);
         var split = Workflow.LoadData(dataOptions, reporter);
+        if (data is not null) RunDirectory.CheckSameIds(teacherDir, split, data);
         if (withoutTest) split = Tuning.WithoutTest(split);
         var teacher = FrozenTeacher.Load(RunDirectory.ModelPath(teacherDir), split, device);
         var context = new DistillationContext(teacher, split, studentDim ?? Math.Max(1, record.Model.Dim / 10), device) { TeacherDir = teacherDir };

@@ -5,7 +5,10 @@ using RecDistill.Runs;
 
 namespace RecDistill.Tests.Runs;
 
-/// <summary>run.json names the data so that evaluate, export and distill find the same file from any directory.</summary>
+/// <summary>
+/// A run finds its own data again: run.json names it so that evaluate, export and distill find the same file from
+/// any directory, and other data given for it (--data) must hold the same ids.
+/// </summary>
 public class RunRecordPathTests
 {
     /// <summary>40 users with up to 8 of 30 items each, as user,item lines.</summary>
@@ -45,5 +48,26 @@ public class RunRecordPathTests
         var e = Assert.Throws<UserErrorException>(() => Workflow.Evaluate(run));
         Assert.Contains("names its data by the relative path 'no-such-dir-7f3/d.csv'", e.Message);
         Assert.Contains("--data", e.Message);
+    }
+    [Fact]
+    public void Other_data_with_the_same_counts_but_other_ids_is_refused()
+    {
+        var root = TestData.TempDir();
+        var csv = Csv(root);
+        var run = Path.Combine(root, "run");
+        var train = TestData.ShortTraining(1) with { MaxEpochs = 1 };
+        Workflow.Train(new DataOptions { Format = DataFormat.Csv, Path = csv, MinUserInteractions = 0 }, new ModelShape(Backbone.Bpr, 4), train, new RunOutput(run));
+        // The same file elsewhere is the same data.
+        var copy = Path.Combine(Directory.CreateDirectory(Path.Combine(root, "moved")).FullName, "d.csv");
+        File.Copy(csv, copy);
+        Assert.Equal(Workflow.Evaluate(run).Test["ndcg@20"], Workflow.Evaluate(run, data: new DataOptions { Format = DataFormat.Csv, Path = copy, MinUserInteractions = 0 }).Test["ndcg@20"]);
+        // Every id renamed: the same counts, so the model file alone would take it.
+        var renamed = Path.Combine(root, "renamed.csv");
+        File.WriteAllLines(renamed, File.ReadAllLines(csv).Select(l => "X" + l.Replace(",", ",Y")));
+        var other = new DataOptions { Format = DataFormat.Csv, Path = renamed, MinUserInteractions = 0 };
+        var e = Assert.Throws<UserErrorException>(() => Workflow.Evaluate(run, data: other));
+        Assert.Contains("holds other user or item ids than", e.Message);
+        Assert.Throws<UserErrorException>(() => Workflow.Distill(run, "scratch", train, data: other, output: new RunOutput(Path.Combine(root, "student"))));
+        Assert.False(Directory.Exists(Path.Combine(root, "student")));
     }
 }
