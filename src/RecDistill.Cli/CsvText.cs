@@ -13,6 +13,19 @@ public static class CsvText
         return quote ? "\"" + value.Replace("\"", "\"\"") + "\"" : value;
     }
 
+    /// <summary>
+    /// Refuses an --out that names a directory (a file is written there; <paramref name="example"/> is a name to
+    /// suggest), or a file of the run directory <paramref name="runDir"/> itself, which it would replace.
+    /// </summary>
+    public static void CheckOutFile(string path, string example, string? runDir = null)
+    {
+        if (Directory.Exists(path))
+            throw new UserErrorException($"--out {path} is a directory: give the file to write (e.g. {Path.Combine(path, example)})");
+        if (runDir is not null && string.Equals(Path.GetFullPath(Path.GetDirectoryName(Path.GetFullPath(path))!), Path.GetFullPath(runDir).TrimEnd('/'), StringComparison.Ordinal)
+            && File.Exists(path))
+            throw new UserErrorException($"--out {path} is a file of the run {runDir} itself, which it would replace: write elsewhere");
+    }
+
     /// <summary>To <paramref name="path"/> atomically (saying so, with <paramref name="what"/>), or to standard output when null.</summary>
     public static void Write(string? path, string text, string what)
     {
@@ -22,6 +35,7 @@ public static class CsvText
             Console.Out.Flush();
             return;
         }
+        CheckOutFile(path, "recommendations.csv");
         bool stream = AtomicFile.IsSpecialFile(path); // /dev/stdout and the like: the CSV alone goes there
         AtomicFile.WriteText(path, text);
         if (!stream) AnsiConsole.MarkupLine($"wrote [blue]{Markup.Escape(path)}[/] ({Markup.Escape(what)})");

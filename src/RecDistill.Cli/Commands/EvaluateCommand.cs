@@ -48,6 +48,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
 
     private static int Evaluate(EvaluateSettings settings, CancellationToken cancellationToken)
     {
+        if (settings.Out is not null) CsvText.CheckOutFile(settings.Out, "evaluation.json", settings.ModelDir);
         var e = Workflow.Evaluate(settings.ModelDir, new ComputeOptions(settings.Device, settings.Threads),
             settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance, cancellationToken);
         string size = CliDisplay.FormatCount(e.Parameters);

@@ -180,6 +180,14 @@ public class ServingCliTests
         Fails("no such model file", "recommend", "--model", Path.Combine(root, "nope.rdm"), "--user", "10");
         Fails("give one of --user ID, --users FILE or --items A,B,C", "recommend", "--model", file);
         Fails("--k must be at least 1", "recommend", "--model", file, "--user", "10", "--k", "0");
+        Fails($"--out {root} is a directory: give the file to write", "recommend", "--model", file, "--user", "10", "--out", root);
+        // evaluate: a directory, or a file of the run itself (its metrics.json would be replaced), is refused.
+        var run = Path.Combine(root, "run");
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--synthetic-users", "80", "--synthetic-items", "100", "--dim", "4", "--epochs", "1", "--threads", "1", "--out", run }));
+        var metrics = File.ReadAllText(Path.Combine(run, "metrics.json"));
+        Fails($"--out {root} is a directory", "evaluate", "--model", run, "--out", root);
+        Fails("is a file of the run", "evaluate", "--model", run, "--out", Path.Combine(run, "metrics.json"));
+        Assert.Equal(metrics, File.ReadAllText(Path.Combine(run, "metrics.json")));
         Fails("norun: no such run directory", "export", "--model", Path.Combine(root, "norun"), "--out", Path.Combine(root, "x.rdm"));
         Fails($"{root} is a directory: give the model file to write", "export", "--model", Path.Combine(root, "norun"), "--out", root);
         Fails("--urls: 'notaurl' is not a URL to listen on", "serve", "--model", file, "--urls", "notaurl");
