@@ -1,8 +1,6 @@
-using System.IO.Compression;
-
 namespace RecDistill.Data;
 
-/// <summary>Opens a data file for reading: every reason it cannot be read becomes a <see cref="DataFormatException"/>; a name ending in .gz is decompressed on the fly.</summary>
+/// <summary>Opens a data file for reading: every reason it cannot be read becomes a <see cref="DataFormatException"/>; a name ending in .gz is decompressed on the fly, each gzip member checked (<see cref="GzipMembers"/>).</summary>
 internal static class InputFiles
 {
     public static bool IsGzip(string path) => path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
@@ -23,11 +21,15 @@ internal static class InputFiles
         {
             throw new DataFormatException(path, 0, $"cannot be opened: {e.Message}");
         }
-        return IsGzip(path) ? new GZipStream(file, CompressionMode.Decompress) : file;
+        if (!IsGzip(path)) return file;
+        // A pipe cannot be searched for the members' trailers: it is read unchecked.
+        return file.CanSeek ? new GzipMembers(file) : new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionMode.Decompress);
     }
 
     /// <summary>A failure while reading, at the line about to be read; damaged gzip data says so.</summary>
-    public static DataFormatException ReadError(string path, long line, Exception e) => e is InvalidDataException
+    public static DataFormatException ReadError(string path, long line, Exception e) => e is GzipDataException
+        ? new DataFormatException(path, 0, e.Message)
+        : e is InvalidDataException
         ? new DataFormatException(path, line, $"the gzip data is damaged or not gzip at all ({e.Message})")
         : new DataFormatException(path, line, $"read error: {e.Message}");
 

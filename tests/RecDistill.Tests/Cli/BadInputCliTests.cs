@@ -30,6 +30,18 @@ public class BadInputCliTests
     }
 
     [Fact]
+    public void A_truncated_gzip_file_exits_with_code_2()
+    {
+        var dir = TestData.TempDir();
+        var gz = new MemoryStream();
+        using (var z = new System.IO.Compression.GZipStream(gz, System.IO.Compression.CompressionLevel.Fastest))
+            z.Write(System.Text.Encoding.UTF8.GetBytes(string.Concat(Enumerable.Range(0, 600).Select(k => $"{k % 40},{k % 70}\n"))));
+        var path = Path.Combine(dir, "trunc.csv.gz");
+        File.WriteAllBytes(path, gz.ToArray()[..^20]);
+        Assert.Equal(2, CliApp.Run(new[] { "stats", "--data", path }));
+    }
+
+    [Fact]
     public void A_libtorch_that_cannot_be_loaded_is_explained_in_one_line_for_this_build()
     {
         // This build carries libtorch (-p:LibTorch=cpu, the default): the advice is to rebuild, and

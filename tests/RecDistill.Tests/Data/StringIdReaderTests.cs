@@ -99,6 +99,51 @@ public class StringIdReaderTests
         Assert.Contains("gzip", Assert.Throws<DataFormatException>(() => DatasetReaders.ReadDelimited(notGzip)).Reason);
     }
 
+    private static byte[] Gzip(string text)
+    {
+        var m = new MemoryStream();
+        using (var z = new GZipStream(m, CompressionLevel.Fastest))
+            z.Write(Encoding.UTF8.GetBytes(text));
+        return m.ToArray();
+    }
+
+    [Fact]
+    public void A_truncated_or_damaged_gzip_file_is_an_error_not_a_shorter_dataset()
+    {
+        using var dir = new TempDir();
+        string text = string.Concat(Enumerable.Range(0, 3000).Select(k => $"{k % 97},{k * 7919 % 100003}\n"));
+        byte[] gz = Gzip(text);
+        // GZipStream alone reads every one of these cuts without a word: the trailer is what tells.
+        foreach (int keep in new[] { gz.Length / 2, gz.Length - 8, gz.Length - 3, 11 })
+        {
+            string csv = dir.WriteBytes($"cut{keep}.csv.gz", gz[..keep]);
+            Expect.Bad(() => DatasetReaders.ReadDelimited(csv), 0, "truncated");
+            string lists = dir.WriteBytes($"cut{keep}.txt.gz", gz[..keep]);
+            Expect.Bad(() => DatasetReaders.ReadLightgcn(lists), 0, "truncated");
+        }
+        byte[] badCrc = (byte[])gz.Clone();
+        badCrc[^8] ^= 1;
+        Expect.Bad(() => DatasetReaders.ReadDelimited(dir.WriteBytes("crc.csv.gz", badCrc)), 0, "CRC-32");
+        byte[] garbage = [.. gz, .. "junk"u8];
+        Expect.Bad(() => DatasetReaders.ReadDelimited(dir.WriteBytes("junk.csv.gz", garbage)), 0, "damaged");
+    }
+
+    [Fact]
+    public void Concatenated_gzip_members_with_names_and_zero_padding_are_read_whole()
+    {
+        using var dir = new TempDir();
+        string first = string.Concat(Enumerable.Range(0, 4000).Select(k => $"{k % 53},{k}\n"));
+        string second = "7,1\n8,2\n";
+        // The second member carries a file name (FNAME), as gzip writes it.
+        byte[] named = Gzip(second);
+        named[3] |= 8;
+        named = [.. named[..10], .. "part2.csv\0"u8, .. named[10..]];
+        string path = dir.WriteBytes("multi.csv.gz", [.. Gzip(first), .. named, .. new byte[16]]);
+        string plain = dir.Write("multi.csv", first + second);
+        Assert.Equal(Expect.StringPairs(DatasetReaders.ReadDelimited(plain)), Expect.StringPairs(DatasetReaders.ReadDelimited(path)));
+        Assert.Equal(4002, DatasetReaders.ReadDelimited(dir.WriteBytes("multi.txt.gz", [.. Gzip(first.Replace(',', ' ')), .. Gzip(second.Replace(',', ' '))]), " ").Interactions.Count);
+    }
+
     [Fact]
     public void Invalid_utf8_deep_in_a_quoted_csv_is_reported_at_its_line()
     {
