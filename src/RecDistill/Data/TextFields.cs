@@ -155,6 +155,8 @@ internal static class TextFields
     /// <summary>
     /// Parses a timestamp: integer (any sign), a decimal (floored: some dumps write seconds as floats),
     /// or an ISO-8601 date/time (converted to Unix seconds, UTC unless it carries an offset).
+    /// A numeric date with the year last (<c>01/02/2020</c>, <c>1-2-2020</c>, <c>01.02.20</c>) is refused: it reads
+    /// month-first or day-first depending on who wrote it, and a wrong guess silently reorders a time split.
     /// </summary>
     public static long ParseTimestamp(ReadOnlySpan<char> tok, string path, long line)
     {
@@ -165,11 +167,37 @@ internal static class TextFields
         if (double.TryParse(tok, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)
             && double.IsFinite(d) && Math.Abs(d) < 9e18)
             return (long)Math.Floor(d);
+        if (YearLast(tok) is int sep)
+            throw new DataFormatException(path, line,
+                $"timestamp '{Show(tok)}' is a date with the year last, which reads day-first or month-first depending on "
+                + $"who wrote it ({Show(tok[..sep])} could be either); {AcceptedTimestamps}");
         if (tok.Length >= 8 && char.IsAsciiDigit(tok[0])
             && DateTimeOffset.TryParse(tok, CultureInfo.InvariantCulture,
                 DateTimeStyles.AssumeUniversal | DateTimeStyles.AllowWhiteSpaces, out var when))
             return when.ToUnixTimeSeconds();
-        throw new DataFormatException(path, line, $"timestamp '{Show(tok)}' is neither a number nor a date");
+        throw new DataFormatException(path, line, $"timestamp '{Show(tok)}' is neither a number nor a date; {AcceptedTimestamps}");
+    }
+
+    private const string AcceptedTimestamps =
+        "timestamps are Unix seconds (1580551200) or ISO 8601 dates (2020-02-01 or 2020-02-01T10:00:00Z)";
+
+    /// <summary>
+    /// For <c>a/b/yy[yy]</c> (separators / - or .; a and b of one or two digits, anything may follow the year),
+    /// the length of <c>a/b</c>; else null.
+    /// </summary>
+    private static int? YearLast(ReadOnlySpan<char> tok)
+    {
+        int i = 0;
+        int Digits(ReadOnlySpan<char> t, ref int k) { int start = k; while (k < t.Length && char.IsAsciiDigit(t[k])) k++; return k - start; }
+        if (Digits(tok, ref i) is < 1 or > 2 || i == tok.Length) return null;
+        char sep = tok[i];
+        if (sep is not ('/' or '-' or '.')) return null;
+        i++;
+        if (Digits(tok, ref i) is < 1 or > 2 || i == tok.Length || tok[i] != sep) return null;
+        int pair = i;
+        i++;
+        int year = Digits(tok, ref i);
+        return year is 2 or 4 && (i == tok.Length || !char.IsAsciiDigit(tok[i])) ? pair : null;
     }
 
     /// <summary>Renders a bad field for a message: control characters made visible, long fields cut.</summary>

@@ -151,6 +151,36 @@ public class DelimitedReaderTests
         Assert.Equal(3f, e.Interactions[0].Rating);
     }
 
+    [Theory]
+    [InlineData("01/02/2020")]
+    [InlineData("13/02/2020")]
+    [InlineData("2-1-2020")]
+    [InlineData("01.02.2020")]
+    [InlineData("01/02/20")]
+    [InlineData("01/02/2020 10:00")]
+    public void Dates_with_the_year_last_are_refused_as_ambiguous(string date)
+    {
+        using var dir = new TempDir();
+        string path = dir.Write("d.csv", $"1,2,4,2020-01-02\n1,3,1,{date}\n");
+        var e = Expect.Bad(() => DatasetReaders.ReadDelimited(path), 2, "year last");
+        Assert.Contains(date, e.Reason);
+        Assert.Contains("ISO 8601", e.Reason);
+        Assert.Contains("Unix seconds", e.Reason);
+    }
+
+    [Theory]
+    [InlineData("2020-02-01", 1580515200L)]
+    [InlineData("2020-02-01T10:00:00Z", 1580551200L)]
+    [InlineData("2020-02-01T11:00:00+01:00", 1580551200L)]
+    [InlineData("2020/02/01", 1580515200L)]
+    [InlineData("1580551200.7", 1580551200L)]
+    public void Iso_dates_and_unix_seconds_are_read(string value, long expected)
+    {
+        using var dir = new TempDir();
+        var d = DatasetReaders.ReadDelimited(dir.Write("d.csv", $"1,2,4,{value}\n"));
+        Assert.Equal(expected, d.Interactions[0].Timestamp);
+    }
+
     [Fact]
     public void Four_columns_with_dates()
     {
