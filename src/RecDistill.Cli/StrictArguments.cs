@@ -28,6 +28,8 @@ public sealed class OnlyWithAttribute(string required, string reason, params str
     public string Required { get; } = required;
     public string Reason { get; } = reason;
     public IReadOnlyList<string> Options { get; } = options;
+    /// <summary>What the command works on without <see cref="Required"/> (e.g. "synthetic data"): the message then says the option has no effect with it.</summary>
+    public string? Without { get; init; }
 }
 
 /// <summary>A flag that changes what the command does so that only some of its options mean anything with it (e.g. --report-only).</summary>
@@ -142,7 +144,10 @@ public static class StrictArguments
         {
             if (given.Contains(rule.Required)) continue;
             var orphan = rule.Options.FirstOrDefault(given.Contains);
-            if (orphan is not null) return $"{command}: {orphan} needs {rule.Required} ({rule.Reason})";
+            if (orphan is not null)
+                return rule.Without is null
+                    ? $"{command}: {orphan} needs {rule.Required} ({rule.Reason})"
+                    : $"{command}: {orphan} has no effect with {rule.Without} ({rule.Reason})";
         }
         foreach (var rule in settings.GetCustomAttributes<TakesOnlyWithAttribute>())
         {

@@ -20,6 +20,8 @@ namespace RecDistill.Cli.Commands;
 [TakesOnlyWith("--report-only", "it trains nothing and rebuilds the report from the records", "--out", "--records", "--methods", "--title", "--import")]
 [OnlyFor("--model", "bpr", "lightgcn", "LightGCN's propagation layers, for --model", "--layers")]
 [OnlyFor("--model", "bpr", "bpr", "BPR's row-sparse Adam; LightGCN trains with dense Adam, for --model", "--adam")]
+[OnlyWith("--data", DataSettings.SyntheticIsGenerated, "--delimiter", "--header", "--threshold", Without = "synthetic data")]
+[NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]
 public sealed class CompareSettings : TrainSettings
 {
     [CommandOption("--teacher-dim <N>")]

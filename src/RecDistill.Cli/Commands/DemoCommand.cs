@@ -8,6 +8,8 @@ using Spectre.Console.Cli;
 
 namespace RecDistill.Cli.Commands;
 
+[OnlyWith("--data", DataSettings.SyntheticIsGenerated, "--delimiter", "--header", "--threshold", Without = "synthetic data")]
+[NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]
 public sealed class DemoSettings : DataSettings
 {
     [CommandOption("--teacher-dim <N>")]

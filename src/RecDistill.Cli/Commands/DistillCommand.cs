@@ -22,6 +22,7 @@ namespace RecDistill.Cli.Commands;
 [OptionText("--wd", "Weight decay of the student (L2 on the rows a batch touches for BPR; on all parameters for LightGCN). Default: 1e-3.")]
 [OptionText("--out", "Run directory of the student: metrics.json, model.bin, run.json, history.csv. Default: runs/METHOD-dDIM-seedSEED.")]
 [OptionText("--seed", "Seed for initialisation, sampling and the method's own draws (and for --data's split). Same seed, same numbers.")]
+[NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]
 public sealed class DistillSettings : TrainSettings
 {
     [CommandOption("--teacher <DIR>")]

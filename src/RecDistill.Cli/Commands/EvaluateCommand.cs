@@ -12,6 +12,7 @@ namespace RecDistill.Cli.Commands;
 [OnlyWith("--data", "without --data the run's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--synthetic-users", "--synthetic-items", "--seed")]
 [OptionText("--data", "Evaluate on this dataset instead of the run's own (whose run.json rebuilds the exact split it was trained on); the cleaning and split options apply only with it.")]
 [OptionText("--seed", "Seed of --data's split (random split) or synthetic data.")]
+[NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]
 public sealed class EvaluateSettings : DataSettings
 {
     [CommandOption("--model <DIR>")]

@@ -9,9 +9,21 @@ using Spectre.Console.Cli;
 namespace RecDistill.Cli.Commands;
 
 /// <summary>Where the interactions come from and how they are cleaned and split.</summary>
+/// <remarks>
+/// Every command that reads data repeats the rules below (the strict-option attributes are not inherited):
+/// train, compare and demo both; distill and evaluate, which take no synthetic data, the second.
+/// </remarks>
 [OptionText("--seed", "Seed of the synthetic data and of a random split (--split random).")]
+[OnlyWith("--data", DataSettings.SyntheticIsGenerated, "--delimiter", "--header", "--threshold", Without = "synthetic data")]
+[NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]
 public class DataSettings : CommandSettings
 {
+    /// <summary>Why file options mean nothing for synthetic data.</summary>
+    public const string SyntheticIsGenerated = "it is generated, with no file to parse and no ratings to keep or drop";
+
+    /// <summary>Why the synthetic sizes mean nothing with a file.</summary>
+    public const string SyntheticOnly = "--synthetic-users and --synthetic-items size the synthetic data, which --data replaces";
+
     [CommandOption("--data <PATH>")]
     [Description("Dataset file (or directory for --format split); a name ending in .gz is read through gzip. Omitted: the built-in synthetic dataset.")]
     public string? Data { get; set; }
@@ -75,6 +87,8 @@ public class DataSettings : CommandSettings
             return ValidationResult.Error($"--format {Format} needs --data PATH");
         if (Data is not null && Format is not null && ParseFormat(Format) == DataFormat.Synthetic)
             return ValidationResult.Error($"--data {Data} with --format synthetic: synthetic data is generated (--synthetic-users, --synthetic-items, --seed), so the file would be ignored; give one of the two");
+        if (Data is null && ParseSplit(Split) == SplitMethod.Time)
+            return ValidationResult.Error("--split time has no effect with synthetic data (its made-up timestamps follow each user's list order, so a time split is the order split): use --split order or random, or --data with a timestamp column");
         if (SyntheticUsers < 2 || SyntheticItems < 2) return ValidationResult.Error("--synthetic-users and --synthetic-items must be at least 2");
         int fewest = new SyntheticOptions().MinInteractionsPerUser;
         if (SyntheticItems < fewest)
@@ -146,6 +160,8 @@ public class DataSettings : CommandSettings
 /// <summary>Backbone and optimisation settings shared by train, distill and demo.</summary>
 [OnlyFor("--model", "bpr", "lightgcn", "LightGCN's propagation layers, for --model", "--layers")]
 [OnlyFor("--model", "bpr", "bpr", "BPR's row-sparse Adam; LightGCN trains with dense Adam, for --model", "--adam")]
+[OnlyWith("--data", DataSettings.SyntheticIsGenerated, "--delimiter", "--header", "--threshold", Without = "synthetic data")]
+[NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]
 public class TrainSettings : DataSettings
 {
     [CommandOption("--model <BACKBONE>")]

@@ -50,6 +50,16 @@ public class StrictCliTests
     [InlineData("export --model m --out x.rdm --no-check", "export: --no-check has no effect with --precision fp32 (the accuracy cost of a reduced precision, measured for --precision fp16, int8)")]
     [InlineData("recommend --model m --user 1 --threads 2", "recommend: --threads needs --users (the users of a file are scored in parallel; one list takes one thread)")]
     [InlineData("evaluate --model m --seed 3", "evaluate: --seed needs --data (without --data the run's own data options rebuild its exact split)")]
+    [InlineData("stats --data d.csv --synthetic-users 10", "stats: --synthetic-users has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
+    [InlineData("train --data d.csv --synthetic-items 10", "train: --synthetic-items has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
+    [InlineData("demo --data d.csv --synthetic-users 10", "demo: --synthetic-users has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
+    [InlineData("compare --data d.csv --synthetic-users 10", "compare: --synthetic-users has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
+    [InlineData("distill --teacher t --data d.csv --synthetic-users 10", "distill: --synthetic-users has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
+    [InlineData("evaluate --model m --data d.csv --synthetic-items 10", "evaluate: --synthetic-items has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
+    [InlineData("stats --synthetic-users 150 --synthetic-items 200 --threshold 3", "stats: --threshold has no effect with synthetic data (it is generated, with no file to parse and no ratings to keep or drop)")]
+    [InlineData("train --delimiter tab", "train: --delimiter has no effect with synthetic data (it is generated, with no file to parse and no ratings to keep or drop)")]
+    [InlineData("demo --header true", "demo: --header has no effect with synthetic data (it is generated, with no file to parse and no ratings to keep or drop)")]
+    [InlineData("compare --format synthetic --threshold 4", "compare: --threshold has no effect with synthetic data (it is generated, with no file to parse and no ratings to keep or drop)")]
     [InlineData("trian --epochs 1", "unknown command 'trian'; did you mean 'train'? (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
     [InlineData("--epochs 1", "'--epochs' before a command: recdistill COMMAND [OPTIONS] (commands: demo, stats, train, distill, compare, tune, evaluate, export, recommend, similar, serve, terms)")]
     public void A_misuse_is_one_line_naming_the_option(string commandLine, string expected)
@@ -61,7 +71,7 @@ public class StrictCliTests
 
     [Theory]
     [InlineData("train --epochs 3 --dim 4 --lr 0.01 --wd 0 --overwrite --out x")]
-    [InlineData("train --epochs=3 --lr:1e-2 --threshold -1")]
+    [InlineData("train --epochs=3 --lr:1e-2 --threshold -1 --data x.csv")]
     [InlineData("stats --header true --data x.csv --min-user 0")]
     [InlineData("recommend --model m --user 3 -k 5")]
     [InlineData("recommend --model m --user 3 --top 5")]
@@ -139,6 +149,22 @@ public class StrictCliTests
     {
         var output = RunCli("--version").Trim();
         Assert.Matches(@"^recdistill \d+\.\d+\.\d+ \(commit [0-9a-f]{7,12}\)$", output);
+    }
+
+    [Theory]
+    [InlineData("stats")]
+    [InlineData("train")]
+    [InlineData("demo")]
+    [InlineData("compare")]
+    public void A_time_split_of_synthetic_data_is_refused(string command)
+    {
+        var dir = TestData.TempDir();
+        var args = new[] { command, "--split", "time" };
+        if (command != "stats") args = [.. args, "--out", Path.Combine(dir, "o")];
+        var (code, _, errors) = Serving.ServingCliTests.RunWithErrors(args);
+        Assert.Equal(2, code);
+        Assert.Contains("--split time has no effect with synthetic data (its made-up timestamps follow each user's list order, so a time split is the order split)", errors);
+        Assert.False(Directory.Exists(Path.Combine(dir, "o")));
     }
 
     [Theory]
