@@ -87,6 +87,11 @@ public class DataSettings : CommandSettings
             return ValidationResult.Error($"--format {Format} needs --data PATH");
         if (Data is not null && Format is not null && ParseFormat(Format) == DataFormat.Synthetic)
             return ValidationResult.Error($"--data {Data} with --format synthetic: synthetic data is generated (--synthetic-users, --synthetic-items, --seed), so the file would be ignored; give one of the two");
+        // The library's own checks name its properties (MinUserInteractions); these name the options.
+        if (MinUser < 0) return ValidationResult.Error($"--min-user must be 0 or more (not {MinUser})");
+        if (MinItem < 0) return ValidationResult.Error($"--min-item must be 0 or more (not {MinItem})");
+        if (Threshold is { } t && !float.IsFinite(t))
+            return ValidationResult.Error("--threshold must be a finite number (it is read as a 32-bit float; its largest value is about 3.4e38)");
         if (Data is null && ParseSplit(Split) == SplitMethod.Time)
             return ValidationResult.Error("--split time has no effect with synthetic data (its made-up timestamps follow each user's list order, so a time split is the order split): use --split order or random, or --data with a timestamp column");
         if (SyntheticUsers < 2 || SyntheticItems < 2) return ValidationResult.Error("--synthetic-users and --synthetic-items must be at least 2");

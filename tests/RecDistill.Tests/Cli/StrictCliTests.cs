@@ -152,6 +152,28 @@ public class StrictCliTests
     }
 
     [Theory]
+    [InlineData("stats --data D --min-user -1", "--min-user must be 0 or more (not -1)")]
+    [InlineData("stats --data D --min-item -2", "--min-item must be 0 or more (not -2)")]
+    [InlineData("stats --data D --threshold 1e40", "--threshold must be a finite number")]
+    [InlineData("train --data D --min-user -1 --out O", "--min-user must be 0 or more (not -1)")]
+    [InlineData("demo --data D --min-item -1 --out O", "--min-item must be 0 or more (not -1)")]
+    [InlineData("compare --data D --min-item -1 --out O", "--min-item must be 0 or more (not -1)")]
+    [InlineData("distill --teacher T --data D --min-user -3 --out O", "--min-user must be 0 or more (not -3)")]
+    [InlineData("evaluate --model T --data D --min-item -1", "--min-item must be 0 or more (not -1)")]
+    public void A_data_option_out_of_range_is_named(string commandLine, string expected)
+    {
+        var dir = TestData.TempDir();
+        var data = Path.Combine(dir, "d.csv");
+        File.WriteAllText(data, "1,2\n1,3\n");
+        var args = commandLine.Split(' ').Select(a => a switch { "D" => data, "O" => Path.Combine(dir, "o"), "T" => Path.Combine(dir, "t"), _ => a }).ToArray();
+        var (code, _, errors) = Serving.ServingCliTests.RunWithErrors(args);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, errors);
+        Assert.DoesNotContain("Parameter", errors);
+        Assert.False(Directory.Exists(Path.Combine(dir, "o")));
+    }
+
+    [Theory]
     [InlineData("stats")]
     [InlineData("train")]
     [InlineData("demo")]
