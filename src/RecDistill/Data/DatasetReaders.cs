@@ -65,11 +65,25 @@ public static class DatasetReaders
             columns is null ? null : ColumnChoice.Parse(columns), 2, 4, allowDoubleColon: true);
 
     /// <summary>LightGCN style: each line is <c>user item item ...</c> separated by whitespace.</summary>
+    /// <remarks>
+    /// A line with a user and no items is skipped and counted; when they are more than half of the lines,
+    /// the file is most likely in another format (a CSV line "1,2" is one field here), which is an error.
+    /// </remarks>
     public static RawDataset ReadLightgcn(string path)
     {
         using var reader = LineReader.Open(path);
         var data = new RawDataset { Source = path, Interactions = new List<RawInteraction>() };
-        bool sawData = ReadLists(reader, data);
+        bool sawData = ReadLists(reader, data, out long lines, out string? userOnly);
+        int skipped = data.Skipped.GetValueOrDefault(UserOnlyLines);
+        if (skipped > 0 && 2L * skipped > lines)
+        {
+            string advice = userOnly is not null && Separator.Detect(userOnly, allowDoubleColon: true) is { IsWhitespace: false } sep
+                ? $"its fields are separated by {sep.Describe()}: try --format csv (user, item, optional rating and timestamp)"
+                : "is the format (--format) right?";
+            throw new DataFormatException(path, 0,
+                $"{skipped} of its {lines} lines have a user and no items, so it does not look like lightgcn data "
+                + $"(user item item ..., separated by spaces); {advice}");
+        }
         RequireData(reader, data.Interactions, sawData, "no line lists any item");
         return data;
     }
@@ -114,7 +128,7 @@ public static class DatasetReaders
             return ReadColumns(path, Separator.Whitespace, header: false, columns: null, minColumns: 2, maxColumns: 3, allowDoubleColon: false);
         using var reader = LineReader.Open(path);
         var data = new RawDataset { Source = path, Interactions = new List<RawInteraction>() };
-        bool sawData = ReadLists(reader, data);
+        bool sawData = ReadLists(reader, data, out _, out _);
         RequireData(reader, data.Interactions, sawData, "no line lists any item");
         return data;
     }
@@ -178,12 +192,17 @@ public static class DatasetReaders
         return true;
     }
 
-    /// <summary>Reads <c>user item item ...</c> lines into <paramref name="data"/>; returns whether any non-blank line was seen.</summary>
-    private static bool ReadLists(LineReader reader, RawDataset data)
+    /// <summary>
+    /// Reads <c>user item item ...</c> lines into <paramref name="data"/>; returns whether any non-blank line was seen,
+    /// and gives how many there were and the first with a user and no items.
+    /// </summary>
+    private static bool ReadLists(LineReader reader, RawDataset data, out long lines, out string? firstUserOnly)
     {
         var fields = new List<Range>();
         var ids = new IdPool();
         bool sawData = false;
+        lines = 0;
+        firstUserOnly = null;
         string path = reader.Path;
         while (reader.TryReadLine(out string line))
         {
@@ -195,10 +214,14 @@ public static class DatasetReaders
                 continue;
             }
             sawData = true;
+            lines++;
             var s = line.AsSpan();
             string user = TextFields.ReadId(s[fields[0]], "user id", path, lineNo, ids);
             if (fields.Count == 1)
+            {
                 Count(data, UserOnlyLines);
+                firstUserOnly ??= line;
+            }
             for (int k = 1; k < fields.Count; k++)
                 data.Interactions.Add(new RawInteraction(user, TextFields.ReadId(s[fields[k]], "item id", path, lineNo, ids), null, null, lineNo));
         }

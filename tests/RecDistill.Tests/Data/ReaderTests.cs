@@ -182,6 +182,21 @@ public class DelimitedReaderTests
     }
 
     [Fact]
+    public void A_csv_read_as_lightgcn_is_an_error_that_suggests_csv()
+    {
+        using var dir = new TempDir();
+        string csv = dir.Write("d.csv", "user item\n" + string.Concat(Enumerable.Range(0, 20).Select(k => $"{k % 4},{k}\n")));
+        var e = Expect.Bad(() => DatasetReaders.ReadLightgcn(csv), 0, "20 of its 21 lines have a user and no items");
+        Assert.Contains("separated by comma: try --format csv", e.Reason);
+        string words = dir.Write("w.txt", "a b\nc\nd\ne\n");
+        Expect.Bad(() => DatasetReaders.ReadLightgcn(words), 0, "is the format (--format) right?");
+        // Half or fewer: skipped and counted, as before.
+        var d = DatasetReaders.ReadLightgcn(dir.Write("half.txt", "1 2 3\n4\n"));
+        Assert.Equal(2, d.Interactions.Count);
+        Assert.Equal(1, d.Skipped["lines with a user and no items"]);
+    }
+
+    [Fact]
     public void Four_columns_with_dates()
     {
         using var dir = new TempDir();
