@@ -97,7 +97,9 @@ public sealed class RecommendCommand : Command<RecommendSettings>
                 if (!recommender.Model.TryGetItem(id, out _))
                     throw new UserErrorException($"--items: item '{id}' is not in the model {settings.Model}");
             var list = recommender.RecommendFromItems(items, settings.K, excludeSeen);
-            return Show(settings.Out, $"a user of {items.Count} item(s) (folded in): top {list.Count}", recommender.Model, excludeSeen ? "given items left out" : null, list);
+            // An id given twice is one interaction (the fold-in uses each item once).
+            int distinct = items.Distinct(StringComparer.Ordinal).Count();
+            return Show(settings.Out, $"a user of {distinct} item{(distinct == 1 ? "" : "s")} (folded in): top {list.Count}", recommender.Model, excludeSeen ? "given items left out" : null, list);
         }
         if (users is null)
         {

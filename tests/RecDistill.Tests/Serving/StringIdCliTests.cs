@@ -72,6 +72,10 @@ public class StringIdCliTests
         var lines = File.ReadAllLines(csv);
         Assert.Equal("rank,item,score", lines[0]);
         Assert.Equal(rec.RecommendFromItems(items, 5).Select(r => r.ItemId), lines.Skip(1).Select(l => l.Split(',')[1]));
+        // An item given twice is one item of the new user.
+        (code, output) = Run("recommend", "--model", model, "--items", $"{items[0]},{items[0]}", "--k", "3");
+        Assert.True(code == 0, output);
+        Assert.Contains("a user of 1 item (folded in)", output);
         (code, output) = Run("similar", "--model", model, "--item", items[0], "--k", "4");
         Assert.True(code == 0, output);
         Assert.Contains($" {rec.Similar(items[0], 1)[0].ItemId} ", output);
