@@ -296,8 +296,8 @@ public static class Comparison
             var teacher = teachers[plan.Teachers is null ? 0 : k - 1];
             // A teacher trained here may not exist yet (its directory deleted): it will have the plan's backbone and dimension.
             if (!teacherModels.TryGetValue(teacher, out var model))
-                teacherModels[teacher] = model = RunDirectory.IsFinished(teacher)
-                    ? (RunDirectory.ReadRecord(teacher).Model.Backbone, RunDirectory.ReadRecord(teacher).Model.Dim)
+                teacherModels[teacher] = model = RunDirectory.IsFinished(teacher) && RunDirectory.ReadRecord(teacher).Model is var m
+                    ? (m.Backbone, m.Dim)
                     : (plan.Teacher.Backbone, plan.Teacher.Dim);
             var (train, options) = SettingsOfRun(plan, method, k, model.Backbone);
             options ??= DistillationOptions.Defaults(method, model.Backbone);
