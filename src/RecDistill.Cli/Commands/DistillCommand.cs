@@ -43,7 +43,7 @@ public sealed class DistillSettings : TrainSettings
     [CommandOption("--no-sld")] [Description("MKD without its SLD part (ablation).")] public bool NoSld { get; set; }
 
     [CommandOption("--no-test")]
-    [Description("Train and validate without the split's test set, removed before anything sees it as in tune: a run for diagnostics or a search of your own. Its metrics.json has no test metrics.")]
+    [Description("Train and validate without the split's test set, removed before anything sees it as in tune: a run for diagnostics or a search of your own. Its metrics.json has no test metrics, and evaluate keeps its test held out unless --with-test.")]
     public bool NoTest { get; set; }
 
     [CommandOption("--nkd-mixing <MODE>")] [Description("soft (r ~ U(0, 2 alpha)) | hard (keep own coordinate with prob alpha).")]

@@ -32,6 +32,10 @@ public sealed class EvaluateSettings : DataSettings
     [Description("Also write the metrics as JSON to this file.")]
     public string? Out { get; set; }
 
+    [CommandOption("--with-test")]
+    [Description("Also score the test set of a run trained without it (a tune trial, distill --no-test), which is otherwise kept held out.")]
+    public bool WithTest { get; set; }
+
     public override ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(ModelDir)) return ValidationResult.Error("--model DIR is required");
@@ -51,10 +55,17 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
     {
         if (settings.Out is not null) CsvText.CheckOutFile(settings.Out, "evaluation.json", settings.ModelDir);
         var e = Workflow.Evaluate(settings.ModelDir, new ComputeOptions(settings.Device, settings.Threads),
-            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance, cancellationToken);
+            settings.Data is null ? null : settings.ToOptions(), ConsoleReporter.Instance, settings.WithTest, cancellationToken);
         string size = CliDisplay.FormatCount(e.Parameters);
-        AnsiConsole.Write(CliDisplay.MetricsTable($"{Markup.Escape(e.Dataset)}: validation and test",
-            new[] { ("valid", size, e.Valid), ("test", size, e.Test) }));
+        if (e.TestHeldOut)
+        {
+            AnsiConsole.Write(CliDisplay.MetricsTable($"{Markup.Escape(e.Dataset)}: validation", new[] { ("valid", size, e.Valid) }));
+            AnsiConsole.MarkupLine(Markup.Escape($"test: held out ({settings.ModelDir} was trained without its test set, as a tune trial " +
+                "or distill --no-test is); --with-test scores it"));
+        }
+        else
+            AnsiConsole.Write(CliDisplay.MetricsTable($"{Markup.Escape(e.Dataset)}: validation and test",
+                new[] { ("valid", size, e.Valid), ("test", size, e.Test) }));
         if (settings.Out is not null)
         {
             AtomicFile.WriteText(settings.Out, e.Json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

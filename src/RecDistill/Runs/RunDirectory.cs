@@ -48,6 +48,16 @@ public static class RunDirectory
                 $"{student["teacher"]?.GetValue<string>() ?? "a teacher"}), not a teacher: give runs written by train (or a comparison's teacher)");
     }
 
+    /// <summary>
+    /// True when the run was trained without its split's test set (a search's trial, distill --no-test): its metrics.json
+    /// counts no test interactions. A run whose data has no test at all reads the same, and has none to hold out.
+    /// </summary>
+    public static bool TrainedWithoutTest(string dir)
+    {
+        var path = Path.Combine(dir, MetricsFile);
+        return File.Exists(path) && JsonNode.Parse(File.ReadAllText(path))?["dataset"]?["test"]?.GetValue<long>() == 0;
+    }
+
     /// <summary>Path of the run's model file (best-validation weights).</summary>
     public static string ModelPath(string dir) => Path.Combine(dir, ModelFile.FileName);
 

@@ -40,8 +40,13 @@ public sealed record RunOutput(string Dir)
     public Action<string>? OnPrepared { get; init; }
 }
 
-/// <summary>A saved run evaluated: its metrics, and the same as metrics.json has them.</summary>
-public sealed record RunEvaluation(string Dataset, long Parameters, EvaluationResult Valid, EvaluationResult Test, JsonObject Json);
+/// <summary>
+/// A saved run evaluated: its metrics, and the same as metrics.json has them. <paramref name="TestHeldOut"/>: the run was
+/// trained without its test set (a search's trial, distill --no-test) and the test was not scored (<paramref name="Test"/>
+/// has no users).
+/// </summary>
+public sealed record RunEvaluation(string Dataset, long Parameters, EvaluationResult Valid, EvaluationResult Test, JsonObject Json,
+    bool TestHeldOut = false);
 
 /// <summary>What a run measured (its model is in the run directory when one was written).</summary>
 public sealed record RunResult(string Label, string? Dir, long Parameters, TrainResult Train, EvaluationResult Valid, EvaluationResult Test);
@@ -131,7 +136,16 @@ public static class Workflow
 
     /// <summary>Validation and test metrics of a saved run, on its own data (or <paramref name="data"/>); the token is checked between user batches.</summary>
     public static RunEvaluation Evaluate(string runDir, ComputeOptions? compute = null, DataOptions? data = null, IRunReporter? reporter = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        Evaluate(runDir, compute, data, reporter, scoreHeldOutTest: false, cancellationToken);
+
+    /// <summary>
+    /// As above. A run trained without its test set (a search's trial, distill --no-test) keeps it held out: its test is
+    /// scored only when <paramref name="scoreHeldOutTest"/> is true, so that a look at a run chosen on validation does
+    /// not show its test by the way (<see cref="RunEvaluation.TestHeldOut"/>).
+    /// </summary>
+    public static RunEvaluation Evaluate(string runDir, ComputeOptions? compute, DataOptions? data, IRunReporter? reporter,
+        bool scoreHeldOutTest, CancellationToken cancellationToken = default)
     {
         using var runLock = RunLock.EnterScope();
         cancellationToken.ThrowIfCancellationRequested();
@@ -139,11 +153,14 @@ public static class Workflow
         using var kernels = KernelSwitch.Use(compute.Kernels);
         var (_, dataOptions, split, model) = RunDirectory.Load(runDir, compute, data, reporter);
         using var _model = model;
+        bool heldOut = !scoreHeldOutTest && split.TestCount > 0 && RunDirectory.TrainedWithoutTest(runDir);
+        if (heldOut) split = Tuning.WithoutTest(split);
         var evaluator = new FullRankingEvaluator(split);
         var valid = evaluator.Evaluate(model, EvalSplit.Valid, cancellationToken);
         var test = evaluator.Evaluate(model, EvalSplit.Test, cancellationToken);
-        return new RunEvaluation(split.Name, model.ParameterCount, valid, test,
-            RunDirectory.MetricsJson(split, model, null, valid, test, dataOptions.Seed));
+        var json = RunDirectory.MetricsJson(split, model, null, valid, test, dataOptions.Seed);
+        if (heldOut) json["test_held_out"] = true;
+        return new RunEvaluation(split.Name, model.ParameterCount, valid, test, json, heldOut);
     }
 
     internal static string Name(Backbone b) => b == Backbone.LightGcn ? "lightgcn" : "bpr";

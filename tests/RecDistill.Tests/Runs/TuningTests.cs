@@ -264,6 +264,30 @@ public class TuningTests
         // The test set is held out of training either way: the same seed gives the same model.
         Assert.Equal(full.Valid["ndcg@20"], blind.Valid["ndcg@20"]);
         Assert.Equal(File.ReadAllBytes(Path.Combine(root, "full", "model.bin")), File.ReadAllBytes(Path.Combine(root, "blind", "model.bin")));
+
+        // Evaluating the blind run keeps its test held out unless asked; the full run's test is scored as before.
+        var blindDir = Path.Combine(root, "blind");
+        var kept = Workflow.Evaluate(blindDir);
+        Assert.True(kept.TestHeldOut);
+        Assert.Equal(0, kept.Test.Users);
+        Assert.Equal(blind.Valid["ndcg@20"], kept.Valid["ndcg@20"], 6);
+        Assert.True(kept.Json["test_held_out"]!.GetValue<bool>());
+        var asked = Workflow.Evaluate(blindDir, null, null, null, scoreHeldOutTest: true);
+        Assert.False(asked.TestHeldOut);
+        Assert.Equal(full.Test["ndcg@20"], asked.Test["ndcg@20"], 6);
+        var plain = Workflow.Evaluate(Path.Combine(root, "full"));
+        Assert.False(plain.TestHeldOut);
+        Assert.Equal(full.Test["ndcg@20"], plain.Test["ndcg@20"], 6);
+
+        // The CLI: the JSON of --out says the test is held out and has no test metrics; --with-test scores it.
+        var outKept = Path.Combine(root, "kept.json");
+        Assert.Equal(0, RecDistill.Cli.CliApp.Run(new[] { "evaluate", "--model", blindDir, "--out", outKept }));
+        var jKept = JsonNode.Parse(File.ReadAllText(outKept))!;
+        Assert.True(jKept["test_held_out"]!.GetValue<bool>());
+        Assert.Null(jKept["test"]!["ndcg@20"]);
+        var outAsked = Path.Combine(root, "asked.json");
+        Assert.Equal(0, RecDistill.Cli.CliApp.Run(new[] { "evaluate", "--model", blindDir, "--with-test", "--out", outAsked }));
+        Assert.Equal(full.Test["ndcg@20"], JsonNode.Parse(File.ReadAllText(outAsked))!["test"]!["ndcg@20"]!.GetValue<double>(), 6);
     }
 
     [Fact]
