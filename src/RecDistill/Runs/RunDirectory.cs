@@ -67,11 +67,17 @@ public static class RunDirectory
     /// <summary>Refuses to mix a new run's results with an old one's unless overwriting is asked for.</summary>
     public static void PrepareOut(string dir, bool overwrite)
     {
+        CheckOut(dir, overwrite);
+        Directory.CreateDirectory(dir);
+    }
+
+    /// <summary>What <see cref="PrepareOut"/> refuses, without making the directory.</summary>
+    internal static void CheckOut(string dir, bool overwrite)
+    {
         if (File.Exists(dir)) throw new UserErrorException($"{dir} is a file, not a directory: a run is written into a directory");
         if (Directory.Exists(dir) && !overwrite &&
             (File.Exists(Path.Combine(dir, MetricsFile)) || File.Exists(ModelPath(dir))))
             throw new UserErrorException($"{dir} already holds a run; choose another directory or overwrite it (--overwrite; RunOutput.Overwrite)");
-        Directory.CreateDirectory(dir);
     }
 
     /// <summary>

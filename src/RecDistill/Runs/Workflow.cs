@@ -103,8 +103,11 @@ public static class Workflow
         train.Validate();
         model.Validate();
         var device = compute.Resolve();
-        if (output is not null) Prepare(output, reporter);
+        // Refused before the data is read, made only once it loaded: a data error leaves no directory behind.
+        if (output is not null) Refuse(output);
         var split = LoadData(data, reporter);
+        Trainer.CheckSplit(split);
+        if (output is not null) Prepare(output, reporter);
         return Run($"{Name(model.Backbone)} d={model.Dim}", split, data, model, train, output, device, compute.Kernels, reporter, null,
             cancellationToken);
     }
@@ -127,6 +130,7 @@ public static class Workflow
         (method, options) = TeacherSession.Check(method, options, train, new ModelShape(record.Model.Backbone, dim, record.Model.Layers));
         data?.Validate();
         (compute ?? ComputeOptions.Cpu).Validate();
+        if (output is not null) Refuse(output);
         // The session checks the data against the teacher's (the same ids) and reads its model: a refusal there
         // leaves no output directory behind either.
         using var session = TeacherSession.Open(teacherDir, compute, data, dim, reporter, withoutTest);
@@ -168,14 +172,21 @@ public static class Workflow
     /// <summary>Refuses an old run's directory (unless overwriting or resuming it) and a finished one's resume; then the caller's hook.</summary>
     internal static void Prepare(RunOutput output, IRunReporter reporter)
     {
-        // Without a checkpoint a resume starts from the first epoch, which would train a finished run again.
-        if (output.Resume && !output.Overwrite && RunDirectory.IsFinished(output.Dir) && !File.Exists(RunDirectory.CheckpointPath(output.Dir)))
-            throw new UserErrorException($"{output.Dir} already finished (metrics.json is written); nothing to resume");
+        Refuse(output);
         if (output.Resume && !File.Exists(RunDirectory.CheckpointPath(output.Dir)))
             reporter.Message($"{output.Dir} has no checkpoint yet: the run starts from its first epoch");
         RunDirectory.PrepareOut(output.Dir, output.Overwrite || output.Resume);
         if (output.Resume) reporter.Message($"resuming {output.Dir}");
         output.OnPrepared?.Invoke(output.Dir);
+    }
+
+    /// <summary>What <see cref="Prepare"/> refuses, checked without writing anything.</summary>
+    private static void Refuse(RunOutput output)
+    {
+        // Without a checkpoint a resume starts from the first epoch, which would train a finished run again.
+        if (output.Resume && !output.Overwrite && RunDirectory.IsFinished(output.Dir) && !File.Exists(RunDirectory.CheckpointPath(output.Dir)))
+            throw new UserErrorException($"{output.Dir} already finished (metrics.json is written); nothing to resume");
+        RunDirectory.CheckOut(output.Dir, output.Overwrite || output.Resume);
     }
 
     /// <summary>

@@ -85,10 +85,7 @@ public sealed class Trainer
     /// </remarks>
     public TrainResult Fit(IRecommender model, SplitDataset data, IDistillationMethod? method = null, CancellationToken cancellationToken = default)
     {
-        if (data.TrainCount == 0) throw new ArgumentException($"{data.Name}: the train split is empty; there is nothing to learn from");
-        if (data.ValidCount == 0)
-            throw new ArgumentException($"{data.Name}: the validation split is empty, and early stopping and model selection need it; " +
-                "users need at least 6 interactions for the 0.8/0.1/0.1 split to give them validation items (more data, or a pre-split directory with valid.txt)");
+        CheckSplit(data);
         DenormalFlush.OnThisThread();
         var sampler = new TrainingSampler(data);
         var evaluator = new FullRankingEvaluator(data);
@@ -302,6 +299,15 @@ public sealed class Trainer
         }
         int epochsRun = history.Count == 0 ? 0 : history[^1].Epoch;
         return new TrainResult(bestEpoch, epochsRun, Elapsed().TotalSeconds, bestValid, history, early);
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> for a split without train or validation interactions, which no run can use.</summary>
+    internal static void CheckSplit(SplitDataset data)
+    {
+        if (data.TrainCount == 0) throw new ArgumentException($"{data.Name}: the train split is empty; there is nothing to learn from");
+        if (data.ValidCount == 0)
+            throw new ArgumentException($"{data.Name}: the validation split is empty, and early stopping and model selection need it; " +
+                "users need at least 6 interactions for the 0.8/0.1/0.1 split to give them validation items (more data, or a pre-split directory with valid.txt)");
     }
 
     /// <summary>Every setting a resume must share with the run that wrote the state, as JSON (its keys name them in a refusal).</summary>

@@ -26,7 +26,8 @@ public class BadInputCliTests
         File.WriteAllBytes(path, System.Text.Encoding.Latin1.GetBytes(text));
         Assert.Equal(2, CliApp.Run(new[] { "stats", "--data", path }));
         Assert.Equal(2, CliApp.Run(new[] { "train", "--data", path, "--epochs", "1", "--out", Path.Combine(dir, "run") }));
-        Assert.False(File.Exists(Path.Combine(dir, "run", "metrics.json")));
+        // Not even resume.json: the run directory is made once the data has loaded.
+        Assert.False(Directory.Exists(Path.Combine(dir, "run")));
     }
 
     [Fact]
@@ -71,7 +72,8 @@ public class BadInputCliTests
         Assert.Equal(0, CliApp.Run(new[] { "stats", "--data", path, "--min-user", "1" }));
         // Every user has fewer than 6 interactions: the 0.8/0.1/0.1 split leaves validation empty.
         Assert.Equal(2, CliApp.Run(new[] { "train", "--data", path, "--min-user", "1", "--epochs", "1", "--out", Path.Combine(dir, "run") }));
-        Assert.False(File.Exists(Path.Combine(dir, "run", "metrics.json")));
+        // Not even resume.json: the run directory is made once the data has loaded.
+        Assert.False(Directory.Exists(Path.Combine(dir, "run")));
     }
 
     [Fact]
