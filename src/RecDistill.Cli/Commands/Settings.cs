@@ -241,7 +241,7 @@ public class TrainSettings : DataSettings
     public string? Out { get; set; }
 
     [CommandOption("--overwrite")]
-    [Description("Allow writing into a run directory that already holds results.")]
+    [Description("Replace the run in a directory that already holds one: its files are deleted before the new run trains.")]
     public bool Overwrite { get; set; }
 
     [CommandOption("--resume <DIR>")]

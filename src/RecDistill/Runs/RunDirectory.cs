@@ -71,6 +71,14 @@ public static class RunDirectory
         Directory.CreateDirectory(dir);
     }
 
+    /// <summary>Deletes a run's results, metrics.json (the mark of a finished run) first.</summary>
+    internal static void ClearResults(string dir)
+    {
+        foreach (var path in new[] { Path.Combine(dir, MetricsFile), Path.Combine(dir, RunFile), Path.Combine(dir, HistoryFile),
+                     Path.Combine(dir, TestUsersFile), ModelPath(dir), CheckpointPath(dir) })
+            File.Delete(path);
+    }
+
     /// <summary>What <see cref="PrepareOut"/> refuses, without making the directory.</summary>
     internal static void CheckOut(string dir, bool overwrite)
     {

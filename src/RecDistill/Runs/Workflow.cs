@@ -24,7 +24,7 @@ public sealed record ModelShape(Backbone Backbone, int Dim, int Layers = 3)
 /// <summary>Where a run is written, and whether it continues an interrupted one.</summary>
 public sealed record RunOutput(string Dir)
 {
-    /// <summary>Write into a directory that already holds a run.</summary>
+    /// <summary>Write into a directory that already holds a run: its files are deleted before the new run trains (not those of a run resumed from its checkpoint).</summary>
     public bool Overwrite { get; init; }
     /// <summary>
     /// Continue from the directory's checkpoint (from the first epoch when it has none yet: a new or empty
@@ -176,6 +176,9 @@ public static class Workflow
         if (output.Resume && !File.Exists(RunDirectory.CheckpointPath(output.Dir)))
             reporter.Message($"{output.Dir} has no checkpoint yet: the run starts from its first epoch");
         RunDirectory.PrepareOut(output.Dir, output.Overwrite || output.Resume);
+        // A run that starts over replaces the old one's files now: kept until the end, they would pass for
+        // the new run's while it trains (or for good, when it writes none, as test-users.csv without a test).
+        if (output.Overwrite && !(output.Resume && File.Exists(RunDirectory.CheckpointPath(output.Dir)))) RunDirectory.ClearResults(output.Dir);
         if (output.Resume) reporter.Message($"resuming {output.Dir}");
         output.OnPrepared?.Invoke(output.Dir);
     }

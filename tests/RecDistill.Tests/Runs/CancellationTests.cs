@@ -132,4 +132,19 @@ public class CancellationTests
         Comparison.Run(wholePlan);
         AssertSameMetrics(Comparison.RunDir(wholePlan, "kd", 1), kd);
     }
+
+    [Fact]
+    public void An_overwriting_run_stopped_early_leaves_none_of_the_old_run_s_files()
+    {
+        var dir = Path.Combine(TestData.TempDir(), "run");
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 8), Training with { MaxEpochs = 2 }, new RunOutput(dir));
+        using var source = new CancellationTokenSource();
+        var reporter = new Cancelling(source, "bpr", p => p.Epoch == 3);
+        Assert.Throws<OperationCanceledException>(() => Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Training,
+            new RunOutput(dir) { Overwrite = true }, reporter: reporter, cancellationToken: source.Token));
+        // The d=8 run's metrics.json, run.json and history.csv would describe the d=16 run's model.bin.
+        foreach (var file in new[] { RunDirectory.MetricsFile, RunDirectory.RunFile, RunDirectory.HistoryFile, RunDirectory.TestUsersFile })
+            Assert.False(File.Exists(Path.Combine(dir, file)), file);
+        Assert.Equal(2, CheckpointEpoch(dir));
+    }
 }
