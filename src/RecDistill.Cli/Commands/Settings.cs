@@ -208,9 +208,8 @@ public class TrainSettings : DataSettings
     public double? Wd { get; set; }
 
     [CommandOption("--adam <MODE>")]
-    [Description("BPR's row-sparse Adam: lazy (rows outside the batch stay as they are; SPEC's protocol) or exact (dense Adam's result, with L2 decay and momentum on every row at every step, at a fraction of its cost).")]
-    [DefaultValue("lazy")]
-    public string Adam { get; set; } = "lazy";
+    [Description("BPR's row-sparse Adam: lazy (rows outside the batch stay as they are; SPEC's protocol) or exact (dense Adam's result, with L2 decay and momentum on every row at every step, at a fraction of its cost). Default: lazy.")]
+    public string? Adam { get; set; } // null when not given: distill refuses it for a LightGCN teacher, known only once read
 
     [CommandOption("--batch-size <N>")]
     [Description("Mini-batch size (train pairs per step).")]
@@ -265,7 +264,7 @@ public class TrainSettings : DataSettings
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
         try { RecDistill.Runs.KernelChoice.Parse(Kernels); }
         catch (ArgumentException e) { return ValidationResult.Error("--kernels: " + e.Message); }
-        if (Adam.ToLowerInvariant() is not ("lazy" or "exact")) return ValidationResult.Error($"--adam '{Adam}' is not lazy or exact");
+        if (Adam?.ToLowerInvariant() is not (null or "lazy" or "exact")) return ValidationResult.Error($"--adam '{Adam}' is not lazy or exact");
         if (Device.ToLowerInvariant() is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase))
             return ValidationResult.Error($"--device '{Device}' is not cpu or cuda");
         // The library's own check names its properties; the command names its options.
@@ -295,7 +294,7 @@ public class TrainSettings : DataSettings
         BatchSize = BatchSize,
         NegativesPerPair = Negatives,
         Seed = Seed,
-        SparseAdam = Adam.ToLowerInvariant() == "exact" ? SparseAdamMode.Exact : SparseAdamMode.Lazy,
+        SparseAdam = Adam?.ToLowerInvariant() == "exact" ? SparseAdamMode.Exact : SparseAdamMode.Lazy,
     };
 }
 

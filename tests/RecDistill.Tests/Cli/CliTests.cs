@@ -114,6 +114,20 @@ public class CliTests
     }
 
     [Fact]
+    public void Distill_refuses_adam_for_a_lightgcn_teacher_as_train_does_for_lightgcn()
+    {
+        var root = TestData.TempDir();
+        string teacher = Path.Combine(root, "teacher"), student = Path.Combine(root, "student");
+        Assert.Equal(0, CliApp.Run(new[] { "train", "--model", "lightgcn", "--layers", "1", "--dim", "8", "--epochs", "1", "--threads", "1",
+            "--out", teacher }.Concat(TinyData).ToArray()));
+        // BPR's row-sparse Adam: a LightGCN student would ignore it, and its run.json would record "exact".
+        var (code, _, errors) = Serving.ServingCliTests.RunWithErrors("distill", "--teacher", teacher, "--adam", "exact", "--epochs", "1", "--out", student);
+        Assert.Equal(2, code);
+        Assert.Contains("--adam has no effect with teacher", errors);
+        Assert.False(Directory.Exists(student));
+    }
+
+    [Fact]
     public void A_student_of_a_lightgcn_teacher_takes_lightgcn_s_default_weight_decay()
     {
         var root = TestData.TempDir();
