@@ -19,7 +19,7 @@ namespace RecDistill.Cli.Commands;
 [OnlyWith("--data", "without --data the teacher's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--synthetic-users", "--synthetic-items")]
 [OptionText("--data", "Distil on this dataset instead of the teacher's own (whose run.json rebuilds the exact split it was trained on); the cleaning and split options apply only with it.")]
 [OptionText("--dim", "Student embedding dimension. Default: a tenth of the teacher's.")]
-[OptionText("--wd", "Weight decay of the student (L2 on the rows a batch touches for BPR; on all parameters for LightGCN). Default: 1e-3.")]
+[OptionText("--wd", "Weight decay of the student (L2 on the rows a batch touches for BPR; on all parameters for LightGCN). Default: the teacher's backbone's, 1e-3 for bpr and 1e-4 for lightgcn.")]
 [OptionText("--out", "Run directory of the student: metrics.json, model.bin, run.json, history.csv. Default: runs/METHOD-dDIM-seedSEED.")]
 [OptionText("--seed", "Seed for initialisation, sampling and the method's own draws (and for --data's split). Same seed, same numbers.")]
 [NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]

@@ -145,6 +145,14 @@ public class StrictCliTests
     }
 
     [Fact]
+    public void Distill_help_gives_the_weight_decay_default_of_either_backbone()
+    {
+        // A LightGCN teacher's student takes 1e-4 (CliTests.A_student_of_a_lightgcn_teacher_takes_lightgcn_s_default_weight_decay).
+        var wd = Regex.Match(RunCli("distill", "--help"), @"--wd <X>(.|\n)*?--adam").Value;
+        Assert.Contains("1e-4 for lightgcn", Regex.Replace(wd, @"\s+", " "));
+    }
+
+    [Fact]
     public void Version_prints_the_version_and_the_commit()
     {
         var output = RunCli("--version").Trim();
