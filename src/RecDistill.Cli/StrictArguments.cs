@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 namespace RecDistill.Cli;
 
 /// <summary>Options a settings class inherits but its command does not take: not accepted, not in its --help.</summary>
-[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
 public sealed class NotTakenAttribute(params string[] options) : Attribute
 {
     public IReadOnlyList<string> Options { get; } = options;
@@ -95,7 +95,7 @@ public static class StrictArguments
     }
 
     public static HashSet<string> NotTaken(Type settings) =>
-        settings.GetCustomAttribute<NotTakenAttribute>()?.Options.ToHashSet(StringComparer.Ordinal) ?? new HashSet<string>();
+        settings.GetCustomAttributes<NotTakenAttribute>().SelectMany(a => a.Options).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
     /// The first mistake in <paramref name="args"/> (the words after the command's name), or null.
@@ -181,7 +181,7 @@ public static class StrictArguments
         var message = $"{command}: unknown option '{name}'";
         if (NotTaken(settings).Contains(name))
         {
-            var hint = settings.GetCustomAttribute<NotTakenAttribute>()!.Hint;
+            var hint = settings.GetCustomAttributes<NotTakenAttribute>().First(a => a.Options.Contains(name)).Hint;
             return $"{command} does not take {name}" + (hint is null ? "" : $": {hint}");
         }
         var owners = others.Where(kv => kv.Key != command && OptionsOf(kv.Value).Any(o => o.Aliases.Contains(name)))

@@ -9,20 +9,21 @@ using Spectre.Console.Cli;
 namespace RecDistill.Cli.Commands;
 
 [NotTaken("--model", "--layers", Hint = "the student has the teacher's backbone and layers")]
+// Synthetic data is only ever the teacher's own: --data with --format synthetic is refused, and without --data these would change it.
+[NotTaken("--synthetic-users", "--synthetic-items", Hint = "a student learns on its teacher's own data (synthetic data included), or on --data, a file with the teacher's ids")]
 // Each method's own settings, refused for the methods that would ignore them.
 [OnlyFor("--method", "mkd", "kd,rd,cd,de,rrd,htd,nkd,cpd,sld", "the weight of a single method's loss (MKD and its ablations take --lambda-nkd, --lambda-cpd and --lambda-sld; scratch has none), for --method", "--lambda")]
 [OnlyFor("--method", "mkd", "nkd,mkd,nkd+cpd,nkd+sld", "NKD's settings, for --method", "--lambda-nkd", "--nkd-alpha", "--nkd-mixing")]
 [OnlyFor("--method", "mkd", "cpd,mkd,nkd+cpd,cpd+sld", "CPD's settings, for --method", "--lambda-cpd", "--cpd-alpha", "--cpd-reg")]
 [OnlyFor("--method", "mkd", "sld,mkd,nkd+sld,cpd+sld", "SLD's settings, for --method", "--lambda-sld", "--sld-tau", "--sld-beta")]
 [OnlyFor("--method", "mkd", "mkd", "MKD's part switches (MKD without one part is a method of its own: nkd+cpd, nkd+sld, cpd+sld), for --method", "--no-nkd", "--no-cpd", "--no-sld")]
-[OptionText("--format", "With --data: citeulike | movielens | csv | lightgcn | split | synthetic. Default: guessed from the path.")]
-[OnlyWith("--data", "without --data the teacher's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--synthetic-users", "--synthetic-items")]
+[OptionText("--format", "With --data: citeulike | movielens | csv | lightgcn | split. Default: guessed from the path.")]
+[OnlyWith("--data", "without --data the teacher's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split")]
 [OptionText("--data", "Distil on this dataset instead of the teacher's own (whose run.json rebuilds the exact split it was trained on); the cleaning and split options apply only with it.")]
 [OptionText("--dim", "Student embedding dimension. Default: a tenth of the teacher's.")]
 [OptionText("--wd", "Weight decay of the student (L2 on the rows a batch touches for BPR; on all parameters for LightGCN). Default: the teacher's backbone's, 1e-3 for bpr and 1e-4 for lightgcn.")]
 [OptionText("--out", "Run directory of the student: metrics.json, model.bin, run.json, history.csv. Default: runs/METHOD-dDIM-seedSEED.")]
 [OptionText("--seed", "Seed for initialisation, sampling and the method's own draws (and for --data's split). Same seed, same numbers.")]
-[NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]
 public sealed class DistillSettings : TrainSettings
 {
     [CommandOption("--teacher <DIR>")]

@@ -54,7 +54,8 @@ public class StrictCliTests
     [InlineData("train --data d.csv --synthetic-items 10", "train: --synthetic-items has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
     [InlineData("demo --data d.csv --synthetic-users 10", "demo: --synthetic-users has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
     [InlineData("compare --data d.csv --synthetic-users 10", "compare: --synthetic-users has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
-    [InlineData("distill --teacher t --data d.csv --synthetic-users 10", "distill: --synthetic-users has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
+    [InlineData("distill --teacher t --data d.csv --synthetic-users 10", "distill does not take --synthetic-users: a student learns on its teacher's own data (synthetic data included), or on --data, a file with the teacher's ids")]
+    [InlineData("distill --teacher t --synthetic-items 10", "distill does not take --synthetic-items: a student learns on its teacher's own data (synthetic data included), or on --data, a file with the teacher's ids")]
     [InlineData("evaluate --model m --data d.csv --synthetic-items 10", "evaluate: --synthetic-items has no effect with --data (--synthetic-users and --synthetic-items size the synthetic data, which --data replaces)")]
     [InlineData("stats --synthetic-users 150 --synthetic-items 200 --threshold 3", "stats: --threshold has no effect with synthetic data (it is generated, with no file to parse and no ratings to keep or drop)")]
     [InlineData("train --delimiter tab", "train: --delimiter has no effect with synthetic data (it is generated, with no file to parse and no ratings to keep or drop)")]
@@ -136,7 +137,8 @@ public class StrictCliTests
     {
         var help = RunCli(command, "--help");
         var section = help[help.IndexOf("OPTIONS:", StringComparison.Ordinal)..];
-        var listed = Regex.Matches(section, @"^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)", RegexOptions.Multiline)
+        // An option's own line is indented by 4 or 8; a wrapped description (which may start with an option's name) by more.
+        var listed = Regex.Matches(section, @"^    (?:-\w, |    )(--[a-z][a-z0-9-]*)", RegexOptions.Multiline)
             .Select(m => m.Groups[1].Value).Where(n => n != "--help").ToHashSet();
         var taken = StrictArguments.OptionsOf(CliApp.Commands[command]).Select(o => o.Aliases.First(a => a.StartsWith("--"))).ToHashSet();
         Assert.Equal(taken.Order(), listed.Order());
