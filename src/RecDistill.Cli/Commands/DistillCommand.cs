@@ -16,6 +16,10 @@ namespace RecDistill.Cli.Commands;
 [OnlyFor("--method", "mkd", "nkd,mkd,nkd+cpd,nkd+sld", "NKD's settings, for --method", "--lambda-nkd", "--nkd-alpha", "--nkd-mixing")]
 [OnlyFor("--method", "mkd", "cpd,mkd,nkd+cpd,cpd+sld", "CPD's settings, for --method", "--lambda-cpd", "--cpd-alpha", "--cpd-reg")]
 [OnlyFor("--method", "mkd", "sld,mkd,nkd+sld,cpd+sld", "SLD's settings, for --method", "--lambda-sld", "--sld-tau", "--sld-beta")]
+// A part switched off takes none of its settings.
+[NotWith("--no-nkd", "MKD without its NKD part", "--lambda-nkd", "--nkd-alpha", "--nkd-mixing")]
+[NotWith("--no-cpd", "MKD without its CPD part", "--lambda-cpd", "--cpd-alpha", "--cpd-reg")]
+[NotWith("--no-sld", "MKD without its SLD part", "--lambda-sld", "--sld-tau", "--sld-beta")]
 [OnlyFor("--method", "mkd", "mkd", "MKD's part switches (MKD without one part is a method of its own: nkd+cpd, nkd+sld, cpd+sld), for --method", "--no-nkd", "--no-cpd", "--no-sld")]
 [OptionText("--format", "With --data: citeulike | movielens | csv | lightgcn | split. Default: guessed from the path.")]
 [OnlyWith("--data", "without --data the teacher's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split")]
