@@ -16,6 +16,7 @@ namespace RecDistill.Cli.Commands;
 [OnlyFor("--method", "mkd", "nkd,mkd,nkd+cpd,nkd+sld", "NKD's settings, for --method", "--lambda-nkd", "--nkd-alpha", "--nkd-mixing")]
 [OnlyFor("--method", "mkd", "cpd,mkd,nkd+cpd,cpd+sld", "CPD's settings, for --method", "--lambda-cpd", "--cpd-alpha", "--cpd-reg")]
 [OnlyFor("--method", "mkd", "sld,mkd,nkd+sld,cpd+sld", "SLD's settings, for --method", "--lambda-sld", "--sld-tau", "--sld-beta")]
+[OnlyFor("--cpd-reg", "listwise", "listwise,pairwise,hybrid", "the weight of CPD's regulariser, for --cpd-reg", "--cpd-alpha")]
 // A part switched off takes none of its settings.
 [NotWith("--no-nkd", "MKD without its NKD part", "--lambda-nkd", "--nkd-alpha", "--nkd-mixing")]
 [NotWith("--no-cpd", "MKD without its CPD part", "--lambda-cpd", "--cpd-alpha", "--cpd-reg")]
