@@ -26,6 +26,8 @@ public sealed class DistillationContext : IDisposable
     public FrozenTeacher Teacher { get; }
     /// <summary>The teacher's run directory, when it was loaded from one (recorded in students' metrics.json).</summary>
     public string? TeacherDir { get; init; }
+    /// <summary>The SHA-256 of the teacher's model.bin when it was loaded from a run directory: a student's checkpoint records it.</summary>
+    internal string? TeacherModelSha256 { get; init; }
     /// <summary>The split data; its train items are left out of the teacher's lists.</summary>
     public SplitDataset Data { get; }
     /// <summary>The student's dimension d_S, the projectors' input width.</summary>

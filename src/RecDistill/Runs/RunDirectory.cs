@@ -61,6 +61,18 @@ public static class RunDirectory
     /// <summary>Path of the run's model file (best-validation weights).</summary>
     public static string ModelPath(string dir) => Path.Combine(dir, ModelFile.FileName);
 
+    /// <summary>
+    /// The SHA-256 of the run's model.bin (lower-case hex): what identifies a teacher beyond its path, so that a
+    /// teacher retrained in the same directory continues no search or student of the one it replaced.
+    /// </summary>
+    internal static string ModelSha256(string dir)
+    {
+        var path = ModelPath(dir);
+        if (!File.Exists(path)) throw new DataFormatException(path, 0, "model file does not exist");
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+    }
+
     /// <summary>Path of the run's checkpoint, present while training (for resume).</summary>
     public static string CheckpointPath(string dir) => Path.Combine(dir, TrainingCheckpoint.FileName);
 

@@ -167,7 +167,7 @@ public static class Tuning
         RunDirectory.CheckIsTeacher(teacherDir);
         var shape = new ModelShape(teacherRecord.Model.Backbone, studentDim ?? Math.Max(1, teacherRecord.Model.Dim / 10), teacherRecord.Model.Layers);
         shape.Validate();
-        var wanted = SearchSettings(teacherDir, shape.Dim, train, trials, TeacherFingerprint(teacherDir));
+        var wanted = SearchSettings(teacherDir, shape.Dim, train, trials, RunDirectory.ModelSha256(teacherDir));
         CheckSearch(outDir, wanted, write: false);
         // Opening the session reads the teacher's data and model.bin: a teacher that cannot be loaded stops here.
         using var session = TeacherSession.Open(teacherDir, compute, null, studentDim, reporter, withoutTest: true);
@@ -358,18 +358,6 @@ public static class Tuning
     };
 
     private const string TeacherFingerprintKey = "teacher_model_sha256";
-
-    /// <summary>
-    /// The SHA-256 of the teacher's model.bin (lower-case hex): what identifies the teacher beyond its path, so that
-    /// a teacher retrained in the same directory does not continue the search of the one it replaced.
-    /// </summary>
-    private static string TeacherFingerprint(string teacherDir)
-    {
-        var path = RunDirectory.ModelPath(teacherDir);
-        if (!File.Exists(path)) throw new DataFormatException(path, 0, "model file does not exist");
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
-    }
 
     /// <summary>
     /// Checks the search's shared settings against DIR/search.json, and with <paramref name="write"/> records them

@@ -219,7 +219,8 @@ public static class Workflow
             StatePath = output is null ? null : RunDirectory.CheckpointPath(output.Dir),
             Resume = output?.Resume ?? false,
             Progress = progress,
-            RunSettings = RunSettings(dataOptions, distill?.Options),
+            // A scratch student learns nothing from the teacher: another teacher may continue it.
+            RunSettings = RunSettings(dataOptions, distill?.Options, distill is { Method: not "scratch" } t ? t.Context.TeacherModelSha256 : null),
         }.Fit(model, data, method, cancellationToken));
         var evaluator = new FullRankingEvaluator(data);
         // A split without a test set (tuning's) is never evaluated on one.
@@ -240,15 +241,17 @@ public static class Workflow
 
     /// <summary>
     /// What a checkpoint must have been written with beside the trainer's own settings: the data options
-    /// (the path made absolute, as a CLI resume gives it) and the method's settings.
+    /// (the path made absolute, as a CLI resume gives it), the method's settings and its teacher's model
+    /// (a teacher retrained in its directory would otherwise teach the rest of the run).
     /// </summary>
-    private static JsonObject RunSettings(DataOptions data, DistillationOptions? options)
+    private static JsonObject RunSettings(DataOptions data, DistillationOptions? options, string? teacherSha256)
     {
         var settings = new JsonObject
         {
             ["data"] = JsonSerializer.SerializeToNode(data.WithFullPath(), JsonOptions.Default),
         };
         if (options is not null) settings["distillation"] = JsonSerializer.SerializeToNode(options, JsonOptions.Default);
+        if (teacherSha256 is not null) settings["teacher_model_sha256"] = teacherSha256;
         return settings;
     }
 
@@ -326,8 +329,10 @@ public sealed class TeacherSession : IDisposable
         var split = Workflow.LoadData(dataOptions, reporter);
         if (data is not null) RunDirectory.CheckSameIds(teacherDir, split, data);
         if (withoutTest) split = Tuning.WithoutTest(split);
+        var teacherSha256 = RunDirectory.ModelSha256(teacherDir);
         var teacher = FrozenTeacher.Load(RunDirectory.ModelPath(teacherDir), split, device);
-        var context = new DistillationContext(teacher, split, studentDim ?? Math.Max(1, record.Model.Dim / 10), device) { TeacherDir = teacherDir };
+        var context = new DistillationContext(teacher, split, studentDim ?? Math.Max(1, record.Model.Dim / 10), device)
+            { TeacherDir = teacherDir, TeacherModelSha256 = teacherSha256 };
         return new TeacherSession(record, dataOptions, split, teacher, context, device, compute, reporter);
     }
 

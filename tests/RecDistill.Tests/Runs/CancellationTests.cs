@@ -76,24 +76,51 @@ public class CancellationTests
         Assert.False(File.Exists(Path.Combine(cut, TrainingCheckpoint.FileName)));
     }
 
+    /// <summary>A d=16 BPR teacher trained for <paramref name="epochs"/> epochs in ROOT/teacher.</summary>
+    private static string TrainTeacher(string root, int epochs)
+    {
+        var teacher = Path.Combine(root, "teacher");
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Training with { MaxEpochs = epochs }, new RunOutput(teacher));
+        return teacher;
+    }
+
+    /// <summary>Distils a d=4 student into <paramref name="dir"/>, stops it where <paramref name="when"/> says, and checks that it kept epoch <paramref name="kept"/>.</summary>
+    private static void StopDistill(string teacher, string method, string dir, Func<TrainingProgress, bool> when, int kept)
+    {
+        using var source = new CancellationTokenSource();
+        var reporter = new Cancelling(source, method, when);
+        var e = Assert.ThrowsAny<OperationCanceledException>(() =>
+            Workflow.Distill(teacher, method, Training, studentDim: 4, output: new RunOutput(dir), reporter: reporter, cancellationToken: source.Token));
+        AssertStopped(e, source, dir, kept);
+    }
+
     [Fact]
     public void A_cancelled_distillation_keeps_a_checkpoint_and_resumes_to_the_numbers_of_an_uninterrupted_run()
     {
         var root = TestData.TempDir();
-        var teacher = Path.Combine(root, "teacher");
-        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Training with { MaxEpochs = 4 }, new RunOutput(teacher));
+        var teacher = TrainTeacher(root, 4);
         var whole = Path.Combine(root, "whole");
         Workflow.Distill(teacher, "sld", Training, studentDim: 4, output: new RunOutput(whole));
 
         var cut = Path.Combine(root, "cut");
-        using var source = new CancellationTokenSource();
-        var reporter = new Cancelling(source, "sld", p => p.Epoch == 5 && p.Batch == 1);
-        var e = Assert.ThrowsAny<OperationCanceledException>(() =>
-            Workflow.Distill(teacher, "sld", Training, studentDim: 4, output: new RunOutput(cut), reporter: reporter, cancellationToken: source.Token));
-        AssertStopped(e, source, cut, 4);
+        StopDistill(teacher, "sld", cut, p => p.Epoch == 5 && p.Batch == 1, kept: 4);
 
         Workflow.Distill(teacher, "sld", Training, studentDim: 4, output: new RunOutput(cut) { Resume = true });
         AssertSameMetrics(whole, cut);
+    }
+
+    [Fact]
+    public void A_student_is_not_resumed_against_a_teacher_retrained_in_its_directory()
+    {
+        var root = TestData.TempDir();
+        var teacher = TrainTeacher(root, 2);
+        var cut = Path.Combine(root, "cut");
+        StopDistill(teacher, "kd", cut, p => p.Epoch == 3, kept: 2);
+        // Same data, same path, another model: the rest of the student's epochs would learn from it.
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Training with { MaxEpochs = 2, LearningRate = 0.02 }, new RunOutput(teacher) { Overwrite = true });
+        var e = Assert.Throws<UserErrorException>(() =>
+            Workflow.Distill(teacher, "kd", Training, studentDim: 4, output: new RunOutput(cut) { Resume = true }));
+        Assert.Contains("teacher_model_sha256", e.Message);
     }
 
     [Fact]
