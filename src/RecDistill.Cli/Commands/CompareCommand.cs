@@ -73,7 +73,7 @@ public sealed class CompareSettings : TrainSettings
 
     public override ValidationResult Validate()
     {
-        if (TeacherDim < 1 || StudentDim is < 1) return ValidationResult.Error("dimensions must be at least 1");
+        if (DimensionOptions.Problem(TeacherDim, StudentDim) is { } dimensions) return ValidationResult.Error(dimensions);
         if (Seeds < 1) return ValidationResult.Error("--seeds must be at least 1");
         if (MethodNames.Problem(MethodList) is { } problem) return ValidationResult.Error(problem);
         if (TeacherList is { Length: 0 }) return ValidationResult.Error("--teachers lists no teacher run");

@@ -49,7 +49,7 @@ public sealed class DemoSettings : DataSettings
 
     public override ValidationResult Validate()
     {
-        if (TeacherDim < 1 || StudentDim is < 1) return ValidationResult.Error("dimensions must be at least 1");
+        if (DimensionOptions.Problem(TeacherDim, StudentDim) is { } problem) return ValidationResult.Error(problem);
         if (Epochs < 1) return ValidationResult.Error("--epochs must be at least 1");
         return base.Validate();
     }

@@ -298,6 +298,16 @@ public class TrainSettings : DataSettings
     };
 }
 
+/// <summary>--teacher-dim and --student-dim of demo and compare.</summary>
+public static class DimensionOptions
+{
+    /// <summary>The option out of range, named with its value, or null.</summary>
+    public static string? Problem(int teacherDim, int? studentDim) =>
+        teacherDim < 1 ? $"--teacher-dim must be at least 1 (not {teacherDim})"
+        : studentDim is { } s and < 1 ? $"--student-dim must be at least 1 (not {s})"
+        : null;
+}
+
 /// <summary>--methods LIST of compare and tune: parsed, and its first problem.</summary>
 public static class MethodNames
 {

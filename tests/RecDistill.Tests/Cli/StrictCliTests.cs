@@ -175,6 +175,9 @@ public class StrictCliTests
     [InlineData("compare --data D --min-item -1 --out O", "--min-item must be 0 or more (not -1)")]
     [InlineData("distill --teacher T --data D --min-user -3 --out O", "--min-user must be 0 or more (not -3)")]
     [InlineData("evaluate --model T --data D --min-item -1", "--min-item must be 0 or more (not -1)")]
+    [InlineData("demo --data D --student-dim 0 --out O", "--student-dim must be at least 1 (not 0)")]
+    [InlineData("demo --data D --teacher-dim -4 --out O", "--teacher-dim must be at least 1 (not -4)")]
+    [InlineData("compare --data D --student-dim 0 --out O", "--student-dim must be at least 1 (not 0)")]
     public void A_data_option_out_of_range_is_named(string commandLine, string expected)
     {
         var dir = TestData.TempDir();
