@@ -8,11 +8,12 @@ using Spectre.Console.Cli;
 
 namespace RecDistill.Cli.Commands;
 
-[OptionText("--format", "With --data: citeulike | movielens | csv | lightgcn | split | synthetic. Default: guessed from the path.")]
-[OnlyWith("--data", "without --data the run's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--synthetic-users", "--synthetic-items", "--seed")]
+// A run's synthetic data is rebuilt from its run.json, and --data is a file: the synthetic sizes never apply.
+[NotTaken("--synthetic-users", "--synthetic-items", Hint = "a run is evaluated on its own data (synthetic data included, rebuilt from its run.json), or on --data, a file with the run's ids")]
+[OptionText("--format", "With --data: citeulike | movielens | csv | lightgcn | split. Default: guessed from the path.")]
+[OnlyWith("--data", "without --data the run's own data options rebuild its exact split", "--format", "--delimiter", "--header", "--columns", "--threshold", "--min-user", "--min-item", "--split", "--seed")]
 [OptionText("--data", "Evaluate on this dataset instead of the run's own (whose run.json rebuilds the exact split it was trained on); the cleaning and split options apply only with it.")]
-[OptionText("--seed", "Seed of --data's split (random split) or synthetic data.")]
-[NotWith("--data", DataSettings.SyntheticOnly, "--synthetic-users", "--synthetic-items")]
+[OptionText("--seed", "Seed of --data's split (random split).")]
 public sealed class EvaluateSettings : DataSettings
 {
     [CommandOption("--model <DIR>")]

@@ -11,7 +11,7 @@ namespace RecDistill.Cli.Commands;
 /// <summary>Where the interactions come from and how they are cleaned and split.</summary>
 /// <remarks>
 /// Every command that reads data repeats the rules below (the strict-option attributes are not inherited):
-/// train, compare and demo both; evaluate, which takes no synthetic data, the second; distill takes neither synthetic size.
+/// train, compare and demo both; distill and evaluate take no synthetic sizes and have --data rules of their own.
 /// </remarks>
 [OptionText("--seed", "Seed of the synthetic data and of a random split (--split random).")]
 [OnlyWith("--data", DataSettings.SyntheticIsGenerated, "--delimiter", "--header", "--threshold", Without = "synthetic data")]

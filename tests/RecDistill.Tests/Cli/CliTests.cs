@@ -125,6 +125,13 @@ public class CliTests
         Assert.Equal(2, code);
         Assert.Contains("--adam has no effect with teacher", errors);
         Assert.False(Directory.Exists(student));
+        // tune's students take the teacher's backbone too: the same refusal, nothing written.
+        var tune = Path.Combine(root, "tune");
+        (code, _, errors) = Serving.ServingCliTests.RunWithErrors("tune", "--teacher", teacher, "--methods", "scratch", "--trials", "1", "--adam", "exact",
+            "--epochs", "1", "--out", tune);
+        Assert.Equal(2, code);
+        Assert.Contains("tune: --adam has no effect with teacher", errors);
+        Assert.False(Directory.Exists(tune));
     }
 
     [Fact]
