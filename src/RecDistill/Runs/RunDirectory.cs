@@ -118,6 +118,10 @@ public static class RunDirectory
     {
         var path = Path.Combine(dir, RunFile);
         if (!Directory.Exists(dir)) throw new UserErrorException(File.Exists(dir) ? $"{dir} is a file, not a run directory" : $"{dir}: no such run directory");
+        // A run stopped before it finished has its checkpoint and no record yet: say how to finish it.
+        if (!File.Exists(path) && File.Exists(CheckpointPath(dir)))
+            throw new UserErrorException($"{dir} is an unfinished run ({TrainingCheckpoint.FileName}, no {RunFile} yet): finish it first " +
+                $"(train or distill --resume {dir}; RunOutput.Resume)");
         if (!File.Exists(path)) throw new UserErrorException($"{dir} is not a run directory: {RunFile} is missing");
         try
         {

@@ -20,6 +20,20 @@ public class RunRecordPathTests
     }
 
     [Fact]
+    public void An_unfinished_run_is_named_as_one_with_how_to_finish_it()
+    {
+        var dir = Path.Combine(TestData.TempDir(), "stopped");
+        Directory.CreateDirectory(dir);
+        // A run stopped before its end: its checkpoint, no run.json (the distillation's teacher, or evaluate's run).
+        File.WriteAllBytes(RunDirectory.CheckpointPath(dir), new byte[] { 1 });
+        var e = Assert.Throws<UserErrorException>(() => RunDirectory.ReadRecord(dir));
+        Assert.Contains("is an unfinished run", e.Message);
+        Assert.Contains("--resume", e.Message);
+        File.Delete(RunDirectory.CheckpointPath(dir));
+        Assert.Contains("is not a run directory: run.json is missing", Assert.Throws<UserErrorException>(() => RunDirectory.ReadRecord(dir)).Message);
+    }
+
+    [Fact]
     public void A_relative_data_path_is_recorded_absolute()
     {
         var root = TestData.TempDir();
