@@ -38,7 +38,10 @@ public sealed record TrainOptions
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool PlainAdam { get; init; }
-    /// <summary>The metric early stopping watches.</summary>
+    /// <summary>
+    /// The validation metric early stopping watches and the best weights are chosen by: one of the keys the
+    /// trainer's evaluation reports (recall@K, ndcg@K, precision@K or hit@K for K of <see cref="Evaluation.RankingMetrics.DefaultCutoffs"/>).
+    /// </summary>
     public string SelectionMetric { get; init; } = "ndcg@20";
 
     /// <summary>The defaults for a backbone: weight decay 1e-3 for BPR-MF, 1e-4 for LightGCN (the CLI's defaults).</summary>
@@ -60,6 +63,13 @@ public sealed record TrainOptions
         if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) throw Bad(nameof(WeightDecay), "0 or a positive number", WeightDecay);
         if (BatchSize < 1) throw Bad(nameof(BatchSize), "at least 1", BatchSize);
         if (NegativesPerPair < 1) throw Bad(nameof(NegativesPerPair), "at least 1", NegativesPerPair);
+        // Any other key reads as NaN at every validation: no epoch would ever be best, early stopping would end the
+        // run after Patience validations, and its last weights would be written as if chosen.
+        var metrics = Evaluation.RankingMetrics.Keys(Evaluation.RankingMetrics.DefaultCutoffs).ToList();
+        if (SelectionMetric is null || !metrics.Contains(SelectionMetric))
+            throw Bad(nameof(SelectionMetric), "one of " + string.Join(", ", metrics), SelectionMetric is null ? "null" : $"'{SelectionMetric}'");
+        // An undefined mode would silently run as Lazy.
+        if (!Enum.IsDefined(SparseAdam)) throw Bad(nameof(SparseAdam), "Lazy or Exact", (int)SparseAdam);
     }
 }
 

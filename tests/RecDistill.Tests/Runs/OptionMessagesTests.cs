@@ -26,6 +26,23 @@ public class OptionMessagesTests
     }
 
     [Fact]
+    public void A_selection_metric_the_evaluation_does_not_report_is_refused_before_the_run_is_written()
+    {
+        // It read as NaN at every validation: no epoch was ever best, and the last weights were written as the chosen ones.
+        var e = Assert.Throws<ArgumentException>(() => new TrainOptions { SelectionMetric = "ndcg@15" }.Validate());
+        Assert.Equal(nameof(TrainOptions.SelectionMetric), e.ParamName);
+        Assert.StartsWith("TrainOptions.SelectionMetric must be one of recall@10,", e.Message);
+        Assert.Contains("(not 'ndcg@15')", e.Message);
+        new TrainOptions { SelectionMetric = "recall@50" }.Validate();
+        var mode = Assert.Throws<ArgumentException>(() => new TrainOptions { SparseAdam = (SparseAdamMode)7 }.Validate());
+        Assert.Equal(nameof(TrainOptions.SparseAdam), mode.ParamName);
+        var dir = Path.Combine(TestData.TempDir(), "run");
+        Assert.Throws<ArgumentException>(() => Workflow.Train(TestData.TinySynthetic(3), new ModelShape(Backbone.Bpr, 4),
+            TestData.ShortTraining(3) with { SelectionMetric = "NDCG@20" }, new RunOutput(dir)));
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
     public void The_command_names_its_option()
     {
         var (code, _, errors) = RecDistill.Tests.Serving.ServingCliTests.RunWithErrors("train", "--synthetic-users", "50", "--patience", "0",
