@@ -165,7 +165,7 @@ public static class Tuning
         train.Validate();
         var teacherRecord = RunDirectory.ReadRecord(teacherDir);
         RunDirectory.CheckIsTeacher(teacherDir);
-        var shape = new ModelShape(teacherRecord.Model.Backbone, studentDim ?? Math.Max(1, teacherRecord.Model.Dim / 10), teacherRecord.Model.Layers);
+        var shape = new ModelShape(teacherRecord.Model.Backbone, TeacherSession.StudentDimOf(studentDim, teacherRecord.Model.Dim), teacherRecord.Model.Layers);
         shape.Validate();
         var wanted = SearchSettings(teacherDir, shape.Dim, train, trials, RunDirectory.ModelSha256(teacherDir));
         CheckSearch(outDir, wanted, write: false);

@@ -125,7 +125,7 @@ public static class Workflow
         cancellationToken.ThrowIfCancellationRequested();
         reporter ??= SilentReporter.Instance;
         var record = RunDirectory.ReadRecord(teacherDir);
-        int dim = studentDim ?? Math.Max(1, record.Model.Dim / 10);
+        int dim = TeacherSession.StudentDimOf(studentDim, record.Model.Dim);
         // Everything that can be refused is, before the output directory is made.
         (method, options) = TeacherSession.Check(method, options, train, new ModelShape(record.Model.Backbone, dim, record.Model.Layers));
         data?.Validate();
@@ -322,6 +322,8 @@ public sealed class TeacherSession : IDisposable
         using var runLock = Workflow.RunLock.EnterScope();
         reporter ??= SilentReporter.Instance;
         var record = RunDirectory.ReadRecord(teacherDir);
+        // Before the data and the teacher load: a bad dimension would otherwise fail only at the first Distill.
+        int dim = StudentDimOf(studentDim, record.Model.Dim);
         compute ??= ComputeOptions.Cpu;
         var device = compute.Resolve();
         using var kernels = KernelSwitch.Use(compute.Kernels);
@@ -331,9 +333,19 @@ public sealed class TeacherSession : IDisposable
         if (withoutTest) split = Tuning.WithoutTest(split);
         var teacherSha256 = RunDirectory.ModelSha256(teacherDir);
         var teacher = FrozenTeacher.Load(RunDirectory.ModelPath(teacherDir), split, device);
-        var context = new DistillationContext(teacher, split, studentDim ?? Math.Max(1, record.Model.Dim / 10), device)
+        var context = new DistillationContext(teacher, split, dim, device)
             { TeacherDir = teacherDir, TeacherModelSha256 = teacherSha256 };
         return new TeacherSession(record, dataOptions, split, teacher, context, device, compute, reporter);
+    }
+
+    /// <summary>
+    /// The students' dimension: <paramref name="studentDim"/>, or a tenth of the teacher's (at least 1) when null. One below 1
+    /// is an <see cref="ArgumentException"/> that names <paramref name="name"/>, the caller's own argument or property.
+    /// </summary>
+    internal static int StudentDimOf(int? studentDim, int teacherDim, string name = "studentDim")
+    {
+        if (studentDim is < 1) throw new ArgumentException($"{name} must be at least 1 (not {studentDim})", name);
+        return studentDim ?? Math.Max(1, teacherDim / 10);
     }
 
     /// <summary>

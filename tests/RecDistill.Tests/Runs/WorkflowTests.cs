@@ -99,6 +99,31 @@ public class WorkflowTests
         Assert.Empty(Directory.GetFileSystemEntries(root));
     }
 
+    /// <summary>Records the steps a workflow reports.</summary>
+    private sealed class Steps : IRunReporter
+    {
+        public List<string> Seen { get; } = new();
+        public void Message(string text) => Seen.Add(text);
+        public T Step<T>(string description, Func<T> work) { Seen.Add(description); return work(); }
+        public TrainResult Train(string label, int maxEpochs, Func<Action<TrainingProgress>, TrainResult> fit) { Seen.Add(label); return fit(_ => { }); }
+    }
+
+    [Fact]
+    public void A_session_refuses_a_student_dimension_below_1_when_it_opens_naming_the_argument()
+    {
+        // It opened (data and teacher loaded) and failed only at the first Distill, naming ModelShape.Dim.
+        foreach (int dim in new[] { 0, -3 })
+        {
+            var steps = new Steps();
+            var e = Assert.Throws<ArgumentException>(() => TeacherSession.Open(Teacher.Value, studentDim: dim, reporter: steps));
+            Assert.Equal("studentDim", e.ParamName);
+            Assert.StartsWith($"studentDim must be at least 1 (not {dim})", e.Message);
+            Assert.Empty(steps.Seen);
+        }
+        var viaWorkflow = Assert.Throws<ArgumentException>(() => Workflow.Distill(Teacher.Value, "kd", Short, studentDim: 0));
+        Assert.Equal("studentDim", viaWorkflow.ParamName);
+    }
+
     [Fact]
     public void Resuming_a_finished_run_is_refused_unless_overwriting()
     {
