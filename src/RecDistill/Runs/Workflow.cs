@@ -289,6 +289,7 @@ public sealed class TeacherSession : IDisposable
     private readonly Device _device;
     private readonly ComputeOptions _compute;
     private readonly IRunReporter _reporter;
+    private bool _disposed;
 
     private TeacherSession(RunRecord record, DataOptions dataOptions, SplitDataset data, FrozenTeacher teacher,
         DistillationContext context, Device device, ComputeOptions compute, IRunReporter reporter)
@@ -352,6 +353,7 @@ public sealed class TeacherSession : IDisposable
     /// Trains one student with <paramref name="method"/> (scratch, kd, rd, cd, de, rrd, htd, nkd, cpd, sld, mkd);
     /// <paramref name="cancellationToken"/> stops it as <see cref="Workflow"/>'s remarks say.
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
     public RunResult Distill(string method, TrainOptions train, DistillationOptions? options = null, RunOutput? output = null,
         CancellationToken cancellationToken = default) =>
         Distill(method, train, options, output, prepared: false, cancellationToken);
@@ -360,6 +362,8 @@ public sealed class TeacherSession : IDisposable
         CancellationToken cancellationToken)
     {
         using var runLock = Workflow.RunLock.EnterScope();
+        // The teacher's tensors are freed: a method would fail on an empty handle, and scratch would train on regardless.
+        ObjectDisposedException.ThrowIf(_disposed, this);
         cancellationToken.ThrowIfCancellationRequested();
         var shape = new ModelShape(Backbone, StudentDim, TeacherRecord.Model.Layers);
         (method, options) = Check(method, options, train, shape);
@@ -389,9 +393,15 @@ public sealed class TeacherSession : IDisposable
         return (method, options);
     }
 
-    /// <summary>Frees the teacher and its lists.</summary>
+    /// <summary>
+    /// Frees the teacher and its lists; a second call does nothing. It waits for a <see cref="Distill"/> running on
+    /// another thread (the process-wide workflow lock), and a later <see cref="Distill"/> throws <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public void Dispose()
     {
+        using var runLock = Workflow.RunLock.EnterScope();
+        if (_disposed) return;
+        _disposed = true;
         _context.Dispose();
         _teacher.Dispose();
     }

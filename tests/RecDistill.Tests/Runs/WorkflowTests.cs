@@ -125,6 +125,19 @@ public class WorkflowTests
     }
 
     [Fact]
+    public void A_disposed_session_refuses_to_distil_and_can_be_disposed_again()
+    {
+        // It answered "Tensor invalid -- empty handle" for a method, and trained a scratch student as if open.
+        var session = TeacherSession.Open(Teacher.Value, studentDim: 4);
+        session.Dispose();
+        session.Dispose();
+        var dir = Path.Combine(TestData.TempDir(), "after-dispose");
+        Assert.Throws<ObjectDisposedException>(() => session.Distill("kd", Short, output: new RunOutput(dir)));
+        Assert.Throws<ObjectDisposedException>(() => session.Distill("scratch", Short));
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
     public void Resuming_a_finished_run_is_refused_unless_overwriting()
     {
         var root = TestData.TempDir();
