@@ -18,13 +18,13 @@ public sealed record ComparisonPlan
     public required DataOptions Data { get; init; }
     /// <summary>The teacher's backbone, dimension and layers (when it is trained here); students take the backbone and layers.</summary>
     public required ModelShape Teacher { get; init; }
-    /// <summary>Student dimension. Default: a tenth of the teacher's.</summary>
+    /// <summary>Student dimension (at least 1). Default: a tenth of the teacher's.</summary>
     public int? StudentDim { get; init; }
     /// <summary>Training options of the teacher and of every student; run k of a method uses seed Train.Seed + k - 1.</summary>
     public required TrainOptions Train { get; init; }
     /// <summary>The methods to run, by name (<see cref="DistillationMethods.AllNames"/>), in report order.</summary>
     public required IReadOnlyList<string> Methods { get; init; }
-    /// <summary>Runs per method (ignored when <see cref="Teachers"/> is given: one run per teacher).</summary>
+    /// <summary>Runs per method, at least 1 (ignored when <see cref="Teachers"/> is given: one run per teacher).</summary>
     public int Seeds { get; init; } = 1;
     /// <summary>Finished teacher runs: run k of every method distils from the k-th. Null: one teacher trained in OUT/teacher.</summary>
     public IReadOnlyList<string>? Teachers { get; init; }
@@ -201,7 +201,9 @@ public static class Comparison
     /// <summary>
     /// Checks a plan before anything is trained or written, and refuses it with every problem named: an
     /// unknown method, a teacher run that is not finished, and an OUT directory whose teacher or finished
-    /// runs were made with other settings. <see cref="Run"/> calls it first; a caller that writes files of
+    /// runs were made with other settings; options out of range (the plan's <see cref="ComparisonPlan.Seeds"/>,
+    /// <see cref="ComparisonPlan.StudentDim"/>, data, teacher shape, training, compute or a method's tuned settings) are an
+    /// <see cref="ArgumentException"/> or <see cref="UserErrorException"/> that names them. <see cref="Run"/> calls it first; a caller that writes files of
     /// its own into OUT (the CLI's resume.json) calls it before them.
     /// </summary>
     public static void Check(ComparisonPlan plan)
@@ -210,6 +212,17 @@ public static class Comparison
         foreach (var m in plan.Methods)
             if (!DistillationMethods.IsKnown(m)) throw new UserErrorException($"'{m}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
         if (plan.Teachers is { Count: 0 }) throw new ArgumentException("Teachers is empty: give at least one teacher run, or null to train one");
+        // Options out of range are refused here, before OUT is made: found by the runs, they failed each run in turn
+        // (error.txt in every run directory, a report of failures) or stopped the teacher after OUT and its records were written.
+        if (plan.Teachers is null)
+        {
+            if (plan.Seeds < 1)
+                throw new ArgumentException($"ComparisonPlan.Seeds must be at least 1 (not {plan.Seeds})", nameof(ComparisonPlan.Seeds));
+            plan.Data.Validate();
+            plan.Teacher.Validate();
+        }
+        plan.Train.Validate();
+        plan.Compute.Validate();
         if (File.Exists(plan.OutDir)) throw new UserErrorException($"{plan.OutDir} is a file, not a directory: a comparison is written into a directory");
         foreach (var t in plan.Teachers ?? [])
         {
@@ -217,6 +230,15 @@ public static class Comparison
             RunDirectory.CheckIsTeacher(t);
         }
         if (plan.Teachers is { Count: > 1 } && TeachersDiffer(plan.Teachers) is { } mixed) throw new UserErrorException(mixed);
+        // Every method's settings as its runs will have them (tuned or default), on the students' shape.
+        var given = plan.Teachers is null ? null : RunDirectory.ReadRecord(plan.Teachers[0]).Model;
+        var teacherShape = given is null ? plan.Teacher : new ModelShape(given.Backbone, given.Dim, given.Layers);
+        var studentShape = teacherShape with { Dim = TeacherSession.StudentDimOf(plan.StudentDim, teacherShape.Dim, "ComparisonPlan.StudentDim") };
+        foreach (var m in plan.Methods)
+        {
+            var (train, options) = SettingsOf(plan, m, plan.Train, studentShape.Backbone);
+            TeacherSession.Check(m, options, train, studentShape);
+        }
         // A damaged teacher model would fail only when its first run starts, after OUT and its records were written.
         foreach (var t in plan.Teachers ?? [])
             ModelFile.Read(Path.Combine(t, ModelFile.FileName));

@@ -345,7 +345,7 @@ public sealed class TeacherSession : IDisposable
     /// </summary>
     internal static int StudentDimOf(int? studentDim, int teacherDim, string name = "studentDim")
     {
-        if (studentDim is < 1) throw new ArgumentException($"{name} must be at least 1 (not {studentDim})", name);
+        if (studentDim is < 1) throw new ArgumentException($"{name} must be at least 1 (not {studentDim})", name[(name.LastIndexOf('.') + 1)..]);
         return studentDim ?? Math.Max(1, teacherDim / 10);
     }
 

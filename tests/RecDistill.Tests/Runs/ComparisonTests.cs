@@ -106,6 +106,40 @@ public class ComparisonTests
     }
 
     [Fact]
+    public void A_plan_with_options_out_of_range_is_refused_before_its_directory_is_made()
+    {
+        // Found by the runs, they failed every run in turn (error.txt each, a report of failures) after OUT and
+        // the teacher's record were written, or (negative seeds) threw Enumerable.Range's "count" out of range.
+        var root = TestData.TempDir();
+        var teacher = Path.Combine(root, "teacher");
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 8), Short with { MaxEpochs = 2 }, new RunOutput(teacher));
+        var given = new ComparisonPlan
+        {
+            OutDir = Path.Combine(root, "cmp"), Data = Tiny, Teacher = new ModelShape(Backbone.Bpr, 8),
+            Train = Short with { MaxEpochs = 2 }, Methods = ["scratch", "kd"], Teachers = [teacher],
+        };
+        var trained = given with { Teachers = null };
+        var tuned = new TunedConfig("kd", new TrialConfig("kd", -1, new Dictionary<string, double>()), 0, 0.1, 1, 1, teacher, "");
+        foreach (var (plan, names) in new (ComparisonPlan, string)[]
+        {
+            (given with { Train = given.Train with { MaxEpochs = 0 } }, "TrainOptions.MaxEpochs"),
+            (given with { StudentDim = 0 }, "ComparisonPlan.StudentDim"),
+            (given with { Configs = new Dictionary<string, TunedConfig> { ["kd"] = tuned } }, "TrainOptions.WeightDecay"),
+            (trained with { Seeds = 0 }, "ComparisonPlan.Seeds must be at least 1 (not 0)"),
+            (trained with { Seeds = -1 }, "ComparisonPlan.Seeds must be at least 1 (not -1)"),
+            (trained with { Teacher = new ModelShape(Backbone.Bpr, 0) }, "ModelShape.Dim"),
+            (trained with { Data = Tiny with { TrainRatio = 0 } }, "train ratio"),
+        })
+        {
+            var e = Assert.ThrowsAny<ArgumentException>(() => Comparison.Run(plan));
+            Assert.Contains(names, e.Message);
+            Assert.False(Directory.Exists(plan.OutDir), names);
+        }
+        var threads = Assert.Throws<UserErrorException>(() => Comparison.Run(trained with { Compute = new ComputeOptions(Threads: 0) }));
+        Assert.False(Directory.Exists(trained.OutDir));
+    }
+
+    [Fact]
     public void Teachers_of_several_kinds_or_a_student_as_teacher_are_refused()
     {
         var root = TestData.TempDir();
