@@ -159,6 +159,8 @@ public static class Tuning
         reporter ??= SilentReporter.Instance;
         // Everything that can be checked is checked before anything is written: a call that fails here must not
         // leave a search.json behind, which would refuse the next, correct call as "a search with other settings".
+        // No method would still record the search's settings in OUT/search.json and return nothing.
+        if (methods.Count == 0) throw new ArgumentException("a search needs at least one method", nameof(methods));
         var methodList = methods.Select(m => m.ToLowerInvariant()).ToList();
         foreach (var m in methodList) SpaceOf(m); // an unknown method
         if (File.Exists(outDir)) throw new UserErrorException($"{outDir} is a file, not a search directory");

@@ -170,6 +170,10 @@ public class TuningTests
         Assert.Throws<UserErrorException>(() => Tuning.Tune(teacher, new[] { "scratch", "nosuch" }, Short, trials: 1, outDir));
         Assert.Throws<ArgumentException>(() => Tuning.Tune(teacher, new[] { "scratch" }, Short with { BatchSize = 0 }, trials: 1, outDir));
         Assert.False(Directory.Exists(outDir));
+        // No method: it wrote search.json and returned nothing.
+        var none = Assert.Throws<ArgumentException>(() => Tuning.Tune(teacher, Array.Empty<string>(), Short, trials: 1, outDir));
+        Assert.Equal("methods", none.ParamName);
+        Assert.False(Directory.Exists(outDir));
         // The directory is free for the correct call.
         Assert.Single(Tuning.Tune(teacher, new[] { "scratch" }, Short, trials: 1, outDir));
         // A search's own trial (a distilled student) is no teacher for another search.
