@@ -70,7 +70,9 @@ public sealed record RunResult(string Label, string? Dir, long Parameters, Train
 /// at the end of the epoch when the stop came after its batches) and gets no metrics.json, so a call with
 /// <see cref="RunOutput.Resume"/> continues it to the numbers of an uninterrupted run. Evaluation checks the
 /// token between user batches; a comparison or a search also stops between its runs and keeps the finished ones.
-/// Steps that do not check it (loading data, a method's teacher lists) run to their end first.
+/// Steps that do not check it (loading data, a method's teacher lists) run to their end first; a stop asked for by then
+/// ends the run before its directory is made (<see cref="RunOutput.OnPrepared"/> is not called), so a run that
+/// <see cref="RunOutput.Overwrite"/> would replace is left as it was.
 /// </para>
 /// </remarks>
 public static class Workflow
@@ -103,11 +105,10 @@ public static class Workflow
         train.Validate();
         model.Validate();
         var device = compute.Resolve();
-        // Refused before the data is read, made only once it loaded: a data error leaves no directory behind.
+        // Refused before the data is read, made only once it loaded (by Run): a data error leaves no directory behind.
         if (output is not null) Refuse(output);
         var split = LoadData(data, reporter);
         Trainer.CheckSplit(split);
-        if (output is not null) Prepare(output, reporter);
         return Run($"{Name(model.Backbone)} d={model.Dim}", split, data, model, train, output, device, compute.Kernels, reporter, null,
             cancellationToken);
     }
@@ -134,8 +135,7 @@ public static class Workflow
         // The session checks the data against the teacher's (the same ids) and reads its model: a refusal there
         // leaves no output directory behind either.
         using var session = TeacherSession.Open(teacherDir, compute, data, dim, reporter, withoutTest);
-        if (output is not null) Prepare(output, reporter);
-        return session.Distill(method, train, options, output, prepared: true, cancellationToken);
+        return session.Distill(method, train, options, output, cancellationToken);
     }
 
     /// <summary>Validation and test metrics of a saved run, on its own data (or <paramref name="data"/>); the token is checked between user batches.</summary>
@@ -184,7 +184,7 @@ public static class Workflow
     }
 
     /// <summary>What <see cref="Prepare"/> refuses, checked without writing anything.</summary>
-    private static void Refuse(RunOutput output)
+    internal static void Refuse(RunOutput output)
     {
         // Without a checkpoint a resume starts from the first epoch, which would train a finished run again.
         if (output.Resume && !output.Overwrite && RunDirectory.IsFinished(output.Dir) && !File.Exists(RunDirectory.CheckpointPath(output.Dir)))
@@ -197,7 +197,9 @@ public static class Workflow
     /// weights, train with early stopping, evaluate the best weights, write the run. Seeding right before
     /// each draw makes the method's and the model's initial values depend on the seed alone, not on what
     /// ran before in the process (a comparison's tenth run starts as a lone run with its seed would); the
-    /// trainer seeds every epoch itself. A cancelled run writes no metrics.json: the trainer's checkpoint
+    /// trainer seeds every epoch itself. The output directory is prepared (<see cref="Prepare"/>) once the method is
+    /// made and the token checked, so that a stop asked for while the data loaded or the method's lists were made leaves
+    /// it as it was (an old run to overwrite included). A cancelled run writes no metrics.json: the trainer's checkpoint
     /// (marked finished when training ended) lets a resume train what is left and evaluate.
     /// </summary>
     internal static RunResult Run(string label, SplitDataset data, DataOptions dataOptions, ModelShape shape, TrainOptions train,
@@ -211,6 +213,7 @@ public static class Workflow
             ? reporter.Step($"Preparing {d.Method} (teacher top-K lists, neighbours)", () => DistillationMethods.Create(d.Options, d.Context))
             : null;
         cancellationToken.ThrowIfCancellationRequested();
+        if (output is not null) Prepare(output, reporter);
         torch.manual_seed(train.Seed);
         using var model = ModelFile.Create(new ModelConfig(shape.Backbone, shape.Dim, shape.Layers, data.NumUsers, data.NumItems), data, device);
         var result = reporter.Train(label, train.MaxEpochs, progress => new Trainer(train)
@@ -355,11 +358,7 @@ public sealed class TeacherSession : IDisposable
     /// </summary>
     /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
     public RunResult Distill(string method, TrainOptions train, DistillationOptions? options = null, RunOutput? output = null,
-        CancellationToken cancellationToken = default) =>
-        Distill(method, train, options, output, prepared: false, cancellationToken);
-
-    internal RunResult Distill(string method, TrainOptions train, DistillationOptions? options, RunOutput? output, bool prepared,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken = default)
     {
         using var runLock = Workflow.RunLock.EnterScope();
         // The teacher's tensors are freed: a method would fail on an empty handle, and scratch would train on regardless.
@@ -367,7 +366,8 @@ public sealed class TeacherSession : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var shape = new ModelShape(Backbone, StudentDim, TeacherRecord.Model.Layers);
         (method, options) = Check(method, options, train, shape);
-        if (output is not null && !prepared) Workflow.Prepare(output, _reporter);
+        // Checked here, made by Run once the method is ready.
+        if (output is not null) Workflow.Refuse(output);
         // Another workflow may have set other threads since the session opened.
         _compute.Resolve();
         return Workflow.Run($"{method} d={StudentDim}", Data, DataOptions, shape, train, output, _device, _compute.Kernels, _reporter,

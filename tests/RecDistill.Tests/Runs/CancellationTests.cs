@@ -174,4 +174,47 @@ public class CancellationTests
             Assert.False(File.Exists(Path.Combine(dir, file)), file);
         Assert.Equal(2, CheckpointEpoch(dir));
     }
+
+    /// <summary>Cancels the token at the end of the step whose description starts with <paramref name="prefix"/>.</summary>
+    private sealed class CancellingStep(CancellationTokenSource source, string prefix) : IRunReporter
+    {
+        public void Message(string text) { }
+        public T Step<T>(string description, Func<T> work)
+        {
+            var result = work();
+            if (description.StartsWith(prefix, StringComparison.Ordinal)) source.Cancel();
+            return result;
+        }
+        public TrainResult Train(string label, int maxEpochs, Func<Action<TrainingProgress>, TrainResult> fit) => fit(_ => { });
+    }
+
+    [Fact]
+    public void A_run_stopped_before_training_begins_leaves_the_run_it_would_overwrite_as_it_was()
+    {
+        // The directory was prepared (the old run's files deleted) before the token was checked: a stop asked for
+        // while the data loaded or the method made its lists left neither the old run nor a new one.
+        var root = TestData.TempDir();
+        var teacher = Path.Combine(root, "teacher");
+        var student = Path.Combine(root, "student");
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 8), Training with { MaxEpochs = 2 }, new RunOutput(teacher));
+        Workflow.Distill(teacher, "kd", Training with { MaxEpochs = 2 }, studentDim: 2, output: new RunOutput(student));
+        string[] Files(string dir) => Directory.GetFiles(dir).Select(f => Path.GetFileName(f) + " " + File.ReadAllText(f).Length).Order().ToArray();
+        var (teacherFiles, studentFiles) = (Files(teacher), Files(student));
+        using (var source = new CancellationTokenSource())
+            Assert.Throws<OperationCanceledException>(() => Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 16), Training,
+                new RunOutput(teacher) { Overwrite = true }, reporter: new CancellingStep(source, "Loading"), cancellationToken: source.Token));
+        Assert.Equal(teacherFiles, Files(teacher));
+        using (var source = new CancellationTokenSource())
+            Assert.Throws<OperationCanceledException>(() => Workflow.Distill(teacher, "kd", Training, studentDim: 4,
+                output: new RunOutput(student) { Overwrite = true }, reporter: new CancellingStep(source, "Preparing kd"), cancellationToken: source.Token));
+        Assert.Equal(studentFiles, Files(student));
+        var fresh = Path.Combine(root, "fresh");
+        bool prepared = false;
+        using (var source = new CancellationTokenSource())
+        using (var session = TeacherSession.Open(teacher, studentDim: 2, reporter: new CancellingStep(source, "Preparing kd")))
+            Assert.Throws<OperationCanceledException>(() => session.Distill("kd", Training,
+                output: new RunOutput(fresh) { OnPrepared = _ => prepared = true }, cancellationToken: source.Token));
+        Assert.False(Directory.Exists(fresh));
+        Assert.False(prepared);
+    }
 }
