@@ -30,6 +30,7 @@ public static class ModelExport
     {
         // Refused before the model and data load (which can take a while), not after.
         if (Directory.Exists(file)) throw new UserErrorException($"{file} is a directory: give the model file to write (e.g. {Path.Combine(file, "student.rdm")}), or export NumPy files (--format npy; ModelExport.ExportNpy) into a directory");
+        if (!Enum.IsDefined(precision)) throw new ArgumentOutOfRangeException(nameof(precision), precision, "not a VectorPrecision: fp32, fp16 or int8");
         var (record, _, data, model) = RunDirectory.Load(runDir, new ComputeOptions("cpu", threads), null, reporter);
         using var _model = model;
         var (users, items) = FinalVectors(model);
@@ -54,10 +55,11 @@ public static class ModelExport
     /// </summary>
     public static IReadOnlyList<string> ExportNpy(string runDir, string dir, int? threads = null, IRunReporter? reporter = null)
     {
+        // Refused before the model and data load, as Export does.
+        if (File.Exists(dir)) throw new UserErrorException($"{dir} is a file; the NumPy export writes a directory");
         var (_, _, data, model) = RunDirectory.Load(runDir, new ComputeOptions("cpu", threads), null, reporter);
         using var _model = model;
         var (users, items) = FinalVectors(model);
-        if (File.Exists(dir)) throw new UserErrorException($"{dir} is a file; the NumPy export writes a directory");
         Directory.CreateDirectory(dir);
         var files = new[] { "users.npy", "items.npy", "user_ids.txt", "item_ids.txt" }.Select(f => Path.Combine(dir, f)).ToArray();
         AtomicFile.Write(files[0], s => Npy.WriteFloat32(s, users, data.NumUsers, model.Dim));

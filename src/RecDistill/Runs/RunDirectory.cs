@@ -144,6 +144,9 @@ public static class RunDirectory
         string dir, ComputeOptions compute, DataOptions? dataOverride = null, IRunReporter? reporter = null)
     {
         var record = ReadRecord(dir);
+        // A bad thread count, device or data override is refused before the data loads, not after.
+        compute.Validate();
+        dataOverride?.Validate();
         var dataOptions = dataOverride ?? RecordedData(dir, record);
         var data = Workflow.LoadData(dataOptions, reporter ?? SilentReporter.Instance);
         if (dataOverride is not null) CheckSameIds(dir, data, dataOverride);

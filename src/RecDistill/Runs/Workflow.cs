@@ -331,6 +331,7 @@ public sealed class TeacherSession : IDisposable
         compute ??= ComputeOptions.Cpu;
         var device = compute.Resolve();
         using var kernels = KernelSwitch.Use(compute.Kernels);
+        data?.Validate();
         var dataOptions = data ?? RunDirectory.RecordedData(teacherDir, record);
         var split = Workflow.LoadData(dataOptions, reporter);
         if (data is not null) RunDirectory.CheckSameIds(teacherDir, split, data);

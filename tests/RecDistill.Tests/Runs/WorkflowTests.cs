@@ -125,6 +125,32 @@ public class WorkflowTests
     }
 
     [Fact]
+    public void Export_evaluate_and_a_session_refuse_bad_arguments_before_the_run_loads()
+    {
+        // Each was found only after the data (and for export the model) had loaded, if at all by the check meant for it.
+        var root = TestData.TempDir();
+        var file = Path.Combine(root, "file");
+        File.WriteAllText(file, "");
+        var noPath = new DataOptions { Format = DataFormat.Csv };
+        var calls = new (string What, Action<IRunReporter> Call)[]
+        {
+            ("export threads", r => ModelExport.Export(Teacher.Value, Path.Combine(root, "a.rdm"), RecDistill.Serving.VectorPrecision.Fp32, threads: 0, reporter: r)),
+            ("export precision", r => ModelExport.Export(Teacher.Value, Path.Combine(root, "b.rdm"), (RecDistill.Serving.VectorPrecision)9, reporter: r)),
+            ("npy into a file", r => ModelExport.ExportNpy(Teacher.Value, file, reporter: r)),
+            ("evaluate threads", r => Workflow.Evaluate(Teacher.Value, new ComputeOptions(Threads: 0), reporter: r)),
+            ("evaluate data", r => Workflow.Evaluate(Teacher.Value, data: noPath, reporter: r)),
+            ("session data", r => TeacherSession.Open(Teacher.Value, data: noPath, reporter: r).Dispose()),
+        };
+        foreach (var (what, call) in calls)
+        {
+            var steps = new Steps();
+            Assert.ThrowsAny<Exception>(() => call(steps));
+            Assert.True(steps.Seen.Count == 0, $"{what}: {string.Join("; ", steps.Seen)}");
+        }
+        Assert.False(File.Exists(Path.Combine(root, "a.rdm")) || File.Exists(Path.Combine(root, "b.rdm")));
+    }
+
+    [Fact]
     public void A_disposed_session_refuses_to_distil_and_can_be_disposed_again()
     {
         // It answered "Tensor invalid -- empty handle" for a method, and trained a scratch student as if open.
