@@ -4,7 +4,7 @@ namespace RecDistill.Data;
 public static class DataSplitter
 {
     // Guards floor(0.29 * 100) = 28 style float error; far below any real fractional part.
-    private const double Epsilon = 1e-9;
+    internal const double Epsilon = 1e-9;
 
     /// <summary>
     /// Cut points for a user with <paramref name="n"/> interactions: train = [0, TrainEnd) with

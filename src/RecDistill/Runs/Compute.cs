@@ -85,7 +85,7 @@ public sealed record ComputeOptions(string Device = "cpu", int? Threads = null)
     internal void Validate()
     {
         // libtorch aborts the process on set_num_threads(0 or less), which .NET cannot catch.
-        if (Threads is < 1) throw new UserErrorException($"threads {Threads}: libtorch needs at least 1 thread");
+        if (Threads is < 1) throw new UserErrorException($"threads {Threads}: libtorch needs at least 1 thread (ComputeOptions.Threads)");
         var d = Device.ToLowerInvariant();
         bool known = d == "cpu" || d == "cuda" || (d.StartsWith("cuda:", StringComparison.Ordinal) &&
             int.TryParse(d["cuda:".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _));

@@ -51,7 +51,11 @@ public class LoaderTests
     public void Bad_options_fail_before_reading()
     {
         Assert.Throws<ArgumentException>(() => DatasetLoader.Load(new DataOptions { Format = DataFormat.Csv }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => DatasetLoader.Load(new DataOptions { Format = DataFormat.Synthetic, TrainRatio = 1.2 }));
+        // The options' own property is named, not the splitter's argument.
+        Assert.Equal(nameof(DataOptions.TrainRatio), Assert.Throws<ArgumentOutOfRangeException>(() =>
+            DatasetLoader.Load(new DataOptions { Format = DataFormat.Synthetic, TrainRatio = 1.2 })).ParamName);
+        Assert.Equal(nameof(DataOptions.ValidRatio), Assert.Throws<ArgumentOutOfRangeException>(() =>
+            DatasetLoader.Load(new DataOptions { Format = DataFormat.Synthetic, TrainRatio = 0.8, ValidRatio = 0.3 })).ParamName);
         Assert.Throws<ArgumentOutOfRangeException>(() => DatasetLoader.Load(new DataOptions { Format = DataFormat.Synthetic, MinUserInteractions = -1 }));
         Assert.Equal(5, new DataOptions { Format = DataFormat.Movielens }.EffectiveMinUserInteractions);
         Assert.Equal(0, new DataOptions { Format = DataFormat.Split }.EffectiveMinUserInteractions);
