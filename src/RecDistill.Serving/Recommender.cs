@@ -58,8 +58,11 @@ public sealed class Recommender
 
     /// <summary>The k best items for a user of the model, best first; fewer when fewer items are left.</summary>
     /// <exception cref="UnknownUserException">The model does not hold <paramref name="userId"/>.</exception>
-    public IReadOnlyList<Recommendation> Recommend(string userId, int k, bool excludeSeen = true) =>
-        RecommendBatch([userId], k, excludeSeen)[0];
+    public IReadOnlyList<Recommendation> Recommend(string userId, int k, bool excludeSeen = true)
+    {
+        ArgumentNullException.ThrowIfNull(userId);
+        return RecommendBatch([userId], k, excludeSeen)[0];
+    }
 
     /// <summary>
     /// <see cref="Recommend"/> for many users; result j belongs to userIds[j]. Every id is checked
@@ -68,11 +71,13 @@ public sealed class Recommender
     public IReadOnlyList<Recommendation>[] RecommendBatch(IReadOnlyList<string> userIds, int k, bool excludeSeen = true,
         int maxDegreeOfParallelism = 1)
     {
+        ArgumentNullException.ThrowIfNull(userIds);
         CheckK(k);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxDegreeOfParallelism, 1);
         var dense = new int[userIds.Count];
         for (int j = 0; j < dense.Length; j++)
-            dense[j] = _m.TryGetUser(userIds[j], out int u) ? u : throw new UnknownUserException(userIds[j]);
+            dense[j] = userIds[j] is null ? throw new ArgumentException($"userIds[{j}] is null", nameof(userIds))
+                : _m.TryGetUser(userIds[j], out int u) ? u : throw new UnknownUserException(userIds[j]);
         var results = new Recommendation[dense.Length][];
         int groups = (dense.Length + BatchGroupSize - 1) / BatchGroupSize;
         void Group(int g)
@@ -116,6 +121,7 @@ public sealed class Recommender
     /// <exception cref="UnknownItemException">The model does not hold <paramref name="itemId"/>.</exception>
     public IReadOnlyList<Recommendation> Similar(string itemId, int k)
     {
+        ArgumentNullException.ThrowIfNull(itemId);
         CheckK(k);
         if (!_m.TryGetItem(itemId, out int item)) throw new UnknownItemException(itemId);
         var query = new float[_m.Dim];
@@ -162,7 +168,8 @@ public sealed class Recommender
         if (itemIds.Count == 0) throw new ArgumentException("fold-in needs at least one item", nameof(itemIds));
         var dense = new SortedSet<int>();
         foreach (var id in itemIds)
-            dense.Add(_m.TryGetItem(id, out int i) ? i : throw new UnknownItemException(id));
+            dense.Add(id is null ? throw new ArgumentException("an item id is null", nameof(itemIds))
+                : _m.TryGetItem(id, out int i) ? i : throw new UnknownItemException(id));
         return dense.ToArray();
     }
 

@@ -138,6 +138,11 @@ public class RecommenderTests(ITestOutputHelper output)
         // A batch is checked whole before any work.
         Assert.Throws<UnknownUserException>(() => rec.RecommendBatch(new[] { "0", "10", "-3" }, 5));
         Assert.Throws<ArgumentOutOfRangeException>(() => rec.Recommend("10", 0));
+        // A null id is the caller's mistake, named by its parameter (not the lookup's "key").
+        Assert.Equal("userId", Assert.Throws<ArgumentNullException>(() => rec.Recommend(null!, 5)).ParamName);
+        Assert.Equal("userIds", Assert.Throws<ArgumentException>(() => rec.RecommendBatch(new[] { "0", null! }, 5)).ParamName);
+        Assert.Equal("itemId", Assert.Throws<ArgumentNullException>(() => rec.Similar(null!, 5)).ParamName);
+        Assert.Equal("itemIds", Assert.Throws<ArgumentException>(() => rec.RecommendFromItems(new[] { data.ItemIds[0], null! }, 5)).ParamName);
 
         var counts = new int[data.NumItems];
         foreach (var t in data.Train) foreach (var i in t) counts[i]++;
