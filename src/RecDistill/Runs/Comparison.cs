@@ -82,6 +82,8 @@ public static class Comparison
         cancellationToken.ThrowIfCancellationRequested();
         reporter ??= SilentReporter.Instance;
         Check(plan);
+        // Method names are matched without case; directories, records and the report use the lower-case name.
+        plan = plan with { Methods = plan.Methods.Select(m => m.ToLowerInvariant()).ToList() };
         Directory.CreateDirectory(plan.OutDir);
         Directory.CreateDirectory(plan.Records);
         var clock = Stopwatch.StartNew();
@@ -211,6 +213,8 @@ public static class Comparison
         if (plan.Methods.Count == 0) throw new ArgumentException("a comparison needs at least one method");
         foreach (var m in plan.Methods)
             if (!DistillationMethods.IsKnown(m)) throw new UserErrorException($"'{m}' is not one of {string.Join(", ", DistillationMethods.AllNames)}");
+        if (plan.Methods.GroupBy(m => m.ToLowerInvariant()).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new ArgumentException($"method '{twice.Key}' is named more than once in Methods", nameof(plan));
         if (plan.Teachers is { Count: 0 }) throw new ArgumentException("Teachers is empty: give at least one teacher run, or null to train one");
         // Options out of range are refused here, before OUT is made: found by the runs, they failed each run in turn
         // (error.txt in every run directory, a report of failures) or stopped the teacher after OUT and its records were written.

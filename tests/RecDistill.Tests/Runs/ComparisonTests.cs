@@ -105,19 +105,25 @@ public class ComparisonTests
         Assert.Contains("(dim 4 there, 2 here", oldRecord.Message);
     }
 
+    /// <summary>A teacher trained for the test (d=8, 2 epochs) and a plan of scratch and kd from it.</summary>
+    private static (string Teacher, ComparisonPlan Plan) PlanWithATeacher()
+    {
+        var root = TestData.TempDir();
+        var teacher = Path.Combine(root, "teacher");
+        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 8), Short with { MaxEpochs = 2 }, new RunOutput(teacher));
+        return (teacher, new ComparisonPlan
+        {
+            OutDir = Path.Combine(root, "cmp"), Data = Tiny, Teacher = new ModelShape(Backbone.Bpr, 8),
+            Train = Short with { MaxEpochs = 2 }, Methods = ["scratch", "kd"], Teachers = [teacher],
+        });
+    }
+
     [Fact]
     public void A_plan_with_options_out_of_range_is_refused_before_its_directory_is_made()
     {
         // Found by the runs, they failed every run in turn (error.txt each, a report of failures) after OUT and
         // the teacher's record were written, or (negative seeds) threw Enumerable.Range's "count" out of range.
-        var root = TestData.TempDir();
-        var teacher = Path.Combine(root, "teacher");
-        Workflow.Train(Tiny, new ModelShape(Backbone.Bpr, 8), Short with { MaxEpochs = 2 }, new RunOutput(teacher));
-        var given = new ComparisonPlan
-        {
-            OutDir = Path.Combine(root, "cmp"), Data = Tiny, Teacher = new ModelShape(Backbone.Bpr, 8),
-            Train = Short with { MaxEpochs = 2 }, Methods = ["scratch", "kd"], Teachers = [teacher],
-        };
+        var (teacher, given) = PlanWithATeacher();
         var trained = given with { Teachers = null };
         var tuned = new TunedConfig("kd", new TrialConfig("kd", -1, new Dictionary<string, double>()), 0, 0.1, 1, 1, teacher, "");
         foreach (var (plan, names) in new (ComparisonPlan, string)[]
@@ -137,6 +143,17 @@ public class ComparisonTests
         }
         var threads = Assert.Throws<UserErrorException>(() => Comparison.Run(trained with { Compute = new ComputeOptions(Threads: 0) }));
         Assert.False(Directory.Exists(trained.OutDir));
+    }
+
+    [Fact]
+    public void Method_names_are_matched_without_case_and_written_in_lower_case()
+    {
+        var plan = PlanWithATeacher().Plan with { Methods = ["Scratch", "KD"] };
+        // The same method twice under two spellings would run it twice into one directory.
+        Assert.Contains("'kd' is named more than once", Assert.Throws<ArgumentException>(() => Comparison.Run(plan with { Methods = ["kd", "KD"] })).Message);
+        Assert.False(Directory.Exists(plan.OutDir));
+        Comparison.Run(plan);
+        Assert.Equal(["kd-seed1", "scratch-seed1"], Directory.GetDirectories(Path.Combine(plan.OutDir, "runs")).Select(Path.GetFileName).Order());
     }
 
     [Fact]
