@@ -17,6 +17,22 @@ public class ResumeCliTests
     private static JsonNode Metrics(string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "metrics.json")))!;
 
     [Fact]
+    public void The_stop_hint_names_what_the_directory_holds()
+    {
+        var dir = Path.Combine(TestData.TempDir(), "run");
+        Assert.StartsWith("nothing was written", StopSignals.ResumeHint("train", dir));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, ResumableRun.ArgsFile), "{}");
+        Assert.Contains("starts it again from its first epoch", StopSignals.ResumeHint("train", dir));
+        File.WriteAllBytes(Path.Combine(dir, TrainingCheckpoint.FileName), new byte[] { 1 });
+        Assert.Contains("continue with recdistill train --resume", StopSignals.ResumeHint("train", dir));
+        // An earlier finished run that an --overwrite stopped before replacing it: a resume would be refused.
+        File.Delete(Path.Combine(dir, TrainingCheckpoint.FileName));
+        File.WriteAllText(Path.Combine(dir, "metrics.json"), "{}");
+        Assert.Contains("still holds its earlier finished run", StopSignals.ResumeHint("train", dir));
+    }
+
+    [Fact]
     public void Threads_given_again_replace_only_the_saved_threads_not_other_options_of_the_same_value()
     {
         var dir = TestData.TempDir();
