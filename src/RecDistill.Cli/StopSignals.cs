@@ -61,10 +61,11 @@ public sealed class StopSignals : IDisposable
     {
         // Stopped before the directory was prepared: nothing to resume.
         if (!File.Exists(Path.Combine(dir, ResumableRun.ArgsFile))) return $"nothing was written to {dir}; run the same command again";
+        bool checkpoint = File.Exists(Path.Combine(dir, TrainingCheckpoint.FileName));
         // An overwriting run stopped before it prepared the directory leaves the earlier finished run as it was.
-        if (RunDirectory.IsFinished(dir) && !File.Exists(Path.Combine(dir, TrainingCheckpoint.FileName)))
+        if (RunDirectory.IsFinished(dir) && !checkpoint)
             return $"{dir} still holds its earlier finished run (this one stopped before replacing it); run the same command again";
-        return File.Exists(Path.Combine(dir, TrainingCheckpoint.FileName))
+        return checkpoint
             ? $"{dir} keeps its checkpoint; continue with recdistill {command} --resume {dir}"
             : $"{dir} has no checkpoint yet; recdistill {command} --resume {dir} starts it again from its first epoch";
     }

@@ -119,10 +119,7 @@ public sealed class DistillCommand : Command<DistillSettings>
     public override int Execute(CommandContext context, DistillSettings settings, CancellationToken cancellationToken)
     {
         var teacher = RunDirectory.ReadRecord(settings.Teacher);
-        // train refuses --adam with --model lightgcn before reading anything; a student's backbone is known only now.
-        if (settings.Adam is not null && teacher.Model.Backbone == Backbone.LightGcn)
-            throw new UserErrorException($"distill: --adam has no effect with teacher {settings.Teacher}, a lightgcn model (BPR's row-sparse Adam; " +
-                "a LightGCN student trains with dense Adam)");
+        settings.RefuseAdamFor("distill", settings.Teacher, teacher.Model.Backbone);
         int dim = settings.Dim ?? Math.Max(1, teacher.Model.Dim / 10);
         var method = settings.Method.ToLowerInvariant();
         var outDir = settings.Out ?? Path.Combine("runs", $"{method}-d{dim}-seed{settings.Seed}");

@@ -281,6 +281,17 @@ public class TrainSettings : DataSettings
     }
 
     /// <summary>
+    /// Refuses --adam for the students of a LightGCN teacher (distill, tune): train refuses it with --model lightgcn before
+    /// reading anything, but a student's backbone is known only once its teacher's record is read.
+    /// </summary>
+    public void RefuseAdamFor(string command, string teacher, Backbone? teacherBackbone)
+    {
+        if (Adam is not null && teacherBackbone == Backbone.LightGcn)
+            throw new UserErrorException($"{command}: --adam has no effect with teacher {teacher}, a lightgcn model (BPR's row-sparse Adam; " +
+                "a LightGCN student trains with dense Adam)");
+    }
+
+    /// <summary>
     /// The training options; without --wd, the weight decay of the backbone trained: <paramref name="teacherBackbone"/>
     /// for the commands whose students take their teacher's backbone (distill, tune, compare --teachers), else --model's.
     /// </summary>

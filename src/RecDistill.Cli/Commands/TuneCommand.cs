@@ -73,9 +73,7 @@ public sealed class TuneCommand : Command<TuneSettings>
     {
         // The students take the teacher's backbone, and without --wd its default weight decay (the library refuses a teacher that is no run).
         var backbone = RunDirectory.IsFinished(settings.Teacher) ? RunDirectory.ReadRecord(settings.Teacher).Model.Backbone : (Models.Backbone?)null;
-        if (settings.Adam is not null && backbone == Models.Backbone.LightGcn)
-            throw new UserErrorException($"tune: --adam has no effect with teacher {settings.Teacher}, a lightgcn model (BPR's row-sparse Adam; " +
-                "LightGCN students train with dense Adam)");
+        settings.RefuseAdamFor("tune", settings.Teacher, backbone);
         var tuned = Tuning.Tune(settings.Teacher, settings.MethodList, settings.ToTrainOptions(backbone), settings.Trials, outDir,
             settings.Dim, settings.Compute, ConsoleReporter.Instance, cancellationToken);
         // Methods whose last trials other processes still run have no choice yet: this process wrote no METHOD.json for them.

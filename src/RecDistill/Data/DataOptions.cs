@@ -60,11 +60,7 @@ public sealed record DataOptions
             if (ColumnChoice.Parse(Columns).NeedsHeader && Header == false)
                 throw new ArgumentException("columns by name need a header row; give positions (1, 2, ...) for a file without one", nameof(Columns));
         }
-        // The splitter's own check names its arguments; here the properties are named.
-        if (!(TrainRatio > 0 && TrainRatio <= 1))
-            throw new ArgumentOutOfRangeException(nameof(TrainRatio), TrainRatio, "train ratio must be in (0, 1]");
-        if (!(ValidRatio >= 0 && TrainRatio + ValidRatio <= 1 + DataSplitter.Epsilon))
-            throw new ArgumentOutOfRangeException(nameof(ValidRatio), ValidRatio, "valid ratio must be >= 0 and train + valid ratio <= 1");
+        DataSplitter.CheckRatios(TrainRatio, ValidRatio, nameof(TrainRatio), nameof(ValidRatio));
         if (Format == DataFormat.Synthetic)
             Synthetic.Validate();
     }

@@ -4,7 +4,7 @@ namespace RecDistill.Data;
 public static class DataSplitter
 {
     // Guards floor(0.29 * 100) = 28 style float error; far below any real fractional part.
-    internal const double Epsilon = 1e-9;
+    private const double Epsilon = 1e-9;
 
     /// <summary>
     /// Cut points for a user with <paramref name="n"/> interactions: train = [0, TrainEnd) with
@@ -20,12 +20,13 @@ public static class DataSplitter
         return (train, valid);
     }
 
-    internal static void CheckRatios(double trainRatio, double validRatio)
+    /// <summary>Refuses ratios out of range, naming them as the caller calls them (its arguments, or DataOptions' properties).</summary>
+    internal static void CheckRatios(double trainRatio, double validRatio, string trainName = "trainRatio", string validName = "validRatio")
     {
         if (!(trainRatio > 0 && trainRatio <= 1))
-            throw new ArgumentOutOfRangeException(nameof(trainRatio), trainRatio, "train ratio must be in (0, 1]");
+            throw new ArgumentOutOfRangeException(trainName, trainRatio, "train ratio must be in (0, 1]");
         if (!(validRatio >= 0 && trainRatio + validRatio <= 1 + Epsilon))
-            throw new ArgumentOutOfRangeException(nameof(validRatio), validRatio, "valid ratio must be >= 0 and train + valid ratio <= 1");
+            throw new ArgumentOutOfRangeException(validName, validRatio, "valid ratio must be >= 0 and train + valid ratio <= 1");
     }
 
     /// <summary>

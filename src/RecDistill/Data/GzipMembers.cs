@@ -102,13 +102,7 @@ internal sealed class GzipMembers : ForwardReadStream
         long from = Math.Max(_dataStart, handed - 2 * Chunk);
         _file.Position = from;
         var window = new byte[handed - from + 8];
-        int got = 0;
-        while (got < window.Length)
-        {
-            int n = _file.Read(window, got, window.Length - got);
-            if (n == 0) break;
-            got += n;
-        }
+        int got = ReadUpTo(window);
         for (int e = 0; e + 8 <= got; e++)
             if (BinaryPrimitives.ReadUInt32LittleEndian(window.AsSpan(e)) == _crc
                 && BinaryPrimitives.ReadUInt32LittleEndian(window.AsSpan(e + 4)) == _size)
